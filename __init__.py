@@ -1,0 +1,18 @@
+"""SDE image editing for ComfyUI: SDEdit, SDE inpainting and SDE-Drag on one shared SDE sampler.
+
+Loaded by ComfyUI as a custom node pack through the V3 entry point below (comfy_api v0.0.2).
+"""
+from comfy_api.v0_0_2 import ComfyExtension, io
+
+from .nodes import NODES
+
+WEB_DIRECTORY = "./web"
+
+
+class SDEEditExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(NODES)
+
+
+async def comfy_entrypoint() -> SDEEditExtension:
+    return SDEEditExtension()

@@ -1,0 +1,77 @@
+"""Closed-form denoisers (sampling.oracles) as real ComfyUI MODELs.
+
+A `comfy.model_base.BaseModel` whose "diffusion model" is `OracleNet`: ComfyUI runs it exactly like
+a checkpoint's UNet (model_sampling, calculate_input / calculate_denoised, conds, CFG, wrappers,
+ModelPatcher), and OracleNet answers with the output the model type expects (ε for EPS, v for
+V_PREDICTION, velocity for flow) computed from the exact posterior mean.
+"""
+import comfy.latent_formats
+import comfy.model_base
+import comfy.model_management
+import comfy.model_patcher
+import comfy.model_sampling
+import comfy.supported_models_base
+import torch
+
+from ..adapter.sampler import noise_levels_of
+
+PARAMETERIZATIONS = {
+    "eps": comfy.model_base.ModelType.EPS,
+    "v_prediction": comfy.model_base.ModelType.V_PREDICTION,
+    "flow": comfy.model_base.ModelType.FLOW,
+}
+FLOW_SHIFT = 3.0  # SD3's shift, so the flow schedule looks like a real flow model's
+
+
+class OracleNet(torch.nn.Module):
+    def __init__(self, oracle=None, device=None, operations=None, **_unused):
+        super().__init__()
+        self.oracle = oracle
+        self.model_sampling = None  # set by make_model once BaseModel has built it
+        self.register_buffer("dtype_marker", torch.zeros((), dtype=torch.float32, device=device))
+        self.calls = 0
+
+    @property
+    def dtype(self):
+        return self.dtype_marker.dtype
+
+    def forward(self, xc, t, context=None, transformer_options={}, **kwargs):
+        self.calls += 1
+        ms = self.model_sampling
+        sigma = transformer_options["sigmas"].to(torch.float64)  # the exact σ, not the rounded timestep
+        levels = noise_levels_of(ms)
+        x = xc.to(torch.float64)
+        if levels.kind == "ve":  # EPS.calculate_input divided x by sqrt(σ² + 1)
+            x = x * (sigma ** 2 + 1).sqrt().view(-1, *[1] * (x.ndim - 1))
+        # ComfyUI batches cond and uncond (and the pack its edited and recorded latents) at one σ.
+        if not torch.all(sigma == sigma[0]):
+            raise ValueError("OracleNet expects one noise level per call")
+        x0 = self.oracle.posterior_mean(x, levels.a(float(sigma[0])), levels.s(float(sigma[0])))
+        sig = sigma.view(-1, *[1] * (x.ndim - 1))
+        if isinstance(ms, comfy.model_sampling.V_PREDICTION):
+            out = (x / (sig ** 2 + 1) - x0) * (sig ** 2 + 1).sqrt() / sig
+        else:  # EPS: ε = (x − x0)/σ; CONST: velocity ε − x0 = (x − x0)/σ
+            out = (x - x0) / sig
+        return out.to(xc.dtype)
+
+
+def make_model(oracle, parameterization: str, channels: int, latent_format=None):
+    """A MODEL (ModelPatcher) whose denoiser is `oracle.posterior_mean(x, a, s)`."""
+    if parameterization not in PARAMETERIZATIONS:
+        raise ValueError(f"parameterization must be one of {list(PARAMETERIZATIONS)}, got {parameterization!r}")
+    if latent_format is None:
+        latent_format = type(f"Oracle{channels}ch", (comfy.latent_formats.LatentFormat,), {"latent_channels": channels})
+
+    class OracleConfig(comfy.supported_models_base.BASE):
+        unet_config = {"oracle": oracle}
+        unet_extra_config = {}
+        sampling_settings = {"shift": FLOW_SHIFT} if parameterization == "flow" else {}
+        memory_usage_factor = 0.01
+        supported_inference_dtypes = [torch.float32]
+
+    OracleConfig.latent_format = latent_format
+    config = OracleConfig({"oracle": oracle})
+    load_device = comfy.model_management.get_torch_device()
+    model = comfy.model_base.BaseModel(config, model_type=PARAMETERIZATIONS[parameterization], device=load_device, unet_model=OracleNet)
+    model.diffusion_model.model_sampling = model.model_sampling
+    return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=comfy.model_management.unet_offload_device())

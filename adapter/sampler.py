@@ -1,0 +1,119 @@
+"""The pack's algorithms as a ComfyUI SAMPLER (`comfy.samplers.Sampler`).
+
+A Sampler receives the clean latent and the raw noise (KSAMPLER only hands its function the
+already-noised x), which an editing method needs. Under `CFGGuider` / `SamplerCustomAdvanced` the
+`model_wrap` it gets applies CFG, conds, ControlNet and model patches and returns x0.
+"""
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import comfy.model_management
+import comfy.model_sampling
+import comfy.samplers
+import torch
+
+from ..sampling.loop import KnownRegion, sample
+from ..sampling.noise import StepNoise
+from ..sampling.noise_levels import NoiseLevels
+from ..sampling.sdedit import sdedit
+
+# Streams of StepNoise for one seed: the reverse steps, the re-injected known region.
+STEP_STREAM, KNOWN_STREAM = 1, 2
+
+
+def noise_levels_of(model_sampling) -> NoiseLevels:
+    """x = a·x0 + s·ε of a ComfyUI model: flow (CONST) models scale the signal by 1 − σ."""
+    if isinstance(model_sampling, comfy.model_sampling.CONST):
+        return NoiseLevels("flow")
+    if isinstance(model_sampling, comfy.model_sampling.EPS):  # EPS, V_PREDICTION, EDM, X0
+        return NoiseLevels("ve")
+    raise ValueError(f"model sampling {type(model_sampling).__name__} is not supported (EPS, V_PREDICTION, EDM and CONST/flow are)")
+
+
+@dataclass
+class EditRun:
+    """What an algorithm gets: the model as denoise(x, σ) -> x0, the levels, the clean latent,
+    ComfyUI's noise, the schedule, the (resized) mask and the noise streams."""
+    denoise: Callable
+    levels: NoiseLevels
+    latent: torch.Tensor
+    noise: torch.Tensor
+    sigmas: list
+    mask: Optional[torch.Tensor]
+    step_noise: StepNoise
+    known_noise: StepNoise
+    callback: Optional[Callable]
+    model_calls: int = 0
+
+
+class EditSampler(comfy.samplers.Sampler):
+    """Base SAMPLER: subclasses implement `run(EditRun) -> latent`.
+
+    seed / batch_indices: given by the pack's own nodes; inside SamplerCustomAdvanced the seed comes
+    from the NOISE input (extra_args["seed"]) and the batch is numbered 0..B-1.
+    """
+
+    def __init__(self, seed: Optional[int] = None, batch_indices=None):
+        self.seed, self.batch_indices = seed, batch_indices
+        self.model_calls = 0
+
+    def run(self, job: EditRun):
+        raise NotImplementedError
+
+    def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None, disable_pbar=False):
+        model_sampling = model_wrap.inner_model.model_sampling
+        levels = noise_levels_of(model_sampling)
+        seed = self.seed if self.seed is not None else int(extra_args.get("seed") or 0)
+        if latent_image is None:
+            latent_image = torch.zeros_like(noise)
+        shape, device = latent_image.shape, latent_image.device
+        self.model_calls = 0
+
+        def denoise(x, sigma):
+            comfy.model_management.throw_exception_if_processing_interrupted()
+            self.model_calls += 1
+            return model_wrap(x, x.new_full((x.shape[0],), sigma), **extra_args)
+
+        total = self.total_steps(len(sigmas) - 1)
+        step_callback = None if callback is None else (lambda i, x0, x: callback(i, x0, x, total))
+        job = EditRun(
+            denoise=denoise, levels=levels, latent=latent_image, noise=noise,
+            sigmas=[float(s) for s in sigmas], mask=denoise_mask,
+            step_noise=StepNoise(seed, shape, self.batch_indices, STEP_STREAM, device, latent_image.dtype),
+            known_noise=StepNoise(seed, shape, self.batch_indices, KNOWN_STREAM, device, latent_image.dtype),
+            callback=step_callback)
+        out = self.run(job)
+        # As KSAMPLER does: a latent left at σ > 0 goes back in ComfyUI's convention (flow: /(1 − σ)).
+        return model_sampling.inverse_noise_scaling(sigmas[-1], out)
+
+    def total_steps(self, steps: int) -> int:
+        return steps
+
+
+class SDESampler(EditSampler):
+    """The shared η-sampler: η = 1 the DDPM/ancestral reverse SDE, η = 0 the DDIM ODE. A LATENT
+    noise mask (denoise_mask) is honoured by re-injecting the known region after every step."""
+
+    def __init__(self, eta: float = 1.0, **kw):
+        super().__init__(**kw)
+        self.eta = eta
+
+    def run(self, job: EditRun):
+        x = job.levels.noised(job.latent, job.noise, job.sigmas[0])
+        known = None if job.mask is None else KnownRegion(job.levels, job.latent, job.mask, job.known_noise)
+        return sample(job.denoise, job.levels, x, job.sigmas, self.eta, job.step_noise, known, job.callback)
+
+
+class SDEditSampler(EditSampler):
+    """SDEdit with K repeats; the mask (1 = edit) comes as ComfyUI's denoise_mask."""
+
+    def __init__(self, eta: float = 1.0, repeats: int = 1, **kw):
+        super().__init__(**kw)
+        self.eta, self.repeats = eta, repeats
+
+    def total_steps(self, steps: int) -> int:
+        return steps * self.repeats
+
+    def run(self, job: EditRun):
+        return sdedit(job.denoise, job.levels, job.latent, job.noise, job.sigmas, self.eta, job.step_noise,
+                      self.repeats, job.mask, job.known_noise, job.callback)

@@ -1,0 +1,7 @@
+"""Thin ComfyUI node classes (V3 schema). They declare inputs and outputs, check them, and call the
+adapter; the maths is in ../sampling."""
+from .reference import ReferenceSceneImage, ReferenceSceneModel
+from .sde_sampler import SDESamplerEta
+from .sdedit import SDEditNoiseDenoise
+
+NODES = [SDEditNoiseDenoise, SDESamplerEta, ReferenceSceneModel, ReferenceSceneImage]

@@ -1,0 +1,73 @@
+import functools
+
+import comfy.latent_formats
+import torch
+from comfy_api.v0_0_2 import io
+
+from ..adapter.checks import check_range
+from ..adapter.reference_models import PARAMETERIZATIONS, make_model
+from ..sampling import scenes
+from ..sampling.oracles import EmpiricalImages
+from .common import CATEGORY
+
+
+@functools.lru_cache(maxsize=4)
+def _scene_model(parameterization: str, resolution: int):
+    images, _ = scenes.reference_images(resolution)
+    oracle = EmpiricalImages(scenes.to_latent(images))
+    return make_model(oracle, parameterization, 3, comfy.latent_formats.ChromaRadiance)
+
+
+class ReferenceSceneModel(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="ReferenceSceneModel",
+            display_name="Reference Scene Model (exact, no checkpoint)",
+            category=f"{CATEGORY}/testing",
+            description="A diffusion model whose data is exactly the pack's reference scene set (a ball on sky and "
+                        "grass, at every position of a grid, in two colours): its denoiser is the closed-form "
+                        "posterior mean. Works in pixel space: use VAELoader's `pixel_space` VAE. Runs on a CPU; for "
+                        "learning, testing and the shipped CPU workflows.",
+            inputs=[
+                io.Combo.Input("parameterization", options=list(PARAMETERIZATIONS), default="eps",
+                               tooltip="Which model family it behaves as: eps / v_prediction (SD1.5/SD2/SDXL-like) or flow (SD3/Flux-like)."),
+                io.Int.Input("resolution", default=64, min=32, max=256, step=8, tooltip="Image size in pixels (square)."),
+            ],
+            outputs=[io.Model.Output(), io.Conditioning.Output(display_name="empty_conditioning")],
+        )
+
+    @classmethod
+    def execute(cls, parameterization, resolution) -> io.NodeOutput:
+        check_range("resolution", resolution, 32, 256)
+        empty = [[torch.zeros(1, 1, 8), {}]]
+        return io.NodeOutput(_scene_model(parameterization, resolution), empty)
+
+
+class ReferenceSceneImage(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="ReferenceSceneImage",
+            display_name="Reference Scene Image",
+            category=f"{CATEGORY}/testing",
+            description="Draws a reference scene (the ball at x, y) or a rough stroke painting of one, as an IMAGE "
+                        "for the Reference Scene Model.",
+            inputs=[
+                io.Combo.Input("kind", options=["stroke painting", "scene"], default="stroke painting"),
+                io.Int.Input("x", default=30, min=0, max=256, tooltip="Ball centre, pixels from the left."),
+                io.Int.Input("y", default=26, min=0, max=256, tooltip="Ball centre, pixels from the top."),
+                io.Combo.Input("colour", options=list(scenes.COLOURS), default="red"),
+                io.Int.Input("resolution", default=64, min=32, max=256, step=8),
+            ],
+            outputs=[io.Image.Output()],
+        )
+
+    @classmethod
+    def execute(cls, kind, x, y, colour, resolution) -> io.NodeOutput:
+        scale = resolution / scenes.SIZE
+        if kind == "scene":
+            img = scenes.render(scenes.Scene(x, y, colour), resolution, scenes.RADIUS * scale)
+        else:
+            img = scenes.stroke_painting(x, y, colour, resolution)
+        return io.NodeOutput(img.permute(1, 2, 0)[None].contiguous())

@@ -1,0 +1,25 @@
+from comfy_api.v0_0_2 import io
+
+from ..adapter.checks import check_range
+from ..adapter.sampler import SDESampler
+from .common import CATEGORY, eta_input
+
+
+class SDESamplerEta(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="SDESamplerEta",
+            display_name="SDE Sampler (η: DDPM ↔ DDIM)",
+            category=f"{CATEGORY}/samplers",
+            description="The pack's shared sampler as a SAMPLER for SamplerCustomAdvanced: η = 1 is the reverse SDE "
+                        "(DDPM / ancestral), η = 0 the ODE (DDIM). Honours a LATENT noise mask by re-injecting the "
+                        "known region after every step.",
+            inputs=[eta_input()],
+            outputs=[io.Sampler.Output()],
+        )
+
+    @classmethod
+    def execute(cls, eta) -> io.NodeOutput:
+        check_range("eta", eta, 0.0, 1.0)
+        return io.NodeOutput(SDESampler(eta=eta))

@@ -1,0 +1,13 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+from comfy_host import import_pack  # noqa: E402
+
+PACK = import_pack()  # the real ComfyUI is booted (CPU) before any test module imports comfy
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: longer than the default suite allows; run with -m slow")

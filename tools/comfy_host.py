@@ -1,0 +1,53 @@
+"""Boot the real ComfyUI in this process (CPU) and import the pack through it, as ComfyUI does.
+
+Used by the tests and the demo. The pack is imported as a package named `sde_edit_pack` so its
+relative imports resolve and its own nodes/ never shadows ComfyUI's top-level `nodes` module.
+"""
+import asyncio
+import importlib.util
+import os
+import sys
+
+from find_comfyui import PACK_DIR, find_comfyui
+
+PACKAGE = "sde_edit_pack"
+
+
+def boot_comfyui(load_custom_nodes: bool = False):
+    """Put ComfyUI on sys.path with CPU settings; optionally run its custom-node loader on the pack."""
+    path = find_comfyui()
+    if path is None:
+        raise RuntimeError("no ComfyUI found: run `make test` / tools/setup_host.sh, or set COMFYUI_PATH")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import comfy.options
+    comfy.options.enable_args_parsing(False)
+    import comfy.cli_args
+    comfy.cli_args.args.cpu = True  # before comfy.model_management is imported: no CUDA driver here
+    import comfy.model_management  # noqa: F401
+    return path
+
+
+def import_pack():
+    boot_comfyui()
+    if PACKAGE in sys.modules:
+        return sys.modules[PACKAGE]
+    spec = importlib.util.spec_from_file_location(PACKAGE, os.path.join(PACK_DIR, "__init__.py"),
+                                                  submodule_search_locations=[PACK_DIR])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PACKAGE] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def register_with_comfyui():
+    """Load the pack with ComfyUI's own custom-node loader (nodes.load_custom_node) and return
+    ComfyUI's NODE_CLASS_MAPPINGS."""
+    boot_comfyui()
+    import nodes
+    if "SDEditNoiseDenoise" not in nodes.NODE_CLASS_MAPPINGS:
+        asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+        ok = asyncio.run(nodes.load_custom_node(PACK_DIR))
+        if not ok:
+            raise RuntimeError("ComfyUI failed to load the pack")
+    return nodes.NODE_CLASS_MAPPINGS
