@@ -24,7 +24,8 @@ def run_sampler(model, positive, negative, cfg: float, latent: dict, seed: int, 
     guider = comfy.samplers.CFGGuider(model)
     guider.set_conds(positive, negative)
     guider.set_cfg(cfg)
-    callback = latent_preview.prepare_callback(model, sampler.total_steps(len(sigmas) - 1))
+    steps = len(sigmas) - 1
+    callback = latent_preview.prepare_callback(model, sampler.total_steps(steps) if hasattr(sampler, "total_steps") else steps)
     out = guider.sample(noise, samples, sampler, sigmas, denoise_mask=mask, callback=callback,
                         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
     result = latent.copy()

@@ -1,0 +1,21 @@
+# Both targets set everything up on a fresh machine (a virtual environment in .venv and, unless
+# COMFYUI_PATH is set or the pack sits in a ComfyUI's custom_nodes/, a pinned ComfyUI in build/).
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-slow clean
+
+setup:
+	@tools/setup_host.sh >/dev/null
+
+demo: setup
+	$(PY) tools/demo.py
+
+test: setup
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PY) -m pytest tests -m slow $(PYTEST_ARGS)
+
+clean:
+	rm -rf out build .pytest_cache

@@ -1,0 +1,46 @@
+"""Exact reference models and small helpers shared by the tests."""
+import functools
+
+import torch
+
+from sde_edit_pack.adapter.reference_models import make_model
+from sde_edit_pack.sampling.oracles import GaussianMixture
+
+PARAMETERIZATIONS = ("eps", "v_prediction", "flow")
+EMPTY = [[torch.zeros(1, 1, 8), {}]]  # conditioning: the oracles ignore text
+GMM_SHAPE = (1, 2, 2)
+
+
+def gmm():
+    """Three well-separated components in 4 dimensions (so nearest-mean assignment is ~exact)."""
+    means = torch.tensor([[2.0, 2.0, 2.0, 2.0], [-2.0, -2.0, -2.0, -2.0], [0.0, 3.0, 0.0, -3.0]])
+    variances = torch.tensor([[0.25] * 4, [0.5] * 4, [0.1] * 4])
+    return GaussianMixture([0.5, 0.3, 0.2], means, variances, GMM_SHAPE)
+
+
+@functools.lru_cache(maxsize=None)
+def gmm_model(parameterization: str):
+    return make_model(gmm(), parameterization, GMM_SHAPE[0])
+
+
+@functools.lru_cache(maxsize=None)
+def scene_model(parameterization: str = "eps"):
+    from sde_edit_pack.nodes.reference import _scene_model
+    return _scene_model(parameterization, 64)
+
+
+def oracle_calls(model):
+    return model.model.diffusion_model.calls
+
+
+def clone_latent(latent):
+    return {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in latent.items()}
+
+
+def assert_latent_unchanged(before, after):
+    assert before.keys() == after.keys()
+    for k in before:
+        if isinstance(before[k], torch.Tensor):
+            assert torch.equal(before[k], after[k]), f"input LATENT[{k!r}] was modified in place"
+        else:
+            assert before[k] == after[k]
