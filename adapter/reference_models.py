@@ -38,20 +38,21 @@ class OracleNet(torch.nn.Module):
     def forward(self, xc, t, context=None, transformer_options={}, **kwargs):
         self.calls += 1
         ms = self.model_sampling
-        sigma = transformer_options["sigmas"].to(torch.float64)  # the exact σ, not the rounded timestep
+        # The exact σ, not the rounded timestep. ComfyUI batches cond and uncond (and the pack its
+        # edited and recorded latents) at one σ; transformer_options["sigmas"] is one row of it.
+        sigmas = transformer_options["sigmas"]
+        if not torch.all(sigmas == sigmas.flatten()[0]):
+            raise ValueError("OracleNet expects one noise level per call")
+        sigma = float(sigmas.flatten()[0])
         levels = noise_levels_of(ms)
         x = xc.to(torch.float64)
         if levels.kind == "ve":  # EPS.calculate_input divided x by sqrt(σ² + 1)
-            x = x * (sigma ** 2 + 1).sqrt().view(-1, *[1] * (x.ndim - 1))
-        # ComfyUI batches cond and uncond (and the pack its edited and recorded latents) at one σ.
-        if not torch.all(sigma == sigma[0]):
-            raise ValueError("OracleNet expects one noise level per call")
-        x0 = self.oracle.posterior_mean(x, levels.a(float(sigma[0])), levels.s(float(sigma[0])))
-        sig = sigma.view(-1, *[1] * (x.ndim - 1))
+            x = x * (sigma ** 2 + 1) ** 0.5
+        x0 = self.oracle.posterior_mean(x, levels.a(sigma), levels.s(sigma))
         if isinstance(ms, comfy.model_sampling.V_PREDICTION):
-            out = (x / (sig ** 2 + 1) - x0) * (sig ** 2 + 1).sqrt() / sig
+            out = (x / (sigma ** 2 + 1) - x0) * (sigma ** 2 + 1) ** 0.5 / sigma
         else:  # EPS: ε = (x − x0)/σ; CONST: velocity ε − x0 = (x − x0)/σ
-            out = (x - x0) / sig
+            out = (x - x0) / sigma
         return out.to(xc.dtype)
 
 
