@@ -3,7 +3,6 @@
 Used by the tests and the demo. The pack is imported as a package named `sde_edit_pack` so its
 relative imports resolve and its own nodes/ never shadows ComfyUI's top-level `nodes` module.
 """
-import asyncio
 import importlib.util
 import os
 import sys
@@ -38,16 +37,3 @@ def import_pack():
     sys.modules[PACKAGE] = module
     spec.loader.exec_module(module)
     return module
-
-
-def register_with_comfyui():
-    """Load the pack with ComfyUI's own custom-node loader (nodes.load_custom_node) and return
-    ComfyUI's NODE_CLASS_MAPPINGS."""
-    boot_comfyui()
-    import nodes
-    if "SDEditNoiseDenoise" not in nodes.NODE_CLASS_MAPPINGS:
-        asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
-        ok = asyncio.run(nodes.load_custom_node(PACK_DIR))
-        if not ok:
-            raise RuntimeError("ComfyUI failed to load the pack")
-    return nodes.NODE_CLASS_MAPPINGS

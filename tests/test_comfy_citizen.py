@@ -1,0 +1,63 @@
+"""ComfyUI's own machinery around the pack's sampler: model patches, progress bar with previews,
+interrupt, and the SAMPLER inside SamplerCustomAdvanced."""
+import comfy.model_management
+import comfy.utils
+import pytest
+import torch
+
+from fixtures import EMPTY, gmm, gmm_model, scene_model
+from sde_edit_pack.nodes.sde_sampler import SDESamplerEta
+from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise
+from sde_edit_pack.sampling import scenes
+
+
+def latent():
+    return {"samples": gmm().sample(2, torch.Generator().manual_seed(0)).float()}
+
+
+def test_model_patches_run_and_interrupt_stops_between_model_calls():
+    """A unet wrapper (the hook model patches use) sees every call; an interrupt raised during
+    sampling stops it at the next model call."""
+    calls = []
+    model = gmm_model("eps").clone()
+
+    def wrapper(apply_model, args):
+        calls.append(float(args["timestep"][0]))
+        if len(calls) == 3:
+            comfy.model_management.interrupt_current_processing(True)
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+    model.set_model_unet_function_wrapper(wrapper)
+    try:
+        with pytest.raises(comfy.model_management.InterruptProcessingException):
+            SDEditNoiseDenoise.execute(model, EMPTY, EMPTY, latent(), 0, 20, 0.8, 1.0, 1.0, "normal", 1)
+    finally:
+        comfy.model_management.interrupt_current_processing(False)
+    assert len(calls) == 3
+
+
+def test_progress_bar_gets_every_step_with_a_preview():
+    updates = []
+    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append((value, total, preview)))
+    try:
+        images, _ = scenes.reference_images()
+        SDEditNoiseDenoise.execute(scene_model(), EMPTY, EMPTY, {"samples": scenes.to_latent(images[:1])},
+                                   0, 6, 0.5, 1.0, 1.0, "normal", 2)
+    finally:
+        comfy.utils.set_progress_bar_global_hook(None)
+    assert [u[:2] for u in updates] == [(i, 12) for i in range(1, 13)]  # steps × repeats
+
+
+def test_sde_sampler_node_works_in_sampler_custom_advanced():
+    from comfy_extras.nodes_custom_sampler import BasicScheduler, CFGGuider, RandomNoise, SamplerCustomAdvanced
+    model = gmm_model("flow")
+    sampler = SDESamplerEta.execute(1.0).result[0]
+    guider = CFGGuider.execute(model, EMPTY, EMPTY, 3.0).result[0]
+    sigmas = BasicScheduler.execute(model, "simple", 12, 0.7).result[0]
+    noise = RandomNoise.execute(42).result[0]
+    inp = latent()
+    out, denoised = SamplerCustomAdvanced.execute(noise, guider, sampler, sigmas, inp).result
+    again = SamplerCustomAdvanced.execute(noise, guider, sampler, sigmas, inp).result[0]
+    assert out["samples"].shape == inp["samples"].shape and torch.isfinite(out["samples"]).all()
+    assert torch.equal(out["samples"], again["samples"])  # the step noise is seeded from the NOISE seed
+    assert not torch.allclose(out["samples"], inp["samples"])

@@ -1,0 +1,61 @@
+"""The pack inside a real ComfyUI server: it registers through ComfyUI's own custom-node loader,
+its nodes run through the executor from an API prompt, and a bad input gets a clear error while the
+server keeps serving."""
+import io
+import os
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+from comfy_server import ComfyServer, PromptError  # noqa: E402
+
+PACK_NODES = {"SDEditNoiseDenoise", "SDESamplerEta", "ReferenceSceneModel", "ReferenceSceneImage"}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ComfyServer() as s:
+        yield s
+
+
+def sdedit_prompt(strength=0.6, eta=1.0, seed=0, prefix="sdedit_test"):
+    return {
+        "1": {"class_type": "ReferenceSceneModel", "inputs": {"parameterization": "eps", "resolution": 64}},
+        "2": {"class_type": "ReferenceSceneImage", "inputs": {"kind": "stroke painting", "x": 30, "y": 26, "colour": "red", "resolution": 64}},
+        "3": {"class_type": "VAELoader", "inputs": {"vae_name": "pixel_space"}},
+        "4": {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["3", 0]}},
+        "5": {"class_type": "SDEditNoiseDenoise", "inputs": {
+            "model": ["1", 0], "positive": ["1", 1], "negative": ["1", 1], "latent_image": ["4", 0], "seed": seed,
+            "steps": 10, "strength": strength, "eta": eta, "cfg": 1.0, "scheduler": "normal", "repeats": 1}},
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["3", 0]}},
+        "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": prefix}},
+    }
+
+
+def test_nodes_are_listed_by_object_info(server):
+    info = server.get("/object_info")
+    assert PACK_NODES <= info.keys()
+    strength = info["SDEditNoiseDenoise"]["input"]["required"]["strength"]
+    assert strength[0] == "FLOAT" and strength[1]["default"] == 0.5 and strength[1]["max"] == 1.0
+    assert "mask" in info["SDEditNoiseDenoise"]["input"]["optional"]
+    failures = [line for line in server.read_log().splitlines() if "Cannot import" in line or "IMPORT FAILED" in line]
+    assert not [line for line in failures if "comfyui-sde-edit" in line], failures
+
+
+def test_sdedit_runs_through_the_executor(server):
+    entry = server.run(sdedit_prompt())
+    images = server.output_images(entry)["7"]
+    img = np.asarray(Image.open(io.BytesIO(images[0])))
+    assert img.shape == (64, 64, 3)
+    assert img.std() > 10  # a scene, not a flat or black frame
+
+
+def test_bad_input_is_reported_and_the_server_keeps_serving(server):
+    with pytest.raises(PromptError) as err:
+        server.run(sdedit_prompt(strength=0.0, prefix="bad"))
+    assert "strength must be in (0.0, 1.0]" in str(err.value)
+    entry = server.run(sdedit_prompt(seed=1, prefix="after_error"))
+    assert server.output_images(entry)["7"]
