@@ -1,0 +1,256 @@
+"""`make demo`: SDEdit on a stroke painting, run through a real ComfyUI server, SDE against ODE.
+
+Starts ComfyUI (`main.py --cpu`, loopback, a temporary base directory with a link to this pack),
+queues API-format prompts that use only the pack's nodes and ComfyUI's stock nodes
+
+    ReferenceSceneModel ─ MODEL, empty_conditioning
+    ReferenceSceneImage (stroke painting) ─ VAEEncode (pixel_space VAE) ─ RepeatLatentBatch
+        ─ SDEditNoiseDenoise ─ VAEDecode ─ SaveImage
+
+for every strength × sampler (SDE η = 1, ODE η = 0, the same number of steps), fetches the PNGs the
+server saved and measures, per strength and sampler:
+
+    realism      = RMS pixel distance ([0, 1] units) of an output to the nearest reference scene
+                   (the model's data set: the smaller, the more the output is a real scene)
+    faithfulness = RMS pixel distance of an output to the stroke input (the smaller, the closer)
+
+Writes out/demo/ (input, every output, sheet.png, table.md, server.log) and docs/demo_sheet.png.
+No checkpoint is needed: the model is the pack's exact reference-scene model.
+"""
+import argparse
+import importlib.util
+import io
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+TOOLS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, TOOLS)
+from comfy_server import ComfyServer, PromptError  # noqa: E402
+from find_comfyui import PACK_DIR  # noqa: E402
+
+OUT = os.path.join(PACK_DIR, "out", "demo")
+DOCS_SHEET = os.path.join(PACK_DIR, "docs", "demo_sheet.png")
+SAMPLERS = (("SDE", 1.0), ("ODE", 0.0))
+STROKE = dict(x=30, y=26, colour="red")
+RESOLUTION = 64
+
+
+def import_sampling():
+    """The pack's plain-PyTorch `sampling` package (relative imports only), without ComfyUI."""
+    name = "sde_edit_demo_sampling"
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = os.path.join(PACK_DIR, "sampling")
+    spec = importlib.util.spec_from_file_location(name, os.path.join(folder, "__init__.py"),
+                                                  submodule_search_locations=[folder])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_prompt(strength, eta, steps, seed, batch, prefix):
+    """API-format prompt: node id -> {class_type, inputs}; links are [node id, output index]."""
+    return {
+        "model": {"class_type": "ReferenceSceneModel",
+                  "inputs": {"parameterization": "eps", "resolution": RESOLUTION}},
+        "stroke": {"class_type": "ReferenceSceneImage",
+                   "inputs": {"kind": "stroke painting", **STROKE, "resolution": RESOLUTION}},
+        "vae": {"class_type": "VAELoader", "inputs": {"vae_name": "pixel_space"}},
+        "encode": {"class_type": "VAEEncode", "inputs": {"pixels": ["stroke", 0], "vae": ["vae", 0]}},
+        "batch": {"class_type": "RepeatLatentBatch", "inputs": {"samples": ["encode", 0], "amount": batch}},
+        "sdedit": {"class_type": "SDEditNoiseDenoise",
+                   "inputs": {"model": ["model", 0], "positive": ["model", 1], "negative": ["model", 1],
+                              "latent_image": ["batch", 0], "seed": seed, "steps": steps, "strength": strength,
+                              "eta": eta, "cfg": 1.0, "scheduler": "normal", "repeats": 1}},
+        "decode": {"class_type": "VAEDecode", "inputs": {"samples": ["sdedit", 0], "vae": ["vae", 0]}},
+        "save": {"class_type": "SaveImage", "inputs": {"images": ["decode", 0], "filename_prefix": prefix}},
+        "save_stroke": {"class_type": "SaveImage", "inputs": {"images": ["stroke", 0], "filename_prefix": "stroke"}},
+    }
+
+
+def server_seconds(entry, fallback):
+    """Execution time of a prompt from the server's own execution_start / execution_success stamps."""
+    stamps = {kind: data.get("timestamp") for kind, data in entry.get("status", {}).get("messages", [])
+              if isinstance(data, dict)}
+    if stamps.get("execution_start") and stamps.get("execution_success"):
+        return (stamps["execution_success"] - stamps["execution_start"]) / 1000.0
+    return fallback
+
+
+def png_to_tensor(data):
+    """PNG bytes -> (3, H, W) float tensor in [0, 1]."""
+    arr = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def rms(a, b):
+    return ((a - b) ** 2).flatten(1).mean(1).sqrt()
+
+
+def font(size):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def upscale(img, factor):
+    arr = (img.permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+    return Image.fromarray(arr).resize((arr.shape[1] * factor, arr.shape[0] * factor), Image.NEAREST)
+
+
+def make_sheet(stroke, results, strengths, steps, factor=2, gap=4):
+    """Rows SDE / ODE, columns the stroke input then every strength; each cell the batch as a 2x2 grid."""
+    label_w, head_h, foot_h = 80, 22, 34
+    tile = RESOLUTION * factor
+    cell = 2 * tile + gap
+    cols = 1 + len(strengths)
+    width = label_w + cols * (cell + 3 * gap)
+    height = head_h + len(SAMPLERS) * (cell + foot_h + gap) + 36
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    small, big = font(12), font(14)
+
+    def col_x(c):
+        return label_w + c * (cell + 3 * gap)
+
+    draw.text((col_x(0), 4), "stroke input", fill="black", font=big)
+    for c, strength in enumerate(strengths, 1):
+        draw.text((col_x(c), 4), f"strength {strength:g}", fill="black", font=big)
+    for r, (name, eta) in enumerate(SAMPLERS):
+        y = head_h + r * (cell + foot_h + gap)
+        draw.text((6, y + cell // 2 - 16), f"{name}\neta = {eta:g}", fill="black", font=big)
+        if r == 0:
+            sheet.paste(upscale(stroke, 2 * factor), (col_x(0), y))
+        for c, strength in enumerate(strengths, 1):
+            res = results[(strength, name)]
+            batch = len(res["images"])
+            for i, img in enumerate(res["images"][:4]):
+                sheet.paste(upscale(img, factor), (col_x(c) + (i % 2) * (tile + gap), y + (i // 2) * (tile + gap)))
+            draw.text((col_x(c), y + cell + 2),
+                      f"realism {res['realism'].mean():.3f}\nfaithful {res['faithfulness'].mean():.3f}",
+                      fill="black", font=small)
+    draw.text((6, height - 34), f"SDEdit through ComfyUI on the reference scene model (eps), {steps} steps in every cell; "
+              f"first 4 of {batch} noise draws shown, numbers are means over all {batch}.\n"
+              "realism = RMS distance to the nearest reference scene, faithful = RMS distance to the stroke "
+              "([0, 1] pixel units, lower = better).", fill="black", font=small)
+    return sheet
+
+
+def markdown_table(rows):
+    lines = ["| strength | sampler | realism (RMS to nearest scene) | faithfulness (RMS to stroke) | colour kept "
+             "| ball moved (px) | seconds |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
+    for strength, sampler, real, faith, same, moved, secs in rows:
+        lines.append(f"| {strength} | {sampler} | {real:.4f} | {faith:.4f} | {same:.0%} | {moved:.1f} | "
+                     f"{'–' if secs is None else f'{secs:.2f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--strengths", type=float, nargs="+", default=[0.3, 0.45, 0.6, 0.8, 1.0])
+    parser.add_argument("--steps", type=int, default=25, help="steps run per sampler (equal for SDE and ODE)")
+    parser.add_argument("--batch", type=int, default=8, help="noise draws per setting (batch elements)")
+    parser.add_argument("--seed", type=int, default=1234)
+    args = parser.parse_args(argv)
+
+    started = time.time()
+    sampling = import_sampling()
+    scenes = importlib.import_module(sampling.__name__ + ".scenes")
+    oracles = importlib.import_module(sampling.__name__ + ".oracles")
+    ref_images, ref_scenes = scenes.reference_images(RESOLUTION)
+    references = oracles.EmpiricalImages(ref_images)
+
+    def layout(batch):
+        """Of the nearest reference scene of each image: share with the stroke's colour, and mean
+        distance (pixels) of its ball from the stroke's ball."""
+        found = [ref_scenes[int(i)] for i in references.nearest(batch)[2]]
+        same = sum(f.colour == STROKE["colour"] for f in found) / len(found)
+        moved = sum(((f.x - STROKE["x"]) ** 2 + (f.y - STROKE["y"]) ** 2) ** 0.5 for f in found) / len(found)
+        return same, moved
+
+    if os.path.isdir(OUT):
+        shutil.rmtree(OUT)
+    os.makedirs(OUT)
+    os.makedirs(os.path.dirname(DOCS_SHEET), exist_ok=True)
+
+    server = ComfyServer(log_path=os.path.join(OUT, "server.log"))
+    results, rows = {}, []
+    try:
+        print(f"starting ComfyUI from {server.comfyui} (CPU) ...", flush=True)
+        server.start()
+        print(f"ComfyUI up at {server.url} after {time.time() - started:.0f} s", flush=True)
+        # Warm-up: builds the reference model and loads the VAE, so the timed runs measure sampling.
+        warmup = server.output_images(server.run(build_prompt(args.strengths[0], 1.0, 1, args.seed, 1, "warmup")))
+        stroke_png = warmup["save_stroke"][0]
+        with open(os.path.join(OUT, "stroke_input.png"), "wb") as f:
+            f.write(stroke_png)
+        stroke = png_to_tensor(stroke_png)
+        for strength in args.strengths:
+            for name, eta in SAMPLERS:
+                prefix = f"{name.lower()}_s{strength:.2f}"
+                t0 = time.time()
+                entry = server.run(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix))
+                secs = server_seconds(entry, time.time() - t0)
+                images = server.output_images(entry)
+                outs = []
+                for i, png in enumerate(images["save"]):
+                    with open(os.path.join(OUT, f"{prefix}_{i}.png"), "wb") as f:
+                        f.write(png)
+                    outs.append(png_to_tensor(png))
+                batch = torch.stack(outs)
+                realism = references.nearest(batch)[0].float()
+                faithfulness = rms(batch, stroke[None])
+                results[(strength, name)] = dict(images=outs, realism=realism, faithfulness=faithfulness)
+                rows.append((strength, f"{name} (η={eta:g})", realism.mean().item(), faithfulness.mean().item(),
+                             *layout(batch), secs))
+                print(f"  strength {strength:<4g} {name} (eta={eta:g}): realism {rows[-1][2]:.4f}  "
+                      f"faithfulness {rows[-1][3]:.4f}  {secs:.2f} s", flush=True)
+    except PromptError as e:
+        print(f"demo: ComfyUI rejected or failed a prompt: {e}\nserver log: {server.log_path}", file=sys.stderr)
+        return 1
+    finally:
+        server.stop()
+
+    rows.insert(0, ("0 (input)", "–", references.nearest(stroke[None])[0].item(), 0.0, *layout(stroke[None]), None))
+    table = markdown_table(rows)
+    extra = argv if argv is not None else sys.argv[1:]
+    command = ".venv/bin/python tools/demo.py " + " ".join(extra) if extra else "make demo"
+    header = (f"SDEdit through ComfyUI on the reference scene model (eps, {RESOLUTION}×{RESOLUTION}), stroke painting "
+              f"of a {STROKE['colour']} ball at ({STROKE['x']}, {STROKE['y']}); {args.steps} steps for both samplers, "
+              f"scheduler normal, cfg 1, seed {args.seed}, batch of {args.batch} (means over the batch). "
+              "Realism: RMS distance ([0, 1] pixel units) of an output to the nearest reference scene; faithfulness: "
+              "RMS distance to the stroke input (both lower = better). Colour kept / ball moved: how many outputs' "
+              "nearest reference scene has the stroke's ball colour, and how far its ball is from the stroke's. "
+              "Seconds: the server's execution time of the prompt (whole batch). "
+              f"Command: `{command}`.\n\n")
+    with open(os.path.join(OUT, "table.md"), "w") as f:
+        f.write(header + table)
+
+    sheet = make_sheet(stroke, results, args.strengths, args.steps)
+    sheet_path = os.path.join(OUT, "sheet.png")
+    sheet.save(sheet_path)
+    shutil.copyfile(sheet_path, DOCS_SHEET)
+
+    print()
+    print(f"{'strength':>9}  {'sampler':<10} {'realism':>8} {'faithful':>9} {'colour kept':>12} {'ball moved':>11} {'seconds':>8}")
+    for strength, sampler, real, faith, same, moved, secs in rows:
+        print(f"{strength:>9}  {sampler:<10} {real:8.4f} {faith:9.4f} {same:12.0%} {moved:9.1f}px "
+              f"{'-' if secs is None else f'{secs:.2f}':>8}")
+    print("realism = RMS distance to the nearest reference scene, faithful = RMS distance to the stroke (both lower = "
+          "better; [0, 1] pixel units); colour kept, ball moved: of the nearest reference scene, against the stroke's ball")
+    print(f"\noutputs: {OUT}/ (stroke_input.png, <sampler>_s<strength>_<i>.png, sheet.png, table.md, server.log)")
+    print(f"sheet copied to {DOCS_SHEET}; total {time.time() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
