@@ -91,17 +91,19 @@ class EditSampler(comfy.samplers.Sampler):
 
 
 class SDESampler(EditSampler):
-    """The shared η-sampler: η = 1 the DDPM/ancestral reverse SDE, η = 0 the DDIM ODE. A LATENT
-    noise mask (denoise_mask) is honoured by re-injecting the known region after every step."""
+    """The shared η-sampler: η = 1 the reverse SDE, η = 0 the ODE; order 1 the DDPM/DDIM step,
+    order 2 (SDE-)DPM-Solver++(2M). A mask (ComfyUI's denoise_mask, 1 = sample) is honoured by
+    re-injecting the known region after every step: inpainting. The known region's noise comes from
+    its own stream, so runs that differ only in η re-inject the very same known latents."""
 
-    def __init__(self, eta: float = 1.0, **kw):
+    def __init__(self, eta: float = 1.0, order: int = 1, **kw):
         super().__init__(**kw)
-        self.eta = eta
+        self.eta, self.order = eta, order
 
     def run(self, job: EditRun):
         x = job.levels.noised(job.latent, job.noise, job.sigmas[0])
         known = None if job.mask is None else KnownRegion(job.levels, job.latent, job.mask, job.known_noise)
-        return sample(job.denoise, job.levels, x, job.sigmas, self.eta, job.step_noise, known, job.callback)
+        return sample(job.denoise, job.levels, x, job.sigmas, self.eta, job.step_noise, known, job.callback, self.order)
 
 
 class SDEditSampler(EditSampler):

@@ -15,11 +15,16 @@ class SDESamplerEta(io.ComfyNode):
             description="The pack's shared sampler as a SAMPLER for SamplerCustomAdvanced: η = 1 is the reverse SDE "
                         "(DDPM / ancestral), η = 0 the ODE (DDIM). Honours a LATENT noise mask by re-injecting the "
                         "known region after every step.",
-            inputs=[eta_input()],
+            inputs=[
+                eta_input(),
+                io.Int.Input("order", default=1, min=1, max=2,
+                             tooltip="1: DDPM (eta 1) / DDIM (eta 0). 2: SDE-DPM-Solver++(2M) / DPM-Solver++(2M)."),
+            ],
             outputs=[io.Sampler.Output()],
         )
 
     @classmethod
-    def execute(cls, eta) -> io.NodeOutput:
+    def execute(cls, eta, order=1) -> io.NodeOutput:
         check_range("eta", eta, 0.0, 1.0)
-        return io.NodeOutput(SDESampler(eta=eta))
+        check_range("order", order, 1, 2)
+        return io.NodeOutput(SDESampler(eta=eta, order=order))

@@ -6,7 +6,7 @@ applied, or a closed-form oracle). Steps are `steps.reverse_step` with η from 0
 import torch
 
 from .noise_levels import NoiseLevels
-from .steps import reverse_step
+from .steps import multistep_step, reverse_step
 
 
 class KnownRegion:
@@ -31,20 +31,29 @@ class KnownRegion:
         return torch.lerp(self.x, x_u, self.mask)  # mask 0: exactly the known latent
 
 
-def sample(denoise, levels: NoiseLevels, x, sigmas, eta: float, noise=None, known: KnownRegion = None, callback=None):
+def sample(denoise, levels: NoiseLevels, x, sigmas, eta: float, noise=None, known: KnownRegion = None, callback=None,
+           order: int = 1):
     """Solve the reverse SDE (η = 1) or ODE (η = 0) from x at sigmas[0] down to sigmas[-1].
 
     sigmas: decreasing floats. noise: callable giving w ~ N(0, I) per stochastic step.
     known: optional KnownRegion whose mask-0 part is re-injected after every step.
+    order: 1 = the DDIM/DDPM step; 2 = the (SDE-)DPM-Solver++(2M) multistep step.
     callback(i, x0, x): after step i, with the model's prediction and the new latent.
     """
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order}")
     if known is not None:
         known.start(x)
+    x0_prev, h_prev = None, None
     for i in range(len(sigmas) - 1):
         t, u = sigmas[i], sigmas[i + 1]
         x0 = denoise(x, t)
         w = noise() if (eta > 0 and u > 0) else None
-        x = reverse_step(levels, x, x0, t, u, eta, w)
+        if order == 1:
+            x = reverse_step(levels, x, x0, t, u, eta, w)
+        else:
+            x, h_prev = multistep_step(levels, x, x0, t, u, eta, w, x0_prev, h_prev)
+            x0_prev = x0
         if known is not None:
             x = known.step(x, t, u)
         if callback is not None:

@@ -1,0 +1,61 @@
+from comfy_api.v0_0_2 import io
+
+from ..adapter.checks import InputError, check_latent, check_mask, check_range
+from ..adapter.guided import edit_sigmas, run_sampler
+from ..adapter.sampler import SDESampler
+from ..sampling.masks import shape_mask
+from .common import CATEGORY, cfg_input, eta_input, scheduler_input, seed_input
+
+
+class SDEInpaint(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="SDEInpaint",
+            display_name="SDE Inpaint",
+            category=CATEGORY,
+            description="Inpainting with the stochastic sampler (Nie et al. 2023): the white region of the mask is "
+                        "sampled, the rest is re-injected at the current noise level after every step and is exactly "
+                        "the input at the end. eta 1 = SDE, 0 = its ODE counterpart (same seed, same known-region noise).",
+            inputs=[
+                io.Model.Input("model", tooltip="Any model; inpainting models fed by InpaintModelConditioning work too."),
+                io.Conditioning.Input("positive"),
+                io.Conditioning.Input("negative"),
+                io.Latent.Input("latent_image", tooltip="The image to inpaint, encoded. A LATENT from SetLatentNoiseMask or "
+                                                        "VAEEncodeForInpaint brings its own mask."),
+                io.Mask.Input("mask", optional=True,
+                              tooltip="White = repaint. Any resolution of the latent's aspect ratio; batch 1 or the latent's. "
+                                      "Without it the LATENT's noise_mask is used."),
+                seed_input(),
+                io.Int.Input("steps", default=25, min=1, max=10000),
+                io.Float.Input("strength", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="(0, 1]: 1 repaints from pure noise; lower keeps the masked region's content as a guide."),
+                eta_input(),
+                cfg_input(),
+                scheduler_input(),
+                io.Int.Input("order", default=1, min=1, max=2,
+                             tooltip="1: DDPM (eta 1) / DDIM (eta 0) step. 2: SDE-DPM-Solver++(2M) / DPM-Solver++(2M)."),
+                io.Int.Input("grow_mask_by", default=0, min=0, max=256, tooltip="Grow the repaint region by this many mask pixels."),
+                io.Int.Input("feather", default=0, min=0, max=256,
+                             tooltip="Soft seam over this many mask pixels outside the region (the feathered ring is partly repainted)."),
+            ],
+            outputs=[io.Latent.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, positive, negative, latent_image, seed, steps, strength, eta, cfg, scheduler, order,
+                grow_mask_by, feather, mask=None) -> io.NodeOutput:
+        samples = check_latent("latent_image", latent_image)
+        check_range("steps", steps, 1, 10000)
+        check_range("strength", strength, 0.0, 1.0, low_open=True)
+        check_range("eta", eta, 0.0, 1.0)
+        check_range("order", order, 1, 2)
+        check_range("grow_mask_by", grow_mask_by, 0, 256)
+        check_range("feather", feather, 0, 256)
+        if mask is None and latent_image.get("noise_mask") is None:
+            raise InputError("mask: connect a MASK, or give a LATENT with a noise mask (SetLatentNoiseMask, VAEEncodeForInpaint)")
+        mask = check_mask("mask", mask if mask is not None else latent_image["noise_mask"], samples)
+        mask = shape_mask(mask, grow_mask_by, feather)
+        sigmas = edit_sigmas(model, scheduler, steps, strength)
+        sampler = SDESampler(eta=eta, order=order, seed=seed, batch_indices=latent_image.get("batch_index"))
+        return io.NodeOutput(run_sampler(model, positive, negative, cfg, latent_image, seed, sigmas, sampler, mask))
