@@ -24,9 +24,10 @@ FLOW_SHIFT = 3.0  # SD3's shift, so the flow schedule looks like a real flow mod
 
 
 class OracleNet(torch.nn.Module):
-    def __init__(self, oracle=None, device=None, operations=None, **_unused):
+    def __init__(self, oracle=None, channels=None, device=None, operations=None, **_unused):
         super().__init__()
-        self.oracle = oracle
+        self.oracle, self.channels = oracle, channels
+        self.concat_seen = None  # what an inpainting model's concat conditioning delivered, last call
         self.model_sampling = None  # set by make_model once BaseModel has built it
         self.register_buffer("dtype_marker", torch.zeros((), dtype=torch.float32, device=device))
         self.calls = 0
@@ -38,6 +39,9 @@ class OracleNet(torch.nn.Module):
     def forward(self, xc, t, context=None, transformer_options={}, **kwargs):
         self.calls += 1
         ms = self.model_sampling
+        if xc.shape[1] > self.channels:  # an inpainting model: ComfyUI appended its concat conditioning
+            self.concat_seen = xc[:, self.channels:].clone()
+            xc = xc[:, :self.channels]
         # The exact σ, not the rounded timestep. ComfyUI batches cond and uncond (and the pack its
         # edited and recorded latents) at one σ; transformer_options["sigmas"] is one row of it.
         sigmas = transformer_options["sigmas"]
@@ -56,8 +60,10 @@ class OracleNet(torch.nn.Module):
         return out.to(xc.dtype)
 
 
-def make_model(oracle, parameterization: str, channels: int, latent_format=None):
-    """A MODEL (ModelPatcher) whose denoiser is `oracle.posterior_mean(x, a, s)`."""
+def make_model(oracle, parameterization: str, channels: int, latent_format=None, concat_channels: int = 0):
+    """A MODEL (ModelPatcher) whose denoiser is `oracle.posterior_mean(x, a, s)`. With
+    concat_channels it behaves as an inpainting model (ComfyUI concatenates mask and masked image);
+    the oracle ignores them and records what arrived, so tests can check the conditioning's path."""
     if parameterization not in PARAMETERIZATIONS:
         raise ValueError(f"parameterization must be one of {list(PARAMETERIZATIONS)}, got {parameterization!r}")
     if latent_format is None:
@@ -71,8 +77,10 @@ def make_model(oracle, parameterization: str, channels: int, latent_format=None)
         supported_inference_dtypes = [torch.float32]
 
     OracleConfig.latent_format = latent_format
-    config = OracleConfig({"oracle": oracle})
+    config = OracleConfig({"oracle": oracle, "channels": channels})
     load_device = comfy.model_management.get_torch_device()
     model = comfy.model_base.BaseModel(config, model_type=PARAMETERIZATIONS[parameterization], device=load_device, unet_model=OracleNet)
     model.diffusion_model.model_sampling = model.model_sampling
+    if concat_channels:
+        model.concat_keys = ("mask", "masked_image")
     return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=comfy.model_management.unet_offload_device())

@@ -10,25 +10,17 @@ from .steps import multistep_step, reverse_step
 
 
 class KnownRegion:
-    """Re-injects the part of the latent that must not change (mask 0) after every step.
-
-    Its noisy version follows the exact forward process of the input: it starts from the same
-    noised latent as the sampled part and moves down with the DDPM posterior q(x_u | x_t, x0 = x_in)
-    (the η = 1 step with the true x0), drawing from its own noise stream. So the re-injected region
-    has the forward process' law at every level whatever η the sampler uses, and at σ = 0 it is
-    x_in exactly.
-    """
+    """Re-injects the part of the latent that must not change (mask 0) after every step, as the
+    SDE-inpainting paper's baseline does: x_u = m·x_u + (1 − m)·(a_u·x_in + s_u·z), with z from
+    the region's own noise stream, so runs that differ only in η re-inject the very same latents.
+    At σ = 0 that is x_in exactly (lerp with weight 0 returns its first argument)."""
 
     def __init__(self, levels: NoiseLevels, x_in, mask, noise):
         self.levels, self.x_in, self.mask, self.noise = levels, x_in, mask, noise
-        self.x = None
 
-    def start(self, x_start):
-        self.x = x_start
-
-    def step(self, x_u, sigma_t: float, sigma_u: float):
-        self.x = reverse_step(self.levels, self.x, self.x_in, sigma_t, sigma_u, 1.0, self.noise() if sigma_u > 0 else None)
-        return torch.lerp(self.x, x_u, self.mask)  # mask 0: exactly the known latent
+    def step(self, x_u, sigma_u: float):
+        known = self.x_in if sigma_u == 0 else self.levels.noised(self.x_in, self.noise(), sigma_u)
+        return torch.lerp(known, x_u, self.mask)
 
 
 def sample(denoise, levels: NoiseLevels, x, sigmas, eta: float, noise=None, known: KnownRegion = None, callback=None,
@@ -42,8 +34,6 @@ def sample(denoise, levels: NoiseLevels, x, sigmas, eta: float, noise=None, know
     """
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order}")
-    if known is not None:
-        known.start(x)
     x0_prev, h_prev = None, None
     for i in range(len(sigmas) - 1):
         t, u = sigmas[i], sigmas[i + 1]
@@ -55,7 +45,7 @@ def sample(denoise, levels: NoiseLevels, x, sigmas, eta: float, noise=None, know
             x, h_prev = multistep_step(levels, x, x0, t, u, eta, w, x0_prev, h_prev)
             x0_prev = x0
         if known is not None:
-            x = known.step(x, t, u)
+            x = known.step(x, u)
         if callback is not None:
             callback(i, x0, x)
     return x

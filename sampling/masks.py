@@ -11,13 +11,12 @@ def grow(mask, pixels: int):
 
 
 def feather(mask, pixels: int):
-    """Soften the edge over `pixels` outward: a box blur of the grown region, then the original
-    region set back to 1, so what was to be repainted still is and only the known side gets a
-    soft ramp (0 stays 0 beyond `pixels` from the region)."""
+    """Soften the edge over `pixels` outside the region: a box blur, with the region itself kept
+    at 1, so what was to be repainted still is and only a `pixels`-wide ring on the known side is
+    partly repainted (beyond it the mask stays exactly 0)."""
     if pixels <= 0:
         return mask
-    k = 2 * pixels + 1
-    blurred = F.avg_pool2d(grow(mask, pixels)[:, None], k, stride=1, padding=pixels, count_include_pad=False)[:, 0]
+    blurred = F.avg_pool2d(mask[:, None], 2 * pixels + 1, stride=1, padding=pixels, count_include_pad=False)[:, 0]
     return torch.maximum(mask, blurred)
 
 

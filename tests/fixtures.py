@@ -18,9 +18,17 @@ def gmm():
     return GaussianMixture([0.5, 0.3, 0.2], means, variances, GMM_SHAPE)
 
 
+def two_blobs(shape):
+    """A two-component mixture over latents of any shape (means ±1 everywhere)."""
+    d = 1
+    for n in shape:
+        d *= n
+    return GaussianMixture([0.6, 0.4], torch.stack([torch.ones(d), -torch.ones(d)]), torch.full((2, d), 0.3), shape)
+
+
 @functools.lru_cache(maxsize=None)
-def gmm_model(parameterization: str):
-    return make_model(gmm(), parameterization, GMM_SHAPE[0])
+def gmm_model(parameterization: str, shape=GMM_SHAPE):
+    return make_model(gmm() if shape == GMM_SHAPE else two_blobs(shape), parameterization, shape[0])
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,0 +1,43 @@
+"""Measuring edits on the reference scene set, whose images are all known exactly.
+
+Images are (B, 3, H, W) in [0, 1]; masks (B or 1, H, W) with 1 = hidden / repainted. Distances are
+RMS over the pixels they cover, in [0, 1] units.
+"""
+import torch
+
+from . import scenes
+
+
+def rms(a, b, region=None):
+    d2 = (a - b) ** 2
+    if region is None:
+        return d2.flatten(1).mean(1).sqrt()
+    r = region[:, None].expand_as(d2)
+    return ((d2 * r).flatten(1).sum(1) / r.flatten(1).sum(1).clamp_min(1)).sqrt()
+
+
+def consistent(references, image, hidden, tolerance=1e-3):
+    """(B, N) bool: reference n agrees with image b on b's visible part (RMS < tolerance)."""
+    visible = (1 - hidden).expand(image.shape[0], -1, -1)
+    out = []
+    for img, vis in zip(image, visible):
+        v = vis[None, None]
+        d2 = ((references - img[None]) ** 2 * v).flatten(1).sum(1) / (3 * v.sum()).clamp_min(1)
+        out.append(d2.sqrt() < tolerance)
+    return torch.stack(out)
+
+
+def completion_report(outputs, inputs, hidden, references=None, match=0.02):
+    """Per output: distance to the nearest reference consistent with the input's visible part
+    (over the hidden region), whether that is under `match` (a consistent completion), and the
+    largest change of the known region (should be 0)."""
+    if references is None:
+        references, _ = scenes.reference_images(outputs.shape[-1])
+    ok = consistent(references, inputs, hidden)
+    hid = hidden.expand(outputs.shape[0], -1, -1)
+    dist = torch.stack([
+        rms(references[ok[b]], outputs[b:b + 1].expand(int(ok[b].sum()), -1, -1, -1), hid[b:b + 1].expand(int(ok[b].sum()), -1, -1)).min()
+        if ok[b].any() else torch.tensor(float("inf"))
+        for b in range(outputs.shape[0])])
+    known_error = ((outputs - inputs).abs() * (1 - hid)[:, None]).flatten(1).amax(1)
+    return {"distance": dist, "consistent": dist < match, "known_error": known_error}
