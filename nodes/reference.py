@@ -52,7 +52,8 @@ class ReferenceSceneImage(io.ComfyNode):
             display_name="Reference Scene Image",
             category=f"{CATEGORY}/testing",
             description="Draws a reference scene (the ball at x, y) or a rough stroke painting of one, as an IMAGE "
-                        "for the Reference Scene Model.",
+                        "for the Reference Scene Model, and a MASK of a box around the ball (for inpainting and drag "
+                        "examples).",
             inputs=[
                 io.Combo.Input("kind", options=["stroke painting", "scene"], default="stroke painting"),
                 io.Int.Input("x", default=30, min=0, max=256, tooltip="Ball centre, pixels from the left."),
@@ -60,14 +61,17 @@ class ReferenceSceneImage(io.ComfyNode):
                 io.Combo.Input("colour", options=list(scenes.COLOURS), default="red"),
                 io.Int.Input("resolution", default=64, min=32, max=256, step=8),
             ],
-            outputs=[io.Image.Output()],
+            outputs=[io.Image.Output(), io.Mask.Output(display_name="ball_box")],
         )
 
     @classmethod
     def execute(cls, kind, x, y, colour, resolution) -> io.NodeOutput:
+        box = torch.zeros(1, resolution, resolution)
+        half = round(12 * resolution / scenes.SIZE)
+        box[:, max(y - half, 0): y + half, max(x - half, 0): x + half] = 1.0
         scale = resolution / scenes.SIZE
         if kind == "scene":
             img = scenes.render(scenes.Scene(x, y, colour), resolution, scenes.RADIUS * scale)
         else:
             img = scenes.stroke_painting(x, y, colour, resolution)
-        return io.NodeOutput(img.permute(1, 2, 0)[None].contiguous())
+        return io.NodeOutput(img.permute(1, 2, 0)[None].contiguous(), box)
