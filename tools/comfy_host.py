@@ -27,13 +27,23 @@ def boot_comfyui(load_custom_nodes: bool = False):
     return path
 
 
-def import_pack():
-    boot_comfyui()
-    if PACKAGE in sys.modules:
-        return sys.modules[PACKAGE]
-    spec = importlib.util.spec_from_file_location(PACKAGE, os.path.join(PACK_DIR, "__init__.py"),
-                                                  submodule_search_locations=[PACK_DIR])
+def load_package(name, folder):
+    """Import `folder` as package `name` (so relative imports inside it resolve)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(folder, "__init__.py"),
+                                                  submodule_search_locations=[folder])
     module = importlib.util.module_from_spec(spec)
-    sys.modules[PACKAGE] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def import_pack():
+    boot_comfyui()
+    return load_package(PACKAGE, PACK_DIR)
+
+
+def import_sampling():
+    """The pack's plain-PyTorch `sampling` package alone, without booting ComfyUI."""
+    return load_package("sde_edit_sampling", os.path.join(PACK_DIR, "sampling"))

@@ -18,7 +18,7 @@ Writes out/demo/ (input, every output, sheet.png, table.md, server.log) and docs
 No checkpoint is needed: the model is the pack's exact reference-scene model.
 """
 import argparse
-import importlib.util
+import importlib
 import io
 import os
 import shutil
@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, TOOLS)
 from comfy_server import ComfyServer, PromptError  # noqa: E402
+from comfy_host import import_sampling  # noqa: E402
 from find_comfyui import PACK_DIR  # noqa: E402
 
 OUT = os.path.join(PACK_DIR, "out", "demo")
@@ -39,20 +40,6 @@ DOCS_SHEET = os.path.join(PACK_DIR, "docs", "demo_sheet.png")
 SAMPLERS = (("SDE", 1.0), ("ODE", 0.0))
 STROKE = dict(x=30, y=26, colour="red")
 RESOLUTION = 64
-
-
-def import_sampling():
-    """The pack's plain-PyTorch `sampling` package (relative imports only), without ComfyUI."""
-    name = "sde_edit_demo_sampling"
-    if name in sys.modules:
-        return sys.modules[name]
-    folder = os.path.join(PACK_DIR, "sampling")
-    spec = importlib.util.spec_from_file_location(name, os.path.join(folder, "__init__.py"),
-                                                  submodule_search_locations=[folder])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def build_prompt(strength, eta, steps, seed, batch, prefix):

@@ -1,0 +1,152 @@
+"""The shipped example workflows (workflows/*.json, the frontend's UI format) on a real ComfyUI server.
+
+Each one is converted with tools/workflow_to_api.py against the live /object_info. The CPU ones (the
+Reference Scene Model, no checkpoint) run through the executor and must save real images; the
+checkpoint ones cannot run here (no weights), so their conversion is checked for the pack's node and
+its widget values instead."""
+import glob
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from comfy_server import ComfyServer  # noqa: E402
+from workflow_to_api import SKIP_TYPES, VIRTUAL_TYPES, to_api  # noqa: E402
+
+WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
+RUNNABLE = [p for p in WORKFLOWS if "reference_cpu" in os.path.basename(p)
+            or "sampler_custom_advanced" in os.path.basename(p)]
+CHECKPOINT = [p for p in WORKFLOWS if os.path.basename(p).endswith("_checkpoint.json")]
+
+# What the conversion of each checkpoint workflow must give the pack's nodes: widget values, and
+# linked inputs as (source class_type, source slot).
+EXPECTED = {
+    "sdedit_checkpoint.json": {
+        "SDEditNoiseDenoise": {
+            "seed": 0, "steps": 30, "strength": 0.5, "eta": 1.0, "cfg": 7.0, "scheduler": "normal", "repeats": 1,
+            "model": ("CheckpointLoaderSimple", 0), "positive": ("CLIPTextEncode", 0),
+            "negative": ("CLIPTextEncode", 0), "latent_image": ("VAEEncode", 0),
+        },
+    },
+    "inpaint_checkpoint.json": {
+        "SDEInpaint": {
+            "seed": 0, "steps": 25, "strength": 1.0, "eta": 1.0, "cfg": 7.0, "scheduler": "normal", "order": 1,
+            "grow_mask_by": 6, "feather": 4,
+            "model": ("CheckpointLoaderSimple", 0), "positive": ("CLIPTextEncode", 0),
+            "negative": ("CLIPTextEncode", 0), "latent_image": ("VAEEncode", 0), "mask": ("LoadImage", 1),
+        },
+    },
+}
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def ids(paths):
+    return [os.path.basename(p) for p in paths]
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ComfyServer() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def object_info(server):
+    return server.get("/object_info")
+
+
+@pytest.fixture(scope="module")
+def runs(server, object_info):
+    """path -> (API prompt, {node id: [decoded RGB arrays]}); each workflow runs once per module.
+
+    A preview of every ReferenceSceneImage's ball_box MASK is added to the prompt, so a test can
+    see the mask the server made."""
+    cache = {}
+
+    def run(path):
+        if path not in cache:
+            prompt = to_api(load(path), object_info)
+            for node_id, entry in list(prompt.items()):
+                if entry["class_type"] == "ReferenceSceneImage":
+                    prompt[f"{node_id}_mask"] = {"class_type": "MaskToImage", "inputs": {"mask": [node_id, 1]}}
+                    prompt[f"{node_id}_mask_preview"] = {"class_type": "PreviewImage",
+                                                         "inputs": {"images": [f"{node_id}_mask", 0]}}
+            images = server.output_images(server.run(prompt, timeout=120))
+            decoded = {k: [np.asarray(Image.open(io.BytesIO(png)).convert("RGB")) for png in v]
+                       for k, v in images.items()}
+            cache[path] = (prompt, decoded)
+        return cache[path]
+
+    return run
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=ids(WORKFLOWS))
+def test_workflow_nodes_match_the_server(path, object_info):
+    """Every node is known to the server and lists the outputs it really has (type, name, slot)."""
+    for node in load(path)["nodes"]:
+        if node["type"] in SKIP_TYPES or node["type"] in VIRTUAL_TYPES:
+            continue
+        info = object_info.get(node["type"])
+        assert info is not None, f"node {node['id']}: {node['type']} unknown to the server"
+        outputs = [(o["type"], o["name"], o.get("slot_index", i)) for i, o in enumerate(node.get("outputs") or [])]
+        expected = [(t, n, i) for i, (t, n) in enumerate(zip(info["output"], info["output_name"]))]
+        assert outputs == expected, f"node {node['id']} ({node['type']})"
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=ids(RUNNABLE))
+def test_cpu_workflow_runs_and_saves_images(path, runs):
+    prompt, images = runs(path)
+    saves = [k for k, v in prompt.items() if v["class_type"] == "SaveImage"]
+    assert saves
+    for node_id in saves:
+        assert images.get(node_id), f"SaveImage {node_id} saved nothing"
+        for img in images[node_id]:
+            assert img.shape == (64, 64, 3)
+            assert img.std() > 10  # a scene, not a flat or black frame
+
+
+def test_inpaint_reference_repaints_only_the_ball_box(runs):
+    """The ball_box MASK reaches both SDE Inpaint nodes: outside it, the SDE and the ODE result are the
+    input image."""
+    prompt, images = runs(os.path.join(ROOT, "workflows", "inpaint_reference_cpu.json"))
+    (scene_id,) = [k for k, v in prompt.items() if v["class_type"] == "ReferenceSceneImage"]
+    (preview_id,) = [k for k, v in prompt.items()
+                     if v["class_type"] == "PreviewImage" and v["inputs"]["images"] == [scene_id, 0]]
+    source = images[preview_id][0].astype(int)
+    mask = images[f"{scene_id}_mask_preview"][0][..., 0] > 127
+    assert 0 < mask.mean() < 0.5  # a box, not the whole image
+    saves = [k for k, v in prompt.items() if v["class_type"] == "SaveImage"]
+    samplers = [prompt[prompt[k]["inputs"]["images"][0]]["inputs"]["samples"][0] for k in saves]  # via VAEDecode
+    assert sorted(prompt[k]["inputs"]["eta"] for k in samplers) == [0.0, 1.0]
+    assert all(prompt[k]["inputs"]["mask"] == [scene_id, 1] for k in samplers)
+    for node_id in saves:
+        out = images[node_id][0].astype(int)
+        assert np.abs(out - source)[~mask].max() <= 1
+
+
+@pytest.mark.parametrize("path", CHECKPOINT, ids=ids(CHECKPOINT))
+def test_checkpoint_workflow_converts_to_the_expected_prompt(path, object_info):
+    prompt = to_api(load(path), object_info)
+    for entry in prompt.values():  # nothing left out: every required input is given
+        required = object_info[entry["class_type"]]["input"].get("required", {})
+        assert set(required) <= set(entry["inputs"]), entry
+    expected = EXPECTED[os.path.basename(path)]  # a new checkpoint workflow: add what it must convert to
+    for class_type, values in expected.items():
+        (entry,) = [v for v in prompt.values() if v["class_type"] == class_type]
+        for name, value in values.items():
+            got = entry["inputs"].get(name)
+            if isinstance(value, tuple):
+                assert isinstance(got, list), f"{class_type}.{name} is not linked"
+                assert (prompt[got[0]]["class_type"], got[1]) == value, f"{class_type}.{name}"
+            else:
+                assert got == value and type(got) is type(value), f"{class_type}.{name}: {got!r}"
