@@ -43,7 +43,6 @@ class EditRun:
     step_noise: StepNoise
     known_noise: StepNoise
     callback: Optional[Callable]
-    model_calls: int = 0
 
 
 class EditSampler(comfy.samplers.Sampler):

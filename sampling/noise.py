@@ -29,9 +29,7 @@ class StepNoise:
         self.shape = tuple(shape[1:])
         self.generators = [torch.Generator().manual_seed(element_seed(seed, i, stream)) for i in indices]
         self.device, self.dtype = device, dtype
-        self.draws = 0
 
     def __call__(self):
-        self.draws += 1
         w = torch.stack([torch.randn(self.shape, generator=g) for g in self.generators])
         return w.to(device=self.device, dtype=self.dtype)
