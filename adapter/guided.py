@@ -8,22 +8,50 @@ import comfy.utils
 import latent_preview
 
 
+def schedule_tail(model, scheduler: str, total: int, run: int):
+    """The last run+1 sigmas of ComfyUI's `scheduler` schedule of `total` steps."""
+    model_sampling = model.get_model_object("model_sampling")
+    sigmas = comfy.samplers.calculate_sigmas(model_sampling, scheduler, total).cpu()
+    return sigmas[-(run + 1):]
+
+
 def edit_sigmas(model, scheduler: str, steps: int, strength: float):
     """The last steps+1 sigmas of a schedule of int(steps/strength) steps: KSampler's `denoise`,
     so strength means what it means in ComfyUI's own KSampler."""
-    model_sampling = model.get_model_object("model_sampling")
-    total = max(int(steps / strength), steps)
-    sigmas = comfy.samplers.calculate_sigmas(model_sampling, scheduler, total).cpu()
-    return sigmas[-(steps + 1):]
+    return schedule_tail(model, scheduler, max(int(steps / strength), steps), steps)
 
 
-def run_sampler(model, positive, negative, cfg: float, latent: dict, seed: int, sigmas, sampler, mask=None):
-    """Returns a new LATENT dict (the input's other keys kept); the input is never written."""
+class RisingCFGGuider(comfy.samplers.CFGGuider):
+    """CFG that rises linearly along the schedule, from 1 at σ = 0 to `cfg` at its first σ, as
+    SDE-Drag does (strong guidance where the pasted patch is still noise, none near the end)."""
+
+    def __init__(self, model, sigmas, cfg: float):
+        super().__init__(model)
+        self.set_cfg(cfg)
+        self.schedule = [float(s) for s in sigmas]  # decreasing, ends at 0
+
+    def cfg_at(self, sigma: float) -> float:
+        n = len(self.schedule) - 1
+        i = min(range(n + 1), key=lambda j: abs(self.schedule[j] - sigma))
+        return 1.0 + (self.cfg - 1.0) * (n - i) / max(n, 1)
+
+    def predict_noise(self, x, timestep, model_options={}, seed=None):
+        scale = self.cfg_at(float(timestep.flatten()[0]))
+        return comfy.samplers.sampling_function(self.inner_model, x, timestep, self.conds.get("negative", None),
+                                                self.conds.get("positive", None), scale,
+                                                model_options=model_options, seed=seed)
+
+
+def run_sampler(model, positive, negative, cfg: float, latent: dict, seed: int, sigmas, sampler, mask=None,
+                guider=None):
+    """Returns a new LATENT dict (the input's other keys kept); the input is never written.
+    guider: a CFGGuider to use instead of a constant-cfg one (its cfg is then its own)."""
     samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
     noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
-    guider = comfy.samplers.CFGGuider(model)
+    if guider is None:
+        guider = comfy.samplers.CFGGuider(model)
+        guider.set_cfg(cfg)
     guider.set_conds(positive, negative)
-    guider.set_cfg(cfg)
     steps = len(sigmas) - 1
     callback = latent_preview.prepare_callback(model, sampler.total_steps(steps) if hasattr(sampler, "total_steps") else steps)
     out = guider.sample(noise, samples, sampler, sigmas, denoise_mask=mask, callback=callback,

@@ -12,13 +12,15 @@ import comfy.model_sampling
 import comfy.samplers
 import torch
 
+from ..sampling.drag import drag_substep_count, sde_drag
 from ..sampling.loop import KnownRegion, sample
 from ..sampling.noise import StepNoise
 from ..sampling.noise_levels import NoiseLevels
 from ..sampling.sdedit import sdedit
 
-# Streams of StepNoise for one seed: the reverse steps, the re-injected known region.
-STEP_STREAM, KNOWN_STREAM = 1, 2
+# Streams of StepNoise for one seed: the reverse steps (and the drag's forward chain), the
+# re-injected known region, the drag's source perturbation.
+STEP_STREAM, KNOWN_STREAM, PASTE_STREAM = 1, 2, 3
 
 
 def noise_levels_of(model_sampling) -> NoiseLevels:
@@ -43,6 +45,7 @@ class EditRun:
     step_noise: StepNoise
     known_noise: StepNoise
     callback: Optional[Callable]
+    stream: Callable  # stream(n) -> a StepNoise of stream n for this seed and batch
 
 
 class EditSampler(comfy.samplers.Sampler):
@@ -55,6 +58,7 @@ class EditSampler(comfy.samplers.Sampler):
     def __init__(self, seed: Optional[int] = None, batch_indices=None):
         self.seed, self.batch_indices = seed, batch_indices
         self.model_calls = 0
+        self.process_latent_out = None  # the model's latent_out, for latents a sampler hands out besides its result
 
     def run(self, job: EditRun):
         raise NotImplementedError
@@ -67,6 +71,7 @@ class EditSampler(comfy.samplers.Sampler):
             latent_image = torch.zeros_like(noise)
         shape, device = latent_image.shape, latent_image.device
         self.model_calls = 0
+        self.process_latent_out = model_wrap.inner_model.process_latent_out
 
         def denoise(x, sigma):
             comfy.model_management.throw_exception_if_processing_interrupted()
@@ -75,12 +80,14 @@ class EditSampler(comfy.samplers.Sampler):
 
         total = self.total_steps(len(sigmas) - 1)
         step_callback = None if callback is None else (lambda i, x0, x: callback(i, x0, x, total))
+        def stream(n):
+            return StepNoise(seed, shape, self.batch_indices, n, device, latent_image.dtype)
+
         job = EditRun(
             denoise=denoise, levels=levels, latent=latent_image, noise=noise,
             sigmas=[float(s) for s in sigmas], mask=denoise_mask,
-            step_noise=StepNoise(seed, shape, self.batch_indices, STEP_STREAM, device, latent_image.dtype),
-            known_noise=StepNoise(seed, shape, self.batch_indices, KNOWN_STREAM, device, latent_image.dtype),
-            callback=step_callback)
+            step_noise=stream(STEP_STREAM), known_noise=stream(KNOWN_STREAM),
+            callback=step_callback, stream=stream)
         out = self.run(job)
         # As KSAMPLER does: a latent left at σ > 0 goes back in ComfyUI's convention (flow: /(1 − σ)).
         return model_sampling.inverse_noise_scaling(sigmas[-1], out)
@@ -118,3 +125,25 @@ class SDEditSampler(EditSampler):
     def run(self, job: EditRun):
         return sdedit(job.denoise, job.levels, job.latent, job.noise, job.sigmas, self.eta, job.step_noise,
                       self.repeats, job.mask, job.known_noise, job.callback)
+
+
+class DragSampler(EditSampler):
+    """SDE-Drag (η > 0) or ODE-Drag (η = 0) along `pairs` in latent pixels; the mask (1 = may
+    change) comes as ComfyUI's denoise_mask. After a run, `frames` holds the latent after each
+    sub-step (in ComfyUI's latent convention)."""
+
+    def __init__(self, pairs, radius: int, beta: float, alpha: float, step_length: float, eta: float = 1.0, **kw):
+        super().__init__(**kw)
+        self.pairs, self.radius, self.beta, self.alpha = pairs, radius, beta, alpha
+        self.step_length, self.eta = step_length, eta
+        self.frames = []
+
+    def total_steps(self, steps: int) -> int:
+        return steps * drag_substep_count(self.pairs, self.step_length)
+
+    def run(self, job: EditRun):
+        out, frames = sde_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, self.radius, self.beta,
+                               self.alpha, self.step_length, self.eta, job.step_noise, job.stream(PASTE_STREAM),
+                               job.mask, job.callback)
+        self.frames = [self.process_latent_out(f) for f in frames]
+        return out

@@ -5,8 +5,8 @@ from comfy_api.v0_0_2 import io
 CATEGORY = "sde_edit"
 
 
-def seed_input():
-    return io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+def seed_input(default=0):
+    return io.Int.Input("seed", default=default, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                         tooltip="Seed of ComfyUI's initial noise and of the noise every SDE step draws.")
 
 

@@ -11,7 +11,7 @@ is added to the edited latent's own step. With no edit this gives back x0 to flo
 import torch
 
 from .noise_levels import NoiseLevels
-from .steps import forward_step, step_mean
+from .steps import forward_step, reverse_step, step_mean
 
 
 def forward_chain(levels: NoiseLevels, x0, sigmas_up, noise):
@@ -21,6 +21,31 @@ def forward_chain(levels: NoiseLevels, x0, sigmas_up, noise):
     for t, u in zip(sigmas_up[:-1], sigmas_up[1:]):
         chain.append(forward_step(levels, chain[-1], t, u, noise()))
     return chain
+
+
+def ddim_inversion(denoise, levels: NoiseLevels, x0, sigmas_up):
+    """The deterministic chain of DDIM inversion (the ODE baseline of the drag paper): each step
+    t → u upwards is the DDIM step x_u = a_u·x̂0 + s_u·ε̂ with the model evaluated at the lower
+    level t. From a clean latent (t = 0) ε̂ is undefined; evaluated at the next level the step is
+    the identity, so the clean latent is taken as the latent at sigmas_up[1] (as DDIM inversion
+    in diffusers does with its first timestep) and the first step costs no model call."""
+    chain = [x0]
+    for t, u in zip(sigmas_up[:-1], sigmas_up[1:]):
+        x = chain[-1]
+        chain.append(x if t == 0 else reverse_step(levels, x, denoise(x, t), t, u, 0.0))
+    return chain
+
+
+class RecordedRegion:
+    """For `loop.sample`: where mask is 0 the latent is reset to the recorded chain's latent at the
+    level just reached, so that region ends exactly equal to chain[0]."""
+
+    def __init__(self, chain, sigmas_up, mask):
+        self.by_sigma = {float(s): x for s, x in zip(sigmas_up, chain)}
+        self.mask = mask
+
+    def step(self, x_u, sigma_u: float):
+        return torch.lerp(self.by_sigma[float(sigma_u)], x_u, self.mask)
 
 
 def replay(denoise, levels: NoiseLevels, x, chain, sigmas_up, eta: float = 1.0, keep=None, callback=None):

@@ -19,6 +19,8 @@ def step_coefficients(levels: NoiseLevels, sigma_t: float, sigma_u: float, eta: 
     """(c_x0, c_eps, c_noise) of x_u = c_x0·x0 + c_eps·ε̂ + c_noise·w for a step t → u, u < t."""
     a_t, s_t = levels.a(sigma_t), levels.s(sigma_t)
     a_u, s_u = levels.a(sigma_u), levels.s(sigma_u)
+    if eta == 0.0:  # DDIM: also valid upwards (u > t), which is DDIM inversion
+        return a_u, s_u, 0.0
     r = 0.0 if s_u == 0.0 else s_u * a_t / (a_u * s_t)
     fresh = 1.0 - r * r  # share of the variance at u that the SDE draws anew, before η
     c_noise = s_u * eta * math.sqrt(fresh)

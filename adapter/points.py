@@ -1,0 +1,68 @@
+"""Drag points: the JSON a person types (or the web editor writes), checked against the image, and
+mapped to latent pixels with the model's (or the VAE's) downscale factor."""
+import json
+import math
+
+from .checks import InputError
+
+FORMAT = '{"source": [[x, y], ...], "target": [[x, y], ...]} in image pixels'
+
+# Image pixels per latent pixel, by ComfyUI latent format, where it is not the usual 8 (a newer
+# ComfyUI states it on the format itself as `spacial_downscale_ratio`, which is read first).
+DOWNSCALE = {"ChromaRadiance": 1, "Flux2": 16, "HunyuanImage21": 32, "SC_Prior": 42, "SC_B": 4}
+
+
+def downscale_factor(model, vae=None) -> int:
+    """From the VAE when one is given (it is what decodes the latent), else from the latent format."""
+    ratio = getattr(vae, "downscale_ratio", None) if vae is not None else None
+    if isinstance(ratio, (tuple, list)):  # video VAEs: (temporal, height, width)
+        ratio = ratio[-1]
+    if isinstance(ratio, (int, float)) and ratio > 0:
+        return int(ratio)
+    fmt = model.get_model_object("latent_format")
+    ratio = getattr(fmt, "spacial_downscale_ratio", None)
+    return int(ratio) if ratio else DOWNSCALE.get(type(fmt).__name__, 8)
+
+
+def parse_points(name: str, text: str):
+    """[((sx, sy), (tx, ty)), ...] from the JSON string; empty text or empty lists mean no points."""
+    if text is None or not str(text).strip():
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{name} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); expected {FORMAT}") from None
+    if not isinstance(data, dict) or not {"source", "target"} <= set(data):
+        raise InputError(f"{name} must be an object with 'source' and 'target' lists: {FORMAT}")
+    source, target = data["source"], data["target"]
+    if not isinstance(source, list) or not isinstance(target, list):
+        raise InputError(f"{name}: 'source' and 'target' must be lists of [x, y] points: {FORMAT}")
+    if len(source) != len(target):
+        raise InputError(f"{name} has {len(source)} source and {len(target)} target points; each source point needs "
+                         f"exactly one target")
+
+    def point(p, role, i):
+        ok = (isinstance(p, (list, tuple)) and len(p) == 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p))
+        if not ok:
+            raise InputError(f"{name}: {role} point {i + 1} is {json.dumps(p)}; a point is [x, y] with two finite numbers")
+        return float(p[0]), float(p[1])
+
+    return [(point(s, "source", i), point(t, "target", i)) for i, (s, t) in enumerate(zip(source, target))]
+
+
+def check_inside(name: str, pairs, width: int, height: int):
+    """Every point within the image of width × height pixels: 0 ≤ x < width, 0 ≤ y < height."""
+    for i, pair in enumerate(pairs):
+        for role, (x, y) in zip(("source", "target"), pair):
+            if not (0 <= x < width and 0 <= y < height):
+                raise InputError(f"{name}: {role} point {i + 1} ({x:g}, {y:g}) is outside the image, which is "
+                                 f"{width}x{height} pixels (x in [0, {width}), y in [0, {height}))")
+
+
+def to_latent(pairs, factor: int):
+    """Image pixel p → the latent coordinate of its centre, (p + ½)/factor − ½, which rounds to the
+    latent pixel that contains it (p // factor)."""
+    def c(p):
+        return (p + 0.5) / factor - 0.5
+    return [((c(sx), c(sy)), (c(tx), c(ty))) for (sx, sy), (tx, ty) in pairs]

@@ -1,0 +1,97 @@
+"""SDE-Drag: point-based dragging by Cycle-SDE inversion, copy-and-paste on the noisy latent, and a
+reverse SDE that replays the recorded noise (Nie et al. 2023, "The Blessing of Randomness: SDE Beats
+ODE in General Diffusion-based Image Editing", arXiv 2311.01410, section 5).
+
+A drag of every point from its source S to its target T is cut into m sub-steps of about
+`step_length` latent pixels; each sub-step is one full cycle on the current latent:
+  1. invert: record the forward chain x_{t_1..t_K} (fresh noise; η = 0: DDIM inversion),
+  2. on x_{t_K}, in unit-variance scale, paste the source patch F at the target (α·F) and replace
+     the source by β·F + sqrt(1 − β²)·z,
+  3. denoise back with the recorded noise (η = 0: the plain ODE, the paper's ODE-Drag baseline),
+     resetting the region outside the mask to the recorded chain after every step.
+Coordinates here are latent pixels (x = column, y = row).
+"""
+import math
+
+import torch
+
+from .cycle import RecordedRegion, ddim_inversion, forward_chain, replay
+from .loop import sample
+from .noise_levels import NoiseLevels
+
+
+def substeps(pairs, height: int, width: int, step_length: float):
+    """The sub-steps of a drag: a list, one entry per sub-step, of [(source, target)] integer latent
+    points, moving every pair from S + (i/m)·d to S + ((i+1)/m)·d. pairs: [((sx, sy), (tx, ty))]
+    in (float) latent coordinates. With no pairs: one sub-step with nothing to paste (a pure
+    reconstruction cycle)."""
+    m = drag_substep_count(pairs, step_length)
+
+    def at(s, t, f):
+        x = min(max(round(s[0] + f * (t[0] - s[0])), 0), width - 1)
+        y = min(max(round(s[1] + f * (t[1] - s[1])), 0), height - 1)
+        return x, y
+
+    return [[(at(s, t, i / m), at(s, t, (i + 1) / m)) for s, t in pairs] for i in range(m)]
+
+
+def windows(source, target, radius: int, height: int, width: int):
+    """Row and column slices of the source and target patches: a (2r)×(2r) window around each point,
+    each side clipped (the same for both) so that both windows stay inside the latent."""
+    (sx, sy), (tx, ty) = source, target
+    left, right = min(radius, sx, tx), min(radius, width - sx, width - tx)
+    up, down = min(radius, sy, ty), min(radius, height - sy, height - ty)
+    src = (slice(sy - up, sy + down), slice(sx - left, sx + right))
+    tgt = (slice(ty - up, ty + down), slice(tx - left, tx + right))
+    return src, tgt
+
+
+def copy_and_paste(levels: NoiseLevels, x, sigma: float, moves, radius: int, beta: float, alpha: float, noise):
+    """The edit on the noisy latent x at level sigma: for each (source, target), in order,
+    target ← α·F and source ← β·F + sqrt(1 − β²)·z, with F the source patch, all in unit-variance
+    scale (x / sqrt(a² + s²)). noise: one N(0, I) draw shaped like x. Returns a new tensor."""
+    unit = math.sqrt(levels.a(sigma) ** 2 + levels.s(sigma) ** 2)
+    y = x / unit
+    height, width = y.shape[-2], y.shape[-1]
+    for source, target in moves:
+        src, tgt = windows(source, target, radius, height, width)
+        patch = y[..., src[0], src[1]].clone()
+        y[..., src[0], src[1]] = beta * patch + math.sqrt(1.0 - beta * beta) * noise[..., src[0], src[1]]
+        y[..., tgt[0], tgt[1]] = alpha * patch
+    return y * unit
+
+
+def sde_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, beta: float = 0.3, alpha: float = 1.1,
+             step_length: float = 2.0, eta: float = 1.0, chain_noise=None, paste_noise=None, keep=None,
+             callback=None):
+    """Drag x0 (clean latent batch) along `pairs` [((sx, sy), (tx, ty))] in latent pixels.
+
+    sigmas: the decreasing schedule from t0 to 0 (the cycle runs up it and back down).
+    eta: 1 = SDE-Drag (Cycle-SDE); 0 = ODE-Drag (DDIM inversion, deterministic denoising).
+    chain_noise / paste_noise: callables giving N(0, I) shaped like x0 (the forward chain's and the
+    source perturbation's). keep: optional mask, 1 = may change. callback(i, x0_pred, x) per step,
+    i counted over all sub-steps. Returns (edited latent, [latent after each sub-step]).
+    """
+    sigmas_up = list(sigmas)[::-1]
+    steps = len(sigmas_up) - 1
+    x, frames = x0, []
+    for j, moves in enumerate(substeps(pairs, x0.shape[-2], x0.shape[-1], step_length)):
+        step_callback = None if callback is None else (lambda i, p, xi, j=j: callback(j * steps + i, p, xi))
+        if eta > 0:
+            chain = forward_chain(levels, x, sigmas_up, chain_noise)
+        else:
+            chain = ddim_inversion(denoise, levels, x, sigmas_up)
+        top = copy_and_paste(levels, chain[-1], sigmas_up[-1], moves, radius, beta, alpha, paste_noise())
+        if eta > 0:
+            x = replay(denoise, levels, top, chain, sigmas_up, eta, keep, step_callback)
+        else:
+            known = None if keep is None else RecordedRegion(chain, sigmas_up, keep)
+            x = sample(denoise, levels, top, sigmas_up[::-1], 0.0, None, known, step_callback)
+        frames.append(x)
+    return x, frames
+
+
+def drag_substep_count(pairs, step_length: float) -> int:
+    """m, the number of full cycles a drag costs."""
+    longest = max((math.dist(s, t) for s, t in pairs), default=0.0)
+    return max(1, round(longest / step_length))
