@@ -67,7 +67,9 @@ def make_model(oracle, parameterization: str, channels: int, latent_format=None,
     if parameterization not in PARAMETERIZATIONS:
         raise ValueError(f"parameterization must be one of {list(PARAMETERIZATIONS)}, got {parameterization!r}")
     if latent_format is None:
-        latent_format = type(f"Oracle{channels}ch", (comfy.latent_formats.LatentFormat,), {"latent_channels": channels})
+        # no VAE in front of it: one latent pixel is one image pixel
+        latent_format = type(f"Oracle{channels}ch", (comfy.latent_formats.LatentFormat,),
+                             {"latent_channels": channels, "spacial_downscale_ratio": 1})
 
     class OracleConfig(comfy.supported_models_base.BASE):
         unet_config = {"oracle": oracle}

@@ -22,11 +22,36 @@ from workflow_to_api import SKIP_TYPES, VIRTUAL_TYPES, to_api  # noqa: E402
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
 RUNNABLE = [p for p in WORKFLOWS if "reference_cpu" in os.path.basename(p)
             or "sampler_custom_advanced" in os.path.basename(p)]
-CHECKPOINT = [p for p in WORKFLOWS if os.path.basename(p).endswith("_checkpoint.json")]
+CHECKPOINT = [p for p in WORKFLOWS if p not in RUNNABLE]
 
 # What the conversion of each checkpoint workflow must give the pack's nodes: widget values, and
-# linked inputs as (source class_type, source slot).
+# linked inputs as (source class_type, source slot); None = not connected.
+DRAG = {"seed": 1234, "steps": 100, "t0": 0.6, "cfg": 3.0, "drag_step": 2.0, "patch_radius": 5, "beta": 0.3,
+        "alpha": 1.1, "eta": 1.0, "scheduler": "ddim_uniform"}
+SD_POINTS = '{"source": [[200, 256]], "target": [[280, 256]]}'
 EXPECTED = {
+    "drag_checkpoint.json": {
+        "SDEDragPointMover": {
+            "points": SD_POINTS, **DRAG, "model": ("CheckpointLoaderSimple", 0), "positive": ("CLIPTextEncode", 0),
+            "negative": ("CLIPTextEncode", 0), "latent": ("VAEEncode", 0), "vae": ("CheckpointLoaderSimple", 2),
+            "mask": None},
+    },
+    "drag_lora.json": {
+        "SDEDragPointMover": {
+            "points": SD_POINTS, **DRAG, "model": ("LoraLoader", 0), "positive": ("CLIPTextEncode", 0),
+            "negative": ("CLIPTextEncode", 0), "latent": ("VAEEncode", 0), "vae": ("CheckpointLoaderSimple", 2),
+            "mask": None},
+        "LoraLoader": {"model": ("CheckpointLoaderSimple", 0), "clip": ("CheckpointLoaderSimple", 1),
+                       "strength_model": 1.0, "strength_clip": 1.0},
+    },
+    "drag_flux.json": {
+        "SDEDragPointMover": {
+            "points": '{"source": [[400, 512]], "target": [[560, 512]]}', **dict(DRAG, cfg=1.0, scheduler="simple"),
+            "model": ("UNETLoader", 0), "positive": ("FluxGuidance", 0), "negative": None, "latent": ("VAEEncode", 0),
+            "vae": ("VAELoader", 0), "mask": None},
+        "FluxGuidance": {"guidance": 3.5, "conditioning": ("CLIPTextEncode", 0)},
+        "DualCLIPLoader": {"type": "flux"},
+    },
     "sdedit_checkpoint.json": {
         "SDEditNoiseDenoise": {
             "seed": 0, "steps": 30, "strength": 0.5, "eta": 1.0, "cfg": 7.0, "scheduler": "normal", "repeats": 1,

@@ -34,6 +34,7 @@ sys.path.insert(0, TOOLS)
 from comfy_server import ComfyServer, PromptError  # noqa: E402
 from comfy_host import import_sampling  # noqa: E402
 from find_comfyui import PACK_DIR  # noqa: E402
+from run_workflow import execute  # noqa: E402
 
 OUT = os.path.join(PACK_DIR, "out", "demo")
 DOCS_SHEET = os.path.join(PACK_DIR, "docs", "demo_sheet.png")
@@ -60,15 +61,6 @@ def build_prompt(strength, eta, steps, seed, batch, prefix):
         "save": {"class_type": "SaveImage", "inputs": {"images": ["decode", 0], "filename_prefix": prefix}},
         "save_stroke": {"class_type": "SaveImage", "inputs": {"images": ["stroke", 0], "filename_prefix": "stroke"}},
     }
-
-
-def server_seconds(entry, fallback):
-    """Execution time of a prompt from the server's own execution_start / execution_success stamps."""
-    stamps = {kind: data.get("timestamp") for kind, data in entry.get("status", {}).get("messages", [])
-              if isinstance(data, dict)}
-    if stamps.get("execution_start") and stamps.get("execution_success"):
-        return (stamps["execution_success"] - stamps["execution_start"]) / 1000.0
-    return fallback
 
 
 def png_to_tensor(data):
@@ -176,20 +168,18 @@ def main(argv=None):
         server.start()
         print(f"ComfyUI up at {server.url} after {time.time() - started:.0f} s", flush=True)
         # Warm-up: builds the reference model and loads the VAE, so the timed runs measure sampling.
-        warmup = server.output_images(server.run(build_prompt(args.strengths[0], 1.0, 1, args.seed, 1, "warmup")))
-        stroke_png = warmup["save_stroke"][0]
+        warmup = execute(build_prompt(args.strengths[0], 1.0, 1, args.seed, 1, "warmup"), server)
+        stroke_png = warmup.by_node()["save_stroke"][0]
         with open(os.path.join(OUT, "stroke_input.png"), "wb") as f:
             f.write(stroke_png)
         stroke = png_to_tensor(stroke_png)
         for strength in args.strengths:
             for name, eta in SAMPLERS:
                 prefix = f"{name.lower()}_s{strength:.2f}"
-                t0 = time.time()
-                entry = server.run(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix))
-                secs = server_seconds(entry, time.time() - t0)
-                images = server.output_images(entry)
+                result = execute(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix), server)
+                secs = result.seconds  # the server's own execution time
                 outs = []
-                for i, png in enumerate(images["save"]):
+                for i, png in enumerate(result.by_node()["save"]):
                     with open(os.path.join(OUT, f"{prefix}_{i}.png"), "wb") as f:
                         f.write(png)
                     outs.append(png_to_tensor(png))
