@@ -52,3 +52,20 @@ def assert_latent_unchanged(before, after):
             assert torch.equal(before[k], after[k]), f"input LATENT[{k!r}] was modified in place"
         else:
             assert before[k] == after[k]
+
+
+def interrupting(model, after: int):
+    """A clone of model whose unet wrapper (the hook model patches use) records every call's
+    timestep and raises ComfyUI's interrupt flag at call number `after`. Returns (model, calls)."""
+    import comfy.model_management
+    calls = []
+    model = model.clone()
+
+    def wrapper(apply_model, args):
+        calls.append(float(args["timestep"][0]))
+        if len(calls) == after:
+            comfy.model_management.interrupt_current_processing(True)
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+    model.set_model_unet_function_wrapper(wrapper)
+    return model, calls

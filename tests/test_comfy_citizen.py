@@ -5,7 +5,7 @@ import comfy.utils
 import pytest
 import torch
 
-from fixtures import EMPTY, gmm, gmm_model, scene_model
+from fixtures import EMPTY, gmm, gmm_model, interrupting, scene_model
 from sde_edit_pack.nodes.sde_sampler import SDESamplerEta
 from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise
 from sde_edit_pack.sampling import scenes
@@ -18,16 +18,7 @@ def latent():
 def test_model_patches_run_and_interrupt_stops_between_model_calls():
     """A unet wrapper (the hook model patches use) sees every call; an interrupt raised during
     sampling stops it at the next model call."""
-    calls = []
-    model = gmm_model("eps").clone()
-
-    def wrapper(apply_model, args):
-        calls.append(float(args["timestep"][0]))
-        if len(calls) == 3:
-            comfy.model_management.interrupt_current_processing(True)
-        return apply_model(args["input"], args["timestep"], **args["c"])
-
-    model.set_model_unet_function_wrapper(wrapper)
+    model, calls = interrupting(gmm_model("eps"), after=3)
     try:
         with pytest.raises(comfy.model_management.InterruptProcessingException):
             SDEditNoiseDenoise.execute(model, EMPTY, EMPTY, latent(), 0, 20, 0.8, 1.0, 1.0, "normal", 1)

@@ -8,7 +8,8 @@ import comfy.model_management
 import pytest
 import torch
 
-from fixtures import EMPTY, PARAMETERIZATIONS, assert_latent_unchanged, clone_latent, gmm_model, oracle_calls, scene_model, two_blobs
+from fixtures import (EMPTY, PARAMETERIZATIONS, assert_latent_unchanged, clone_latent, gmm_model, interrupting, oracle_calls,
+                      scene_model, two_blobs)
 from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.adapter.guided import RisingCFGGuider, schedule_tail
 from sde_edit_pack.adapter.points import downscale_factor, to_latent
@@ -150,16 +151,7 @@ def test_a_batch_element_is_the_same_alone_with_its_batch_index():
 
 
 def test_interrupt_stops_between_model_calls():
-    calls = []
-    model = gmm_model("eps", SHAPE).clone()
-
-    def wrapper(apply_model, args):
-        calls.append(1)
-        if len(calls) == 3:
-            comfy.model_management.interrupt_current_processing(True)
-        return apply_model(args["input"], args["timestep"], **args["c"])
-
-    model.set_model_unet_function_wrapper(wrapper)
+    model, calls = interrupting(gmm_model("eps", SHAPE), after=3)
     try:
         with pytest.raises(comfy.model_management.InterruptProcessingException):
             drag(model, blob_latent(), pts([[2, 3]], [[9, 8]]))
@@ -201,3 +193,15 @@ def test_points_are_in_image_pixels_scaled_by_the_latent_downscale_factor():
         drag(sd_like, blob_latent(), pts([[100, 60]], [[128, 0]]))
     out, _ = drag(sd_like, blob_latent(), pts([[100, 60]], [[127, 0]]))
     assert torch.isfinite(out["samples"]).all()
+
+
+def test_progress_bar_counts_every_step_of_every_sub_step():
+    import comfy.utils
+    updates = []
+    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append((value, total)))
+    try:
+        _, frames = drag(gmm_model("eps", SHAPE), blob_latent(1), pts([[2, 3]], [[6, 3]]), steps=10, t0=0.5)
+    finally:
+        comfy.utils.set_progress_bar_global_hook(None)
+    assert frames["samples"].shape[0] == 2  # 4 px in sub-steps of 2
+    assert updates == [(i, 10) for i in range(1, 11)]

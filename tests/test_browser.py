@@ -1,0 +1,432 @@
+"""The SDE-Drag point editor in a real browser, against a real ComfyUI server on loopback.
+
+A person's path, in both renderers (the classic LiteGraph canvas and Vue "Nodes 2.0"): open the
+drag_reference_cpu workflow from the template browser, clear its points, place two drag pairs by
+clicking in the editor, check the `points` widget, run it with the Run button and wait for the
+output. Also: the workflow exported from the browser re-opens with the same points and gives the
+same output for the same seed; malformed points typed by hand get an error that names `points`, and
+the server serves the next prompt.
+
+Needs Chromium and the Python playwright package (tools/setup_browser.sh installs both); the tests
+skip with that hint when either is missing. Screenshots go to out/e2e/<renderer>/.
+"""
+import io
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+from comfy_server import PACK_DIR, ComfyServer  # noqa: E402
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright: run tools/setup_browser.sh")
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+OUT = os.path.join(PACK_DIR, "out", "e2e")
+TEMPLATE = "drag_reference_cpu"
+PACK_MODULE = "comfyui-sde-edit"  # the name ComfyServer links the pack under in custom_nodes/
+NODE = "SDEDragPointMover"
+# Two drag pairs on the reference scene (ball at 28, 28): the ball's centre and its lower part, both
+# moved 12 px to the right (3 sub-steps, about 12 s on 2 cores). The round trip and the recovery
+# after an error run short drags (4 px, one sub-step) to keep the file within its time budget.
+PAIRS = [((28, 28), (40, 28)), ((28, 34), (40, 34))]
+EXPECTED_POINTS = '{"source": [[28, 28], [28, 34]], "target": [[40, 28], [40, 34]]}'
+SHORT_PAIRS = [((28, 28), (32, 28)), ((28, 34), (32, 34))]
+SHORT_POINTS = '{"source": [[28, 28], [28, 34]], "target": [[32, 28], [32, 34]]}'
+MALFORMED = '{"source": [[28, 28]], "target": [[40, 28]'
+UI_TIMEOUT_MS = 30_000
+RUN_TIMEOUT_S = 120
+
+
+def find_chromium():
+    for name in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        path = name and shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ComfyServer() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = find_chromium()
+    if not executable:
+        pytest.skip("browser tests need Chromium: run tools/setup_browser.sh (or set CHROMIUM)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def ui(server, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield ComfyPage(page, server, tmp_path, errors)
+    context.close()
+
+
+def out_dir(renderer):
+    path = os.path.join(OUT, renderer)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def pixels(png):
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+class ComfyPage:
+    """The ComfyUI frontend in one browser page, driven the way a person would, plus a few reads of
+    the frontend's state (app.graph) to check what happened."""
+
+    def __init__(self, page, server, tmp_path, errors):
+        self.page, self.server, self.tmp_path, self.errors = page, server, tmp_path, errors
+
+    # ---- start-up ------------------------------------------------------------------------------
+
+    def open(self, vue_nodes):
+        self.page.goto(self.server.url)
+        self.page.wait_for_function(
+            "window.app?.graph && window.app.extensionManager?.setting && "
+            "window.app.extensions?.some(e => e.name === 'sde-edit.DragPointEditor')", timeout=60_000)
+        # Settings live on the server (user folder), so every page states its renderer.
+        self.page.evaluate("(on) => app.extensionManager.setting.set('Comfy.VueNodes.Enabled', on)", vue_nodes)
+        self.page.wait_for_function("(on) => LiteGraph.vueNodesMode === on", arg=vue_nodes)
+
+    def dismiss_notices(self):
+        """Close the frontend's "Introducing Nodes 2.0" banner and its toasts ("Prefer the legacy
+        design?", then "Switch back to Nodes 2.0 anytime ...") where shown, so that they do not
+        cover the screenshots."""
+        close_x = "xpath=ancestor::*[.//i[contains(@class, 'lucide--x')]][1]//button[.//i[contains(@class, 'lucide--x')]]"
+        banner_close = self.page.get_by_role("button", name="Try it out").locator(close_x)
+        toast_close = self.page.locator(".p-toast-message").get_by_role("button", name="Close")
+        for close in (banner_close, toast_close, toast_close):  # closing one toast may open the next
+            try:
+                if close.count() and close.first.is_visible():
+                    close.first.click(timeout=2000)
+                    self.page.wait_for_timeout(400)
+            except sync_api.Error:
+                pass  # it went away by itself (toasts animate out and time out)
+
+    def open_template(self, name):
+        """Templates (side bar) → the pack's category → the workflow's card, as a person does. On a
+        first start the frontend opens the template browser by itself; it is used as it is then."""
+        dialog = self.page.get_by_role("dialog").filter(has_text="All Templates")
+        if not dialog.is_visible():
+            self.page.get_by_role("button", name="Templates", exact=True).click()
+        dialog.get_by_text(PACK_MODULE, exact=True).click()
+        dialog.get_by_text(name.replace("_", " "), exact=True).click()
+        dialog.wait_for(state="hidden", timeout=UI_TIMEOUT_MS)
+        self.page.wait_for_function(f"app.graph.nodes.some(n => n.comfyClass === '{NODE}')")
+        return self.drag_node_id()
+
+    def drag_node_id(self):
+        return self.page.evaluate(f"app.graph.nodes.find(n => n.comfyClass === '{NODE}').id")
+
+    # ---- the editor ----------------------------------------------------------------------------
+
+    def editor(self, node_id):
+        return self.page.locator(f'.sde-drag-editor[data-node-id="{node_id}"]')
+
+    def show_editor(self, node_id, scale=None):
+        """Pan (and optionally zoom) the canvas so that the editor sits in the middle of the window,
+        then click the node's title so that it is on top of any node overlapping it."""
+        self.page.evaluate("""([id, scale]) => {
+            const canvas = app.canvas, node = app.graph.getNodeById(id)
+            if (scale) canvas.ds.scale = scale
+            canvas.centerOnNode(node)
+            canvas.setDirty(true, true)
+        }""", [node_id, scale])
+        self.page.wait_for_timeout(300)
+        box = self.editor(node_id).bounding_box()
+        viewport = self.page.viewport_size
+        dy = viewport["height"] / 2 - (box["y"] + box["height"] / 2)
+        self.page.evaluate("""(dy) => {
+            const ds = app.canvas.ds
+            ds.offset[1] += dy / ds.scale
+            app.canvas.setDirty(true, true)
+        }""", dy)
+        self.page.wait_for_timeout(300)
+        self.focus_node(node_id)
+
+    def focus_node(self, node_id):
+        """Click the node's title: it is selected and drawn above the nodes that overlap it."""
+        self.page.mouse.click(*self.title_point(node_id))
+        self.page.wait_for_timeout(200)
+
+    def show_node(self, node_id, largest_scale=1.5):
+        """Zoom so that the whole node fits below the menu bars (at most `largest_scale`), centred
+        across and with its title 120 px from the top of the window."""
+        self.page.evaluate("""([id, largest]) => {
+            const node = app.graph.getNodeById(id), ds = app.canvas.ds
+            const top = 120, title = LiteGraph.NODE_TITLE_HEIGHT
+            ds.scale = Math.min(largest, (window.innerHeight - top - 40) / (node.size[1] + title))
+            app.canvas.centerOnNode(node)
+            const canvasTop = app.canvas.canvas.getBoundingClientRect().top
+            ds.offset[1] = (top - canvasTop) / ds.scale - (node.pos[1] - title)
+            app.canvas.setDirty(true, true)
+        }""", [node_id, largest_scale])
+        self.page.wait_for_timeout(400)
+
+    def title_point(self, node_id):
+        """Screen point on the node's title bar (Vue node header or canvas-drawn title)."""
+        return self.page.evaluate("""(id) => {
+            if (LiteGraph.vueNodesMode) {
+                const r = document.querySelector(`[data-node-id="${id}"]`).getBoundingClientRect()
+                return [r.left + r.width / 2, r.top + 12]
+            }
+            const node = app.graph.getNodeById(id), canvas = app.canvas
+            const [x, y] = canvas.ds.convertOffsetToCanvas([node.pos[0] + node.size[0] / 2, node.pos[1] - LiteGraph.NODE_TITLE_HEIGHT / 2])
+            const r = canvas.canvas.getBoundingClientRect()
+            return [r.left + x * r.width / canvas.canvas.width, r.top + y * r.height / canvas.canvas.height]
+        }""", node_id)
+
+    def node_screenshot(self, node_id, path):
+        """A picture of the whole node (title to bottom edge) as it is on screen."""
+        box = self.page.evaluate("""(id) => {
+            if (LiteGraph.vueNodesMode) {
+                const r = document.querySelector(`[data-node-id="${id}"]`).getBoundingClientRect()
+                return {x: r.left, y: r.top, width: r.width, height: r.height}
+            }
+            const node = app.graph.getNodeById(id), canvas = app.canvas, c = canvas.canvas
+            const r = c.getBoundingClientRect(), title = LiteGraph.NODE_TITLE_HEIGHT
+            const [x0, y0] = canvas.ds.convertOffsetToCanvas([node.pos[0], node.pos[1] - title])
+            const [x1, y1] = canvas.ds.convertOffsetToCanvas([node.pos[0] + node.size[0], node.pos[1] + node.size[1]])
+            const sx = r.width / c.width, sy = r.height / c.height
+            return {x: r.left + x0 * sx, y: r.top + y0 * sy, width: (x1 - x0) * sx, height: (y1 - y0) * sy}
+        }""", node_id)
+        pad = 6
+        clip = {"x": box["x"] - pad, "y": box["y"] - pad, "width": box["width"] + 2 * pad, "height": box["height"] + 2 * pad}
+        self.page.screenshot(path=path, clip=clip)
+
+    def pixel_point(self, node_id, x, y):
+        """Screen point of the centre of image pixel (x, y) in the editor's image frame."""
+        frame = self.editor(node_id).locator(".sde-drag-frame")
+        box = frame.bounding_box()
+        width, height = int(frame.get_attribute("data-width")), int(frame.get_attribute("data-height"))
+        return box["x"] + (x + 0.5) * box["width"] / width, box["y"] + (y + 0.5) * box["height"] / height
+
+    def click_pixel(self, node_id, x, y, button="left"):
+        self.page.mouse.click(*self.pixel_point(node_id, x, y), button=button)
+
+    def place_pairs(self, node_id, pairs):
+        for source, target in pairs:
+            self.click_pixel(node_id, *source)
+            self.click_pixel(node_id, *target)
+
+    def points(self, node_id):
+        return self.page.evaluate("(id) => app.graph.getNodeById(id).widgets.find(w => w.name === 'points').value",
+                                  node_id)
+
+    def arrows(self, node_id):
+        return self.editor(node_id).locator(".sde-drag-pair").count()
+
+    def points_textarea(self):
+        """The text box that shows the points (its value, not its text, holds them)."""
+        for box in self.page.locator("textarea").all():
+            if box.is_visible() and box.input_value().startswith('{"source"'):
+                return box
+        raise AssertionError("no visible text box with the points")
+
+    # ---- running -------------------------------------------------------------------------------
+
+    def run(self):
+        """Click Run; the prompt id from the server's answer."""
+        with self.page.expect_response(lambda r: r.url.endswith("/api/prompt") and r.request.method == "POST") as answer:
+            self.page.get_by_role("button", name="Run", exact=True).click()
+        return answer.value
+
+    def run_and_wait(self):
+        response = self.run()
+        assert response.ok, response.text()
+        prompt_id = response.json()["prompt_id"]
+        entry = self.server.wait(prompt_id, timeout=RUN_TIMEOUT_S)
+        return prompt_id, entry
+
+    def wait_for_input_picture(self, node_id):
+        """The editor shows the input image (from the run's preview of it)."""
+        self.page.wait_for_function(
+            "(id) => document.querySelector(`.sde-drag-editor[data-node-id='${id}']`)?.dataset.image === 'input'",
+            arg=node_id, timeout=UI_TIMEOUT_MS)
+        self.page.wait_for_timeout(300)  # the picture's own load and paint
+
+    def saved_image(self, entry, title="Dragged image"):
+        """PNG bytes of the first image of the SaveImage node with this title."""
+        node_id = self.page.evaluate("(t) => String(app.graph.nodes.find(n => n.title === t).id)", title)
+        return self.server.output_images(entry)[node_id][0]
+
+    # ---- files ---------------------------------------------------------------------------------
+
+    def menu(self, *path):
+        """Click through the main menu (the logo at the top left)."""
+        self.page.locator(".comfyui-logo").first.click()
+        for name in path[:-1]:
+            self.page.get_by_role("menuitem", name=name, exact=True).hover()
+        self.page.get_by_role("menuitem", name=path[-1], exact=True).click()
+
+    def export_workflow(self):
+        """File → Export, accept the file name: the downloaded workflow JSON (a path)."""
+        with self.page.expect_download() as download:
+            self.menu("File", "Export")
+            prompt = self.page.get_by_role("dialog").filter(has_text="Export")
+            prompt.locator("input").fill("drag_points_roundtrip")
+            prompt.locator("input").press("Enter")
+        path = str(self.tmp_path / "drag_points_roundtrip.json")
+        download.value.save_as(path)
+        return path
+
+    def open_workflow_file(self, path):
+        """File → Open and pick the file."""
+        with self.page.expect_file_chooser() as chooser:
+            self.menu("File", "Open")
+        chooser.value.set_files(path)
+
+
+def make_two_pairs(ui, renderer, scale=None, pairs=PAIRS):
+    """Open the template, clear its example pair, place two pairs: the drag node's id."""
+    ui.open(vue_nodes=renderer == "vue")
+    node_id = ui.open_template(TEMPLATE)
+    ui.show_editor(node_id, scale)
+    assert ui.arrows(node_id) == 1  # the template's example pair
+    ui.editor(node_id).get_by_role("button", name="Clear").click()
+    assert ui.points(node_id) == '{"source": [], "target": []}'
+    ui.place_pairs(node_id, pairs)
+    return node_id
+
+
+@pytest.mark.parametrize("renderer,scale", [("classic", 1.25), ("vue", 1.1)])
+def test_place_two_pairs_and_run(ui, renderer, scale):
+    started = time.time()
+    out = out_dir(renderer)
+    node_id = make_two_pairs(ui, renderer, scale)
+    assert ui.points(node_id) == EXPECTED_POINTS
+    assert ui.arrows(node_id) == 2
+    ui.dismiss_notices()
+    ui.editor(node_id).screenshot(path=os.path.join(out, "editor_before_run.png"))
+
+    prompt_id, entry = ui.run_and_wait()
+    sent = ui.server.get(f"/history/{prompt_id}")[prompt_id]["prompt"][2][str(node_id)]["inputs"]["points"]
+    assert sent == EXPECTED_POINTS
+    output = pixels(ui.saved_image(entry))
+    assert output.shape == (64, 64, 3)
+    Image.fromarray(output).save(os.path.join(out, "output.png"))
+
+    ui.wait_for_input_picture(node_id)
+    assert ui.arrows(node_id) == 2
+    ui.dismiss_notices()
+    ui.editor(node_id).screenshot(path=os.path.join(out, "editor_two_pairs.png"))
+    ui.show_node(node_id)
+    ui.node_screenshot(node_id, os.path.join(out, "node_two_pairs.png"))
+    ui.page.screenshot(path=os.path.join(out, "page.png"))
+    assert not ui.errors, ui.errors
+    print(f"{renderer}: {time.time() - started:.1f} s")
+
+
+def test_drag_a_point_delete_a_pair_undo_and_press_drag(ui):
+    """Editing in place: move a target by dragging it, delete a pair with a right-click, undo, and
+    make a pair by pressing at the source and releasing at the target."""
+    node_id = make_two_pairs(ui, "classic")
+    page = ui.page
+    page.mouse.move(*ui.pixel_point(node_id, 40, 34))
+    page.mouse.down()
+    page.mouse.move(*ui.pixel_point(node_id, 44, 40), steps=4)
+    page.mouse.up()
+    assert ui.points(node_id) == '{"source": [[28, 28], [28, 34]], "target": [[40, 28], [44, 40]]}'
+    ui.click_pixel(node_id, 28, 28, button="right")
+    assert ui.points(node_id) == '{"source": [[28, 34]], "target": [[44, 40]]}'
+    ui.editor(node_id).get_by_role("button", name="Undo").click()
+    assert ui.points(node_id) == '{"source": [[28, 28], [28, 34]], "target": [[40, 28], [44, 40]]}'
+    assert ui.arrows(node_id) == 2
+    page.mouse.move(*ui.pixel_point(node_id, 12, 50))
+    page.mouse.down()
+    page.mouse.move(*ui.pixel_point(node_id, 20, 52), steps=4)
+    page.mouse.up()
+    assert ui.points(node_id) == ('{"source": [[28, 28], [28, 34], [12, 50]], '
+                                  '"target": [[40, 28], [44, 40], [20, 52]]}')
+    assert ui.arrows(node_id) == 3
+
+
+def test_saved_workflow_reopens_with_the_same_points_and_output(ui):
+    node_id = make_two_pairs(ui, "classic", pairs=SHORT_PAIRS)
+    exported = ui.export_workflow()
+    with open(exported) as f:
+        saved = json.load(f)
+    saved_node = next(n for n in saved["nodes"] if n["type"] == NODE)
+    assert SHORT_POINTS in saved_node["widgets_values"]
+    seed = saved_node["widgets_values"][1]
+    _, first = ui.run_and_wait()
+    first_png = ui.saved_image(first)
+
+    # Drop the server's cache of node outputs so that the second run computes everything again.
+    free = urllib.request.Request(ui.server.url + "/free", data=b'{"unload_models": true, "free_memory": true}',
+                                  headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(free, timeout=30).close()
+    time.sleep(1.0)
+    ui.page.reload()
+    ui.open(vue_nodes=False)
+    ui.open_workflow_file(exported)
+    ui.page.wait_for_function(
+        f"app.graph.nodes.some(n => n.comfyClass === '{NODE}') && "
+        "app.extensionManager.workflow.activeWorkflow?.filename?.startsWith('drag_points_roundtrip')")
+    node_id = ui.drag_node_id()
+    assert ui.points(node_id) == SHORT_POINTS
+    ui.show_editor(node_id)
+    assert ui.arrows(node_id) == 2
+    prompt_id, second = ui.run_and_wait()
+    prompt = ui.server.get(f"/history/{prompt_id}")[prompt_id]["prompt"][2]
+    assert prompt[str(node_id)]["inputs"]["seed"] == seed
+    cached = [m[1].get("nodes", []) for m in second["status"]["messages"] if m[0] == "execution_cached"]
+    assert all(str(node_id) not in nodes for nodes in cached), "the second run came from the cache"
+    assert np.array_equal(pixels(first_png), pixels(ui.saved_image(second)))
+
+
+@pytest.mark.parametrize("renderer", ["classic", "vue"])
+def test_malformed_points_typed_by_hand_get_a_clear_error(ui, renderer):
+    ui.open(vue_nodes=renderer == "vue")
+    node_id = ui.open_template(TEMPLATE)
+    ui.show_editor(node_id)
+    page = ui.page
+    textarea = ui.points_textarea()
+    textarea.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(MALFORMED)
+    assert ui.points(node_id) == MALFORMED
+    editor = ui.editor(node_id)
+    assert editor.get_attribute("data-pairs") == "-1"  # the editor re-read the text and says why it cannot draw it
+    assert "not valid JSON" in editor.locator(".sde-drag-status").inner_text()
+
+    response = ui.run()
+    prompt_id = response.json()["prompt_id"] if response.ok else None
+    error = page.get_by_role("dialog").filter(has_text="points").first
+    error.wait_for(timeout=UI_TIMEOUT_MS)
+    text = error.inner_text()
+    assert "points is not valid JSON" in text, text
+    page.screenshot(path=os.path.join(out_dir(renderer), "malformed_points_error.png"))
+    if prompt_id:
+        history = ui.server.get(f"/history/{prompt_id}")[prompt_id]
+        assert history["status"]["status_str"] == "error"
+    page.keyboard.press("Escape")
+    error.wait_for(state="hidden", timeout=UI_TIMEOUT_MS)
+
+    # The editor recovers the text (Clear), a new pair is placed, and the server runs it.
+    ui.focus_node(node_id)
+    editor.get_by_role("button", name="Clear").click()
+    ui.place_pairs(node_id, SHORT_PAIRS[:1])
+    assert ui.points(node_id) == '{"source": [[28, 28]], "target": [[32, 28]]}'
+    _, entry = ui.run_and_wait()
+    assert pixels(ui.saved_image(entry)).shape == (64, 64, 3)
