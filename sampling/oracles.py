@@ -62,3 +62,23 @@ class EmpiricalImages:
         sq_dist = ((flat * flat).sum(-1, keepdim=True) - 2 * flat @ self.flat.T + self.sq_norms).clamp_min(0)
         d, idx = sq_dist.min(-1)
         return (d / flat.shape[1]).sqrt(), self.images[idx].reshape(x.shape), idx
+
+
+class BlurredImages(EmpiricalImages):
+    """A set of images blurred by Gaussian noise: x0 = one of the images + τ·z. A Gaussian mixture
+    with one isotropic component per image, written so that a step costs one (B, N) matmul: given
+    x = a·x0 + s·ε, component k has x ~ N(a·m_k, v·I) with v = a²τ² + s², and
+    E[x0 | x, k] = m_k + (a·τ²/v)·(x − a·m_k), so E[x0 | x] = (1 − a·c)·Σ_k p(k | x)·m_k + c·x, c = a·τ²/v.
+    Unlike the empirical model, its denoiser is the identity as s → 0: it does not snap to an image."""
+
+    def __init__(self, images, tau: float):
+        super().__init__(images)
+        self.tau = float(tau)
+
+    def posterior_mean(self, x, a: float, s: float):
+        v = a * a * self.tau * self.tau + s * s
+        flat = x.reshape(x.shape[0], -1).to(torch.float64)
+        sq_dist = (flat * flat).sum(-1, keepdim=True) - 2 * a * flat @ self.flat.T + a * a * self.sq_norms
+        mean_image = torch.softmax(-sq_dist / (2 * v), dim=-1) @ self.flat
+        c = a * self.tau * self.tau / v
+        return ((1 - a * c) * mean_image + c * flat).reshape(x.shape).to(x.dtype)

@@ -31,7 +31,7 @@ from sde_edit_pack.adapter.reference_models import make_model  # noqa: E402
 from sde_edit_pack.nodes.drag import SDEDragPointMover  # noqa: E402
 from sde_edit_pack.nodes.reference import _scene_model  # noqa: E402
 from sde_edit_pack.sampling import scenes  # noqa: E402
-from sde_edit_pack.sampling.oracles import EmpiricalImages, GaussianMixture  # noqa: E402
+from sde_edit_pack.sampling.oracles import BlurredImages, EmpiricalImages  # noqa: E402
 
 EMPTY = [[torch.zeros(1, 1, 8), {}]]
 SIZE = 64
@@ -73,10 +73,7 @@ def model_for(tau, parameterization):
     if tau == 0:
         return _scene_model(parameterization, SIZE)
     images, _ = scenes.reference_images(SIZE)
-    flat = scenes.to_latent(images).reshape(len(images), -1)
-    blurred = GaussianMixture(torch.full((len(images),), 1.0 / len(images)), flat, torch.full_like(flat, tau * tau),
-                              (3, SIZE, SIZE))
-    return make_model(blurred, parameterization, 3, comfy.latent_formats.ChromaRadiance)
+    return make_model(BlurredImages(scenes.to_latent(images), tau), parameterization, 3, comfy.latent_formats.ChromaRadiance)
 
 
 def main():
