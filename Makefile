@@ -7,12 +7,13 @@ PYTEST_ARGS ?=
 
 setup:
 	@tools/setup_host.sh >/dev/null
+	@tools/setup_browser.sh >/dev/null
 
 demo: setup
 	$(PY) tools/demo.py
 
 test: setup
-	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
+	SDE_EDIT_REQUIRE_BROWSER=1 $(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 test-slow: setup
 	$(PY) -m pytest tests -m slow $(PYTEST_ARGS)

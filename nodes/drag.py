@@ -63,6 +63,16 @@ class SDEDragPointMover(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, points=None):
+        """Malformed points are refused when the prompt arrives (the frontend marks the input), not
+        only when the node runs; points outside the image can only be checked then."""
+        try:
+            parse_points("points", points)
+        except InputError as e:
+            return str(e)
+        return True
+
+    @classmethod
     def execute(cls, model, positive, latent, points, seed, steps, t0, cfg, drag_step, patch_radius, beta, alpha,
                 eta, scheduler, negative=None, mask=None, vae=None) -> io.NodeOutput:
         samples = check_latent("latent", latent)

@@ -3,9 +3,10 @@
 A person's path, in both renderers (the classic LiteGraph canvas and Vue "Nodes 2.0"): open the
 drag_reference_cpu workflow from the template browser, clear its points, place two drag pairs by
 clicking in the editor, check the `points` widget, run it with the Run button and wait for the
-output. Also: the workflow exported from the browser re-opens with the same points and gives the
-same output for the same seed; malformed points typed by hand get an error that names `points`, and
-the server serves the next prompt.
+output. Also: dragging a dot, deleting a pair (right-click), undo, press-drag-release; the workflow
+exported from the browser re-opens with the same points and gives the same output for the same
+seed; malformed points typed by hand get an error that names `points`, and the server serves the
+next prompt.
 
 Needs Chromium and the Python playwright package (tools/setup_browser.sh installs both); the tests
 skip with that hint when either is missing. Screenshots go to out/e2e/<renderer>/.
@@ -23,9 +24,15 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
-from comfy_server import PACK_DIR, ComfyServer  # noqa: E402
+from comfy_server import PACK_DIR, ComfyServer, PromptError  # noqa: E402
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright: run tools/setup_browser.sh")
+# `make test` sets up the browser and sets SDE_EDIT_REQUIRE_BROWSER=1: there a missing browser is a
+# failure, not a skip. Run directly on a machine without one, these tests skip with a hint.
+REQUIRE_BROWSER = os.environ.get("SDE_EDIT_REQUIRE_BROWSER") == "1"
+if REQUIRE_BROWSER:
+    import playwright.sync_api as sync_api
+else:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright: run tools/setup_browser.sh")
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
@@ -53,9 +60,19 @@ def find_chromium():
     return None
 
 
+def post_json(server, path, payload):
+    """POST that expects no JSON back (ComfyServer.post parses the answer)."""
+    request = urllib.request.Request(server.url + path, data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).close()
+
+
 @pytest.fixture(scope="module")
 def server():
     with ComfyServer() as s:
+        # A returning user: the frontend opens the template browser by itself only on a first start,
+        # at a moment of its choosing; the tests open it themselves, from the side bar.
+        post_json(s, "/settings/Comfy.TutorialCompleted", True)
         yield s
 
 
@@ -63,6 +80,8 @@ def server():
 def browser():
     executable = find_chromium()
     if not executable:
+        if REQUIRE_BROWSER:
+            pytest.fail("no Chromium found although SDE_EDIT_REQUIRE_BROWSER=1: run tools/setup_browser.sh")
         pytest.skip("browser tests need Chromium: run tools/setup_browser.sh (or set CHROMIUM)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
@@ -75,9 +94,12 @@ def ui(server, browser, tmp_path):
     context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack or ''}"))
     yield ComfyPage(page, server, tmp_path, errors)
     context.close()
+    # Uncaught exceptions thrown from the pack's own scripts (the frontend's own are not ours to judge).
+    ours = [e for e in errors if f"/extensions/{PACK_MODULE}/" in e]
+    assert not ours, ours
 
 
 def out_dir(renderer):
@@ -102,7 +124,7 @@ class ComfyPage:
     def open(self, vue_nodes):
         self.page.goto(self.server.url)
         self.page.wait_for_function(
-            "window.app?.graph && window.app.extensionManager?.setting && "
+            "window.app?.graph && window.app.extensionManager?.workflow?.activeWorkflow && "
             "window.app.extensions?.some(e => e.name === 'sde-edit.DragPointEditor')", timeout=60_000)
         # Settings live on the server (user folder), so every page states its renderer.
         self.page.evaluate("(on) => app.extensionManager.setting.set('Comfy.VueNodes.Enabled', on)", vue_nodes)
@@ -124,11 +146,9 @@ class ComfyPage:
                 pass  # it went away by itself (toasts animate out and time out)
 
     def open_template(self, name):
-        """Templates (side bar) → the pack's category → the workflow's card, as a person does. On a
-        first start the frontend opens the template browser by itself; it is used as it is then."""
+        """Templates (side bar) → the pack's category → the workflow's card, as a person does."""
         dialog = self.page.get_by_role("dialog").filter(has_text="All Templates")
-        if not dialog.is_visible():
-            self.page.get_by_role("button", name="Templates", exact=True).click()
+        self.page.get_by_role("button", name="Templates", exact=True).click()
         dialog.get_by_text(PACK_MODULE, exact=True).click()
         dialog.get_by_text(name.replace("_", " "), exact=True).click()
         dialog.wait_for(state="hidden", timeout=UI_TIMEOUT_MS)
@@ -246,7 +266,7 @@ class ComfyPage:
     # ---- running -------------------------------------------------------------------------------
 
     def run(self):
-        """Click Run; the prompt id from the server's answer."""
+        """Click Run; the server's answer to the prompt (a Playwright Response)."""
         with self.page.expect_response(lambda r: r.url.endswith("/api/prompt") and r.request.method == "POST") as answer:
             self.page.get_by_role("button", name="Run", exact=True).click()
         return answer.value
@@ -311,7 +331,6 @@ def make_two_pairs(ui, renderer, scale=None, pairs=PAIRS):
 
 @pytest.mark.parametrize("renderer,scale", [("classic", 1.25), ("vue", 1.1)])
 def test_place_two_pairs_and_run(ui, renderer, scale):
-    started = time.time()
     out = out_dir(renderer)
     node_id = make_two_pairs(ui, renderer, scale)
     assert ui.points(node_id) == EXPECTED_POINTS
@@ -333,8 +352,6 @@ def test_place_two_pairs_and_run(ui, renderer, scale):
     ui.show_node(node_id)
     ui.node_screenshot(node_id, os.path.join(out, "node_two_pairs.png"))
     ui.page.screenshot(path=os.path.join(out, "page.png"))
-    assert not ui.errors, ui.errors
-    print(f"{renderer}: {time.time() - started:.1f} s")
 
 
 def test_drag_a_point_delete_a_pair_undo_and_press_drag(ui):
@@ -373,9 +390,7 @@ def test_saved_workflow_reopens_with_the_same_points_and_output(ui):
     first_png = ui.saved_image(first)
 
     # Drop the server's cache of node outputs so that the second run computes everything again.
-    free = urllib.request.Request(ui.server.url + "/free", data=b'{"unload_models": true, "free_memory": true}',
-                                  headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(free, timeout=30).close()
+    post_json(ui.server, "/free", {"unload_models": True, "free_memory": True})
     time.sleep(1.0)
     ui.page.reload()
     ui.open(vue_nodes=False)
@@ -409,6 +424,7 @@ def test_malformed_points_typed_by_hand_get_a_clear_error(ui, renderer):
     editor = ui.editor(node_id)
     assert editor.get_attribute("data-pairs") == "-1"  # the editor re-read the text and says why it cannot draw it
     assert "not valid JSON" in editor.locator(".sde-drag-status").inner_text()
+    editor.screenshot(path=os.path.join(out_dir(renderer), "editor_malformed_points.png"))
 
     response = ui.run()
     prompt_id = response.json()["prompt_id"] if response.ok else None
@@ -417,9 +433,9 @@ def test_malformed_points_typed_by_hand_get_a_clear_error(ui, renderer):
     text = error.inner_text()
     assert "points is not valid JSON" in text, text
     page.screenshot(path=os.path.join(out_dir(renderer), "malformed_points_error.png"))
-    if prompt_id:
-        history = ui.server.get(f"/history/{prompt_id}")[prompt_id]
-        assert history["status"]["status_str"] == "error"
+    if prompt_id:  # accepted, then failed in the node (a /prompt validation error would have no id)
+        with pytest.raises(PromptError, match="points is not valid JSON"):
+            ui.server.wait(prompt_id, timeout=RUN_TIMEOUT_S)
     page.keyboard.press("Escape")
     error.wait_for(state="hidden", timeout=UI_TIMEOUT_MS)
 

@@ -1,0 +1,157 @@
+// Point editor for the SDE-Drag Point Mover node: a DOM widget showing the image the node edits,
+// where a click places a source point, the next click its target; dots can be dragged, a right-click
+// deletes a pair, and Undo / Clear sit in the toolbar.
+//
+// The data lives in the node's ordinary `points` STRING widget (JSON in image pixels), which the
+// editor writes and re-reads: it is saved with the workflow, sent in the prompt, and can be typed.
+// The editor itself is a DOM widget, the one kind of custom widget that both the classic LiteGraph
+// canvas and the Vue "Nodes 2.0" renderer display; it is excluded from the workflow and the prompt.
+
+import { app } from '../../../scripts/app.js'
+import { api } from '../../../scripts/api.js'
+import { DragPointEditor } from './sde_drag/editor_view.js'
+import { findEditImage } from './sde_drag/image_source.js'
+
+const NODE_CLASS = 'SDEDragPointMover'
+const POINTS = 'points'
+const EDITOR_WIDGET = 'points_editor'
+const MIN_EDITOR_HEIGHT = 220
+const MIN_NODE_WIDTH = 360
+// Upstream edits (a new image in LoadImage, a re-linked latent) raise no single event the editor
+// could listen to, so live editors re-read the graph on a slow timer; it only compares a few values.
+const POLL_MS = 700
+
+const editors = new Map() // node → DragPointEditor
+let pollTimer = null
+
+function pointsWidget(node) {
+  return node.widgets?.find((w) => w.name === POINTS)
+}
+
+/** True while `points` has been turned into an input and is fed by a link. */
+function pointsLinked(node) {
+  return node.inputs?.some((input) => input.widget?.name === POINTS && input.link != null) ?? false
+}
+
+function vueNodesMode() {
+  return Boolean(window.LiteGraph?.vueNodesMode)
+}
+
+/**
+ * Set the `points` widget as a person typing would: the value, then its callback (through which the
+ * Vue renderer refreshes its copy of the value), then a redraw and an undo checkpoint.
+ */
+function writePoints(node, text) {
+  const widget = pointsWidget(node)
+  if (!widget) return
+  widget.value = text
+  widget.callback?.(text, app.canvas, node)
+  node.setDirtyCanvas?.(true, true)
+  app.extensionManager?.workflow?.activeWorkflow?.changeTracker?.checkState?.()
+}
+
+/**
+ * Wheel and middle-button gestures over the editor belong to the canvas (zoom, pan). Vue nodes
+ * forward them themselves; on the classic canvas the editor floats above it and hands them on.
+ * Returns true when the event was left for the canvas.
+ */
+function passToCanvas(event) {
+  const middle = event.button === 1 || (event.type === 'pointermove' && (event.buttons & 4) === 4)
+  if (event.type !== 'wheel' && !middle) return false
+  if (vueNodesMode()) return true
+  const canvas = app.canvas
+  if (event.type === 'wheel') {
+    event.preventDefault()
+    canvas?.processMouseWheel?.(event)
+  } else if (event.type === 'pointerdown') canvas?.processMouseDown?.(event)
+  else if (event.type === 'pointermove') canvas?.processMouseMove?.(event)
+  else if (event.type === 'pointerup') canvas?.processMouseUp?.(event)
+  return true
+}
+
+function refreshAll() {
+  for (const [node, editor] of editors) {
+    if (!node.graph) editors.delete(node) // removed without onRemoved (e.g. graph cleared)
+    else if (editor.element.isConnected) editor.refresh()
+  }
+  if (!editors.size && pollTimer) {
+    clearInterval(pollTimer)
+    pollTimer = null
+  }
+}
+
+function startPolling() {
+  if (!pollTimer) pollTimer = setInterval(refreshAll, POLL_MS)
+}
+
+function chain(object, method, after) {
+  const before = object[method]
+  object[method] = function (...args) {
+    const result = before?.apply(this, args)
+    after.apply(this, args)
+    return result
+  }
+}
+
+function attachEditor(node) {
+  const widget = pointsWidget(node)
+  if (!widget) return
+  const editor = new DragPointEditor({
+    readText: () => String(pointsWidget(node)?.value ?? ''),
+    writeText: (text) => writePoints(node, text),
+    lookupImage: () => findEditImage(app, api, node),
+    isReadOnly: () => pointsLinked(node),
+    passToCanvas
+  })
+  const domWidget = node.addDOMWidget(EDITOR_WIDGET, 'sde-drag-points', editor.element, {
+    serialize: false, // not part of the prompt: the data is in `points`
+    hideOnZoom: true,
+    getMinHeight: () => MIN_EDITOR_HEIGHT,
+    getValue: () => undefined,
+    setValue: () => {}
+  })
+  domWidget.serialize = false // not part of the workflow's widgets_values either
+  editor.element.dataset.nodeId = String(node.id)
+  editors.set(node, editor)
+  startPolling()
+
+  // Typing in the text widget: show it at once (the timer would catch it a little later).
+  chain(widget, 'callback', () => editor.refresh())
+  // A loaded workflow sets widget values without callbacks; its node id is known only then.
+  chain(node, 'onConfigure', () => {
+    editor.element.dataset.nodeId = String(node.id)
+    editor.refresh()
+  })
+  chain(node, 'onAdded', () => {
+    editor.element.dataset.nodeId = String(node.id)
+    editors.set(node, editor)
+    editor.watchSize()
+    startPolling()
+  })
+  chain(node, 'onRemoved', () => {
+    editors.delete(node)
+    editor.destroy()
+  })
+  chain(node, 'onConnectionsChange', () => editor.refresh())
+
+  // Room for the editor on a freshly placed node (a loaded workflow brings its own size).
+  const [, minHeight] = node.computeSize()
+  node.setSize([Math.max(node.size[0], MIN_NODE_WIDTH), Math.max(node.size[1], minHeight)])
+}
+
+app.registerExtension({
+  name: 'sde-edit.DragPointEditor',
+
+  nodeCreated(node) {
+    if (node.comfyClass === NODE_CLASS) attachEditor(node)
+  },
+
+  setup() {
+    // A run delivers new pictures: the preview of the input, or the output used as a fallback.
+    // Previews load asynchronously after the event, hence the second look.
+    api.addEventListener('executed', () => {
+      refreshAll()
+      setTimeout(refreshAll, 400)
+    })
+  }
+})

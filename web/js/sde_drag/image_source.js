@@ -1,0 +1,179 @@
+// Which image does an SDE-Drag node edit? The node only receives a LATENT, so the editor follows the
+// graph to find a picture of it:
+//   1. upstream from the `latent` input, through latent nodes (SetLatentNoiseMask, ...) and through
+//      VAEEncode's `pixels` to the node that makes the IMAGE; the picture is that node's own preview
+//      (LoadImage) or a preview node attached to the same IMAGE output (PreviewImage);
+//   2. else downstream: the last run's output (our latent → VAEDecode → PreviewImage / SaveImage),
+//      which has the same size as the input.
+// Nodes met on the way also give the image size when no picture exists yet (`width`/`height`
+// widgets, e.g. EmptyLatentImage; a square `resolution`, e.g. ReferenceSceneImage), so points can be
+// placed before the first run.
+// Pure graph reading: `app` and `api` are passed in, nothing is changed.
+
+const MAX_DEPTH = 12
+const IMAGE = 'IMAGE'
+const LATENT = 'LATENT'
+
+/** The link feeding input `slot` of `node`, or null. Works for links stored as a Map or an object. */
+function inputLink(node, slot) {
+  const id = node.inputs?.[slot]?.link
+  if (id == null || !node.graph) return null
+  const links = node.graph._links ?? node.graph.links
+  return (links?.get ? links.get(id) : links?.[id]) ?? null
+}
+
+function upstreamOf(node, slot) {
+  const link = inputLink(node, slot)
+  if (!link) return null
+  const origin = node.graph.getNodeById(link.origin_id)
+  return origin ? { node: origin, slot: link.origin_slot } : null
+}
+
+/** Nodes fed by output `slot` of `node`. */
+function downstreamOf(node, slot) {
+  const graph = node.graph
+  const links = graph?._links ?? graph?.links
+  const ids = node.outputs?.[slot]?.links ?? []
+  return ids
+    .map((id) => (links?.get ? links.get(id) : links?.[id]))
+    .filter(Boolean)
+    .map((link) => graph.getNodeById(link.target_id))
+    .filter(Boolean)
+}
+
+/** The key the frontend stores a node's outputs under: its id, prefixed by its subgraph's id. */
+function locatorId(app, node) {
+  const graph = node.graph
+  const inSubgraph = graph && app.graph && graph !== app.graph && graph.id
+  return inSubgraph ? `${graph.id}:${node.id}` : String(node.id)
+}
+
+function viewUrl(api, image) {
+  const params = new URLSearchParams({
+    filename: image.filename,
+    subfolder: image.subfolder ?? '',
+    type: image.type ?? 'output'
+  })
+  return api.apiURL(`/view?${params}`)
+}
+
+/**
+ * The URL of the picture a node shows, or null. `node.imgs` is what both renderers display once
+ * loaded; the frontend's output store (`app.nodeOutputs`) has it earlier and also when the node is
+ * off screen. LoadImage is read from its `image` widget so that a freshly opened workflow shows the
+ * picture before its preview has loaded.
+ */
+export function nodePictureUrl(app, api, node) {
+  const img = node.imgs?.[node.imageIndex ?? 0] ?? node.imgs?.[0]
+  if (img?.src) return img.src
+  const outputs = app.nodeOutputs?.[locatorId(app, node)]
+  const image = outputs?.images?.[0]
+  if (image?.filename) return viewUrl(api, image)
+  const widget = node.widgets?.find((w) => w.name === 'image')
+  if (node.comfyClass === 'LoadImage' && typeof widget?.value === 'string' && widget.value) {
+    // "sub/name.png" or "name.png [output]": the folder annotation names the file's root.
+    const annotated = widget.value.match(/^(.*) \[(input|output|temp)\]$/)
+    const [subfolder, filename] = splitPath(annotated ? annotated[1] : widget.value)
+    return viewUrl(api, { filename, subfolder, type: annotated ? annotated[2] : 'input' })
+  }
+  return null
+}
+
+function splitPath(path) {
+  const cut = path.lastIndexOf('/')
+  return cut < 0 ? ['', path] : [path.slice(0, cut), path.slice(cut + 1)]
+}
+
+/** Image size from a node's widgets, or null: width/height in pixels, or a square resolution. */
+export function sizeHint(node) {
+  const value = (name) => {
+    const v = node.widgets?.find((w) => w.name === name)?.value
+    return typeof v === 'number' && v > 0 ? Math.round(v) : null
+  }
+  const width = value('width')
+  const height = value('height')
+  if (width && height) return { width, height }
+  const resolution = value('resolution')
+  return resolution ? { width: resolution, height: resolution } : null
+}
+
+function isActive(node) {
+  return node.mode !== 2 && node.mode !== 4 // 2: muted, 4: bypassed
+}
+
+/** Index of the input to follow upstream: an IMAGE input first, else a LATENT one, else a reroute's. */
+function nextInput(node) {
+  const inputs = node.inputs ?? []
+  const linked = (i) => inputs[i]?.link != null
+  const byType = (type) => inputs.findIndex((input, i) => input.type === type && linked(i))
+  const image = byType(IMAGE)
+  if (image >= 0) return image
+  const latent = byType(LATENT)
+  if (latent >= 0) return latent
+  return inputs.length === 1 && linked(0) ? 0 : -1 // Reroute and other one-input pass-throughs
+}
+
+/** A picture of the IMAGE at output `slot` of `node`: its own, or that of a viewer fed by it. */
+function pictureAtOutput(app, api, node, slot) {
+  const own = nodePictureUrl(app, api, node)
+  if (own) return { url: own, node }
+  if (node.outputs?.[slot]?.type !== IMAGE) return null
+  for (const viewer of downstreamOf(node, slot)) {
+    const url = isActive(viewer) && !viewer.outputs?.length ? nodePictureUrl(app, api, viewer) : null
+    if (url) return { url, node: viewer }
+  }
+  return null
+}
+
+/** Walk upstream from (node, slot); the first picture found wins, the first size hint is kept. */
+function searchUpstream(app, api, start) {
+  let hint = null
+  let at = start
+  for (let depth = 0; at && depth < MAX_DEPTH; depth++) {
+    const picture = pictureAtOutput(app, api, at.node, at.slot)
+    if (picture) return { ...picture, hint }
+    hint = hint ?? sizeHint(at.node)
+    const next = nextInput(at.node)
+    at = next >= 0 ? upstreamOf(at.node, next) : null
+  }
+  return { url: null, hint }
+}
+
+/** A picture of the last run's output: our first output → decoder → viewer, a few hops at most. */
+function searchDownstream(app, api, node) {
+  let frontier = [node]
+  const seen = new Set([node.id])
+  for (let depth = 0; depth < 3 && frontier.length; depth++) {
+    const next = []
+    for (const n of frontier) {
+      const slots = n === node ? [0] : (n.outputs ?? []).map((_, i) => i)
+      for (const slot of slots) {
+        for (const target of downstreamOf(n, slot)) {
+          if (seen.has(target.id)) continue
+          seen.add(target.id)
+          const url = target !== node && isActive(target) ? nodePictureUrl(app, api, target) : null
+          if (url) return { url, node: target }
+          next.push(target)
+        }
+      }
+    }
+    frontier = next
+  }
+  return null
+}
+
+/**
+ * What the editor should show for `node` (an SDE-Drag Point Mover):
+ *   { url, origin: 'input' | 'output' | null, hint: {width, height} | null, connected: boolean }
+ * `url` is null when no picture is known; `hint` is a size from the graph (the loaded picture's own
+ * size takes precedence over it).
+ */
+export function findEditImage(app, api, node) {
+  const slot = node.inputs?.findIndex((input) => input.name === 'latent') ?? -1
+  const start = slot >= 0 ? upstreamOf(node, slot) : null
+  const up = start ? searchUpstream(app, api, start) : { url: null, hint: null }
+  if (up.url) return { url: up.url, origin: 'input', hint: up.hint, connected: true }
+  const down = searchDownstream(app, api, node)
+  if (down) return { url: down.url, origin: 'output', hint: up.hint, connected: Boolean(start) }
+  return { url: null, origin: null, hint: up.hint, connected: Boolean(start) }
+}
