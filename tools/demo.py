@@ -1,4 +1,4 @@
-"""`make demo`: SDEdit on a stroke painting, run through a real ComfyUI server, SDE against ODE.
+"""`make demo`: SDEdit on a stroke painting, then SDE-Drag on a scene, through a real ComfyUI server, SDE vs ODE.
 
 Starts ComfyUI (`main.py --cpu`, loopback, a temporary base directory with a link to this pack),
 queues API-format prompts that use only the pack's nodes and ComfyUI's stock nodes
@@ -16,10 +16,14 @@ server saved and measures, per strength and sampler:
 
 Writes out/demo/ (input, every output, sheet.png, table.md, server.log) and docs/demo_sheet.png.
 No checkpoint is needed: the model is the pack's exact reference-scene model.
+
+Then, on the same server, the SDE-Drag part (tools/demo_drag.py): workflows/drag_reference_cpu.json,
+through tools/run_workflow.py, drags the ball of a few scenes with SDE-Drag (η = 1) and ODE-Drag (η = 0)
+and measures how far the output's ball is from the target and how real the output is. Writes
+out/demo/drag/ and docs/demo_drag_sheet.png. --skip-drag leaves it out.
 """
 import argparse
 import importlib
-import io
 import os
 import shutil
 import sys
@@ -27,12 +31,14 @@ import time
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, TOOLS)
+import demo_drag  # noqa: E402
 from comfy_server import ComfyServer, PromptError  # noqa: E402
 from comfy_host import import_sampling  # noqa: E402
+from demo_drag import font, png_to_tensor  # noqa: E402  (shared with the drag part)
 from find_comfyui import PACK_DIR  # noqa: E402
 from run_workflow import execute  # noqa: E402
 
@@ -63,21 +69,8 @@ def build_prompt(strength, eta, steps, seed, batch, prefix):
     }
 
 
-def png_to_tensor(data):
-    """PNG bytes -> (3, H, W) float tensor in [0, 1]."""
-    arr = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
-
-
 def rms(a, b):
     return ((a - b) ** 2).flatten(1).mean(1).sqrt()
-
-
-def font(size):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: the fixed bitmap font
-        return ImageFont.load_default()
 
 
 def upscale(img, factor):
@@ -138,7 +131,8 @@ def main(argv=None):
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.3, 0.45, 0.6, 0.8, 1.0])
     parser.add_argument("--steps", type=int, default=25, help="steps run per sampler (equal for SDE and ODE)")
     parser.add_argument("--batch", type=int, default=8, help="noise draws per setting (batch elements)")
-    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--seed", type=int, default=1234, help="seed of both parts")
+    parser.add_argument("--skip-drag", action="store_true", help="leave out the SDE-Drag part")
     args = parser.parse_args(argv)
 
     started = time.time()
@@ -162,11 +156,12 @@ def main(argv=None):
     os.makedirs(os.path.dirname(DOCS_SHEET), exist_ok=True)
 
     server = ComfyServer(log_path=os.path.join(OUT, "server.log"))
-    results, rows = {}, []
+    results, rows, drags = {}, [], None
     try:
         print(f"starting ComfyUI from {server.comfyui} (CPU) ...", flush=True)
         server.start()
         print(f"ComfyUI up at {server.url} after {time.time() - started:.0f} s", flush=True)
+        sdedit_started = time.time()
         # Warm-up: builds the reference model and loads the VAE, so the timed runs measure sampling.
         warmup = execute(build_prompt(args.strengths[0], 1.0, 1, args.seed, 1, "warmup"), server)
         stroke_png = warmup.by_node()["save_stroke"][0]
@@ -191,6 +186,12 @@ def main(argv=None):
                              *layout(batch), secs))
                 print(f"  strength {strength:<4g} {name} (eta={eta:g}): realism {rows[-1][2]:.4f}  "
                       f"faithfulness {rows[-1][3]:.4f}  {secs:.2f} s", flush=True)
+        sdedit_secs = time.time() - sdedit_started
+        if not args.skip_drag:
+            print(f"SDE-Drag: {os.path.relpath(demo_drag.WORKFLOW, PACK_DIR)} on the same server ...", flush=True)
+            drag_started = time.time()
+            drags = demo_drag.run(server, args.seed, out_dir=os.path.join(OUT, "drag"))
+            drag_secs = time.time() - drag_started
     except PromptError as e:
         print(f"demo: ComfyUI rejected or failed a prompt: {e}\nserver log: {server.log_path}", file=sys.stderr)
         return 1
@@ -225,7 +226,18 @@ def main(argv=None):
     print("realism = RMS distance to the nearest reference scene, faithful = RMS distance to the stroke (both lower = "
           "better; [0, 1] pixel units); colour kept, ball moved: of the nearest reference scene, against the stroke's ball")
     print(f"\noutputs: {OUT}/ (stroke_input.png, <sampler>_s<strength>_<i>.png, sheet.png, table.md, server.log)")
-    print(f"sheet copied to {DOCS_SHEET}; total {time.time() - started:.0f} s")
+    print(f"sheet copied to {DOCS_SHEET}; SDEdit part {sdedit_secs:.0f} s")
+
+    if drags is not None:
+        drag_dir = os.path.join(OUT, "drag")
+        drag_table = demo_drag.write_report(drags, command, out_dir=drag_dir)
+        print("\nSDE-Drag (workflows/drag_reference_cpu.json), distance of the output's ball to the target and "
+              "realism:\n")
+        print(drag_table)
+        print(f"outputs: {drag_dir}/ (<drag>_input.png, <drag>_sde.png, <drag>_ode.png, <drag>_sde_substeps.png, "
+              f"<drag>_ode_substeps.png, sheet.png, table.md)")
+        print(f"sheet copied to {demo_drag.DOCS_SHEET}; SDE-Drag part {drag_secs:.0f} s")
+    print(f"total {time.time() - started:.0f} s")
     return 0
 
 
