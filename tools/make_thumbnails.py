@@ -1,0 +1,565 @@
+"""Thumbnails for ComfyUI's template browser: run every workflows/*.json, write workflows/<name>.jpg.
+
+    .venv/bin/python tools/make_thumbnails.py [NAME ...] [--size PX] [--keep DIR] [--out-dir DIR]
+
+How ComfyUI 0.3.75 shows a pack's workflows (app/custom_node_manager.py, frontend 1.32):
+- GET /api/workflow_templates lists {custom_nodes folder name: [workflow names]} for every
+  custom_nodes/*/<folder>/*.json, where <folder> is example_workflows, example, examples, workflow or
+  workflows (this pack uses workflows/; ComfyUI logs a debug hint that example_workflows is preferred).
+- The folder is served at /api/workflow_templates/<pack folder name>/ (here comfyui-sde-edit/, the
+  folder name under custom_nodes/). The browser fetches <name>.json from there, and shows <name>.jpg
+  as the card's thumbnail (custom-node templates are always mediaType image, mediaSubtype jpg, no
+  index suffix). The card crops the picture to fill it, so the thumbnails are square.
+
+Every thumbnail comes from a real run of that workflow through ComfyUI (one `main.py --cpu` server,
+tools/comfy_server.py; the UI format is converted and queued by tools/run_workflow.py):
+- Reference Scene (CPU) workflows run exactly as shipped, no overrides: the picture is meaningful.
+- Checkpoint workflows run as shipped too (every widget value, the checkpoint and LoRA names they ask
+  for), on stand-in files installed under those names: the tiny random-weight checkpoint that
+  ComfyUI's CheckpointLoaderSimple detects as the family the workflow is for (tools/tiny_checkpoints.py)
+  and, for a LoraLoader, a tiny LoRA made here for that checkpoint, with key names ComfyUI maps onto
+  it (so it is applied, not skipped with "lora key not loaded"). The only changes are the input
+  picture (a generated scene of --size pixels, default 128: the tiny UNet on a 512 px picture would
+  take many minutes for the 100-step drags) and the drag points, scaled from the workflow's design size (512 px for SD1.5) to it.
+  Their outputs come from random weights and mean nothing; the thumbnail shows input | output with a
+  caption strip "tiny random-weight checkpoint: wiring test".
+- Flux (UNETLoader + DualCLIPLoader type flux + VAELoader): ComfyUI builds Flux's text encoder as
+  CLIP-L plus a T5-XXL of fixed size (comfy/text_encoders/flux.py, t5_config_xxl.json: 4.76B
+  parameters, 9.5 GB in fp16, about 2.4 TFLOP for each CLIPTextEncode at its 256-token minimum; one
+  of its 24 blocks took about 3 s on this 2-core machine). A stand-in of that size cannot be generated,
+  held in memory and run here in reasonable time, so the graph is run with its three loaders replaced by one CheckpointLoaderSimple holding the tiny random SD3
+  checkpoint (also a flow-matching, 16-channel-latent model); every other node and value (FluxGuidance,
+  no negative, cfg 1, scheduler simple, steps, t0, ...) is the shipped one. Its caption says "tiny
+  random-weight SD3 in place of Flux: wiring test".
+
+Each thumbnail is 512 x 512: a header (the task and the model the workflow is for), the input with
+its mask outline or drag arrow, every saved output (labelled SDE / ODE by the eta of the node that made
+it; drag sub-steps left out), and a caption strip. JPEG quality 85 (20 to 60 KiB each); the runs are
+seeded, so a re-run on the same machine gives byte-identical files. All nine take about 1 minute on 2
+idle CPU cores (5 minutes when other jobs share them).
+
+Python API (used by tests/test_workflows_run.py): analyse(path, size, sets) -> Plan; stage(server,
+plans) installs the stand-in files; build_prompt(plan, server, object_info, workdir) -> API prompt;
+execute(plan, server, ...) -> Result; compose(result) -> PIL image; make_tiny_lora(checkpoint, path).
+"""
+import argparse
+import dataclasses
+import importlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run_workflow as rw  # noqa: E402
+import tiny_checkpoints  # noqa: E402
+from comfy_host import import_sampling  # noqa: E402
+from comfy_server import ComfyServer  # noqa: E402
+from workflow_to_api import MUTED, BYPASSED  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKFLOWS_DIR = os.path.join(ROOT, "workflows")
+THUMB = 512          # thumbnail width and height
+JPEG_QUALITY = 85
+DEFAULT_SIZE = 128   # input picture size for checkpoint workflows
+# The picture size the example drag points of a workflow are written for, by family.
+DESIGN_SIZE = {"sd15": 512, "sd15_inpaint": 512, "sd3": 1024, "sdxl": 1024, "flux": 1024}
+FLUX_STANDIN = "sd3"  # the tiny family that stands in for Flux's loaders
+STANDIN_NAME = "tiny_sd3_standin_for_flux.safetensors"
+LORA_RANK = 4
+TASKS = {"SDEDragPointMover": "drag", "SDEInpaint": "inpaint", "SDEditNoiseDenoise": "sdedit",
+         "SDESamplerEta": "sampler"}
+TASK_TITLES = {"drag": "SDE-Drag Point Mover", "inpaint": "SDE Inpaint", "sdedit": "SDEdit Noise-and-Denoise",
+               "sampler": "SDE Sampler in SamplerCustomAdvanced"}
+FAMILY_TITLES = {"sd15": "SD1.5", "sd15_inpaint": "SD1.5 inpainting", "sd3": "SD3", "sdxl": "SDXL"}
+WIRING = "tiny random-weight checkpoint: wiring test"
+TEXT_ENCODERS = ("DualCLIPLoader", "CLIPLoader", "TripleCLIPLoader")
+
+
+# ------------------------------------------------------------------------------------------------ plans
+
+@dataclasses.dataclass
+class Plan:
+    name: str
+    path: str
+    workflow: dict
+    kind: str             # "reference" (runs as shipped), "checkpoint" (tiny files under its names), "flux"
+    task: str             # drag / inpaint / sdedit / sampler
+    header: str           # the task
+    model: str            # what it runs on
+    caption: str
+    size: int = None      # input picture size (checkpoint and flux runs)
+    family: str = None    # tiny checkpoint family of its CheckpointLoaderSimple (or the Flux stand-in)
+    checkpoints: dict = dataclasses.field(default_factory=dict)  # ckpt_name -> family
+    loras: list = dataclasses.field(default_factory=list)        # lora names (made for `family`)
+    points: dict = None   # scaled drag points, when the input picture is generated
+    sets: list = dataclasses.field(default_factory=list)         # extra run_workflow --set overrides
+
+    @property
+    def overrides(self):
+        if self.kind == "reference":
+            return rw.Overrides(sets=list(self.sets))
+        return rw.Overrides(points=json.dumps(self.points) if self.points else None, sets=list(self.sets))
+
+
+def _live_nodes(workflow):
+    return [n for n in workflow["nodes"] if n.get("mode") not in (MUTED, BYPASSED)]
+
+
+def family_of_checkpoint(name):
+    """The tiny family for a checkpoint name: an inpainting model, SD3, SDXL, else SD1.5."""
+    low = name.lower()
+    if "inpaint" in low:
+        return "sd15_inpaint"
+    if "sd3" in low:
+        return "sd3"
+    if "xl" in low:
+        return "sdxl"
+    return "sd15"
+
+
+def analyse(path, size=DEFAULT_SIZE, sets=()):
+    """What running a workflow takes: which stand-in files, input picture and overrides."""
+    with open(path, encoding="utf-8") as f:
+        workflow = json.load(f)
+    name = os.path.splitext(os.path.basename(path))[0]
+    nodes = _live_nodes(workflow)
+    types = {n["type"] for n in nodes}
+    tasks = [TASKS[t] for t in TASKS if t in types]
+    if not tasks:
+        raise ValueError(f"{name}: none of the pack's nodes ({', '.join(TASKS)}) in it")
+    task = tasks[0]
+    sets = [rw.parse_set(s) if isinstance(s, str) else tuple(s) for s in sets]
+    names = {str(n["id"]) for n in nodes} | {n["type"] for n in nodes} | {(n.get("title") or "").lower() for n in nodes}
+    sets = [s for s in sets if s[0] in names or s[0].lower() in names]  # those for nodes it has
+    if "ReferenceSceneModel" in types:
+        return Plan(name, path, workflow, "reference", task, TASK_TITLES[task],
+                    "on the Reference Scene Model: runs on a CPU",
+                    "a real run of this workflow: no checkpoint needed", sets=sets)
+    ckpts = {n["widgets_values"][0]: family_of_checkpoint(n["widgets_values"][0])
+             for n in nodes if n["type"] == "CheckpointLoaderSimple"}
+    loras = [n["widgets_values"][0] for n in nodes if n["type"] == "LoraLoader"]
+    flux = "UNETLoader" in types and any(
+        n["type"] in TEXT_ENCODERS and "flux" in [str(v).lower() for v in n.get("widgets_values") or []]
+        for n in nodes)
+    if flux:
+        kind, family = "flux", FLUX_STANDIN
+        model = "on your Flux.1 model"
+        caption = "tiny random-weight SD3 in place of Flux: wiring test"
+    elif ckpts:
+        families = set(ckpts.values())
+        if len(families) > 1:
+            raise ValueError(f"{name}: checkpoints of several families {ckpts}")
+        kind, family = "checkpoint", families.pop()
+        model = f"on your {FAMILY_TITLES[family]} checkpoint" + (" + a LoRA of the picture" if loras else "")
+        caption = ("tiny random-weight checkpoint + LoRA: wiring test" if loras else WIRING)
+    else:
+        raise ValueError(f"{name}: no Reference Scene Model, CheckpointLoaderSimple or Flux loaders: nothing to run it on")
+    if loras and family not in ("sd15", "sd15_inpaint"):
+        raise ValueError(f"{name}: tiny LoRAs are made for SD1.5 only, not {family}")
+    plan = Plan(name, path, workflow, kind, task, TASK_TITLES[task], model, caption, size=size, family=family,
+                checkpoints=ckpts, loras=loras, sets=sets)
+    if task == "drag":
+        plan.points = scaled_points(workflow, size / DESIGN_SIZE["flux" if flux else family])
+    return plan
+
+
+def scaled_points(workflow, scale):
+    (mover,) = [n for n in _live_nodes(workflow) if n["type"] == "SDEDragPointMover"]
+    points = json.loads(mover["widgets_values"][0])
+    return {k: [[round(x * scale), round(y * scale)] for x, y in points[k]] for k in ("source", "target")}
+
+
+# ------------------------------------------------------------------------------------- stand-in files
+
+def make_tiny_lora(checkpoint, path, rank=LORA_RANK, seed=0):
+    """A rank-`rank` LoRA (kohya format) for an SD1.5 checkpoint: every attention and feed-forward
+    Linear of its UNet (lora_unet_<LDM key>) and every self-attention projection of its CLIP-L
+    (lora_te_text_model_encoder_layers_<i>_self_attn_<q|k|v|out>_proj), the key names ComfyUI's
+    comfy/lora.py maps onto such a model. Shapes are read from the checkpoint; values seeded. Its
+    update is about a tenth of each weight, so the output visibly changes when it is applied."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    unet, clip = "model.diffusion_model.", "cond_stage_model.transformer.text_model.encoder.layers."
+    targets = []
+    with safe_open(checkpoint, framework="pt") as f:
+        for key in sorted(f.keys()):
+            shape = f.get_slice(key).get_shape()
+            if not key.endswith(".weight") or len(shape) != 2:
+                continue
+            if key.startswith(unet) and any(p in key for p in (".attn1.", ".attn2.", ".ff.net.")):
+                targets.append(("lora_unet_" + key[len(unet):-len(".weight")].replace(".", "_"), shape))
+            elif key.startswith(clip) and ".self_attn." in key:
+                layer, rest = key[len(clip):-len(".weight")].split(".", 1)
+                targets.append((f"lora_te_text_model_encoder_layers_{layer}_{rest.replace('.', '_')}", shape))
+    if not targets:
+        raise ValueError(f"{checkpoint}: no SD1.5 attention weights to make a LoRA for")
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for key, (out_features, in_features) in targets:
+        tensors[f"{key}.lora_down.weight"] = (torch.randn(rank, in_features, generator=generator)
+                                             / math.sqrt(in_features)).to(torch.float16)
+        tensors[f"{key}.lora_up.weight"] = (torch.randn(out_features, rank, generator=generator)
+                                           * (0.1 / math.sqrt(rank))).to(torch.float16)
+        tensors[f"{key}.alpha"] = torch.tensor(float(rank), dtype=torch.float16)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    save_file(tensors, tmp, metadata={"ss_network_dim": str(rank), "ss_network_alpha": str(rank),
+                                      "tiny_lora.note": "random weights, for tests only"})
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return path
+
+
+def stage(server, plans):
+    """Install every stand-in file the plans need into the server's models folders (links, and a
+    LoRA file per name). Fails if two workflows want one name for different families."""
+    base = server.base_dir
+    wanted = {}
+    for plan in plans:
+        items = dict(plan.checkpoints) if plan.kind == "checkpoint" else {}
+        if plan.kind == "flux":
+            items = {STANDIN_NAME: FLUX_STANDIN}
+        for name, family in items.items():
+            if wanted.setdefault(name, family) != family:
+                raise ValueError(f"checkpoint name {name!r} is wanted as {wanted[name]} and as {family}")
+    for name, family in wanted.items():
+        tiny_checkpoints.install(family, os.path.join(base, "models", "checkpoints"), name)
+    for plan in plans:
+        for lora in plan.loras:
+            dest = os.path.join(base, "models", "loras", lora)
+            if not os.path.exists(dest):
+                make_tiny_lora(tiny_checkpoints.ensure(plan.family), dest)
+
+
+# ------------------------------------------------------------------------------------------ the input
+
+def make_input(plan, directory):
+    """The generated input picture for a checkpoint / Flux run (a PNG path), or None.
+
+    sdedit: a stroke painting; inpaint: a clean scene whose alpha is 0 over a box around the ball (the
+    region Load Image's MASK marks for repainting, as the MaskEditor would); drag: a clean scene with
+    the ball under the first source point. All from the pack's reference scene renderer."""
+    if plan.kind == "reference":
+        return None
+    import torch
+    scenes = importlib.import_module(import_sampling().__name__ + ".scenes")
+    size, scale = plan.size, plan.size / scenes.SIZE
+    if plan.task == "drag":
+        x, y = plan.points["source"][0]
+    else:
+        x, y = round(30 * scale), round(26 * scale)
+    if plan.task == "sdedit":  # painted at the scene set's size, then enlarged: the strokes keep their shape
+        small = scenes.stroke_painting(round(x / scale), round(y / scale), "red", scenes.SIZE)
+        img = torch.nn.functional.interpolate(small[None], size=(size, size), mode="nearest")[0]
+    else:
+        img = scenes.render(scenes.Scene(x, y, "red"), size, scenes.RADIUS * scale)
+    rgb = (img.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    if plan.task == "inpaint":
+        alpha = np.full((size, size), 255, np.uint8)
+        half = round(12 * scale)
+        alpha[max(y - half, 0):y + half, max(x - half, 0):x + half] = 0
+        picture = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    else:
+        picture = Image.fromarray(rgb, "RGB")
+    path = os.path.join(directory, f"{plan.name}_input_{size}.png")
+    picture.save(path)
+    return path
+
+
+# ------------------------------------------------------------------------------------------- running
+
+THUMB_INPUT, THUMB_MASK = "thumb_input", "thumb_mask"
+
+
+def _replace_links(prompt, old, new):
+    for entry in prompt.values():
+        for key, value in entry["inputs"].items():
+            if rw.is_link(value, prompt) and value[0] == old[0] and value[1] == old[1]:
+                entry["inputs"][key] = list(new)
+
+
+def swap_flux_loaders(prompt):
+    """Replace UNETLoader / the Flux text-encoder loader / VAELoader by one CheckpointLoaderSimple
+    (STANDIN_NAME) whose MODEL, CLIP and VAE outputs take over their links. Nothing else changes."""
+    new = rw._new_id(prompt, "flux_standin")
+    prompt[new] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": STANDIN_NAME},
+                   "_meta": {"title": "Stand-in for Flux's loaders: tiny random SD3"}}
+    swaps = {"UNETLoader": 0, "VAELoader": 2, **{t: 1 for t in TEXT_ENCODERS}}
+    for node_id in [k for k, v in prompt.items() if v["class_type"] in swaps]:
+        _replace_links(prompt, (node_id, 0), (new, swaps[prompt[node_id]["class_type"]]))
+        del prompt[node_id]
+    return prompt
+
+
+def build_prompt(plan, server, object_info, workdir):
+    """The API prompt that runs: the workflow with the plan's overrides (uploaded input picture, scaled
+    points, --set values), Flux's loaders swapped, and two previews for the thumbnail added: the
+    encoded input picture (thumb_input) and the mask the pack's node gets, if any (thumb_mask)."""
+    overrides = plan.overrides
+    image = make_input(plan, workdir)
+    if image:
+        overrides.image = image
+    prompt = rw.prepare(plan.workflow, server, overrides, object_info)
+    if plan.kind == "flux":
+        swap_flux_loaders(prompt)
+    encoders = [v for v in prompt.values() if v["class_type"] == "VAEEncode"]
+    if encoders:
+        prompt[THUMB_INPUT] = {"class_type": "PreviewImage", "inputs": {"images": encoders[0]["inputs"]["pixels"]},
+                               "_meta": {"title": "thumbnail: input"}}
+    masks = [v["inputs"]["mask"] for k, v in sorted(prompt.items()) if v["class_type"] in TASKS
+             and rw.is_link(v["inputs"].get("mask"), prompt)]
+    if masks:
+        prompt["thumb_mask_image"] = {"class_type": "MaskToImage", "inputs": {"mask": masks[0]}}
+        prompt[THUMB_MASK] = {"class_type": "PreviewImage", "inputs": {"images": ["thumb_mask_image", 0]},
+                              "_meta": {"title": "thumbnail: mask"}}
+    return prompt
+
+
+def upstream_value(prompt, node_id, name):
+    """The first widget value `name` found walking up the graph from a node (breadth first)."""
+    queue, seen = [node_id], set()
+    while queue:
+        k = queue.pop(0)
+        if k in seen or k not in prompt:
+            continue
+        seen.add(k)
+        value = prompt[k]["inputs"].get(name)
+        if value is not None and not rw.is_link(value, prompt):
+            return value
+        queue += [v[0] for v in prompt[k]["inputs"].values() if rw.is_link(v, prompt)]
+    return None
+
+
+def main_outputs(prompt):
+    """SaveImage node ids in id order, except those showing a drag's sub-steps (substeps output)."""
+    ids = []
+    for node_id in sorted(prompt, key=rw._node_order):
+        entry = prompt[node_id]
+        if entry["class_type"] != "SaveImage":
+            continue
+        decode = prompt.get(entry["inputs"]["images"][0], {})
+        samples = decode.get("inputs", {}).get("samples")
+        if (decode.get("class_type") == "VAEDecode" and rw.is_link(samples, prompt)
+                and prompt[samples[0]]["class_type"] == "SDEDragPointMover" and samples[1] == 1):
+            continue
+        ids.append(node_id)
+    return ids
+
+
+@dataclasses.dataclass
+class Result:
+    plan: Plan
+    run: rw.RunResult
+    outputs: list     # [(node id, label, RGB array)] of the main outputs (first image of each)
+    input: np.ndarray = None
+    mask: np.ndarray = None
+
+    @property
+    def prompt(self):
+        return self.run.prompt
+
+
+def decode(data):
+    import io
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def execute(plan, server, object_info=None, workdir=None, timeout=1800, prompt=None):
+    """Run a plan on a started server whose stand-in files are staged (stage()); a Result.
+    `prompt` may be a build_prompt() result that the caller has added nodes to."""
+    object_info = object_info or server.get("/object_info")
+    with tempfile.TemporaryDirectory(prefix="sde-edit-thumb-") as tmp:
+        if prompt is None:
+            prompt = build_prompt(plan, server, object_info, workdir or tmp)
+        run = rw.execute(prompt, server, None, timeout=timeout, object_info=object_info)
+    by_node = run.by_node()
+    outputs = []
+    ids = main_outputs(run.prompt)
+    for node_id in ids:
+        if node_id not in by_node:
+            raise RuntimeError(f"{plan.name}: SaveImage {node_id} saved nothing")
+        eta = upstream_value(run.prompt, node_id, "eta")
+        kind = {1.0: "SDE", 0.0: "ODE"}.get(eta, f"eta {eta}") + ("-Drag" if plan.task == "drag" else "")
+        label = f"{kind} (eta {eta:g})" if eta in (0.0, 1.0) else kind if eta is not None else "output"
+        outputs.append((node_id, label, decode(by_node[node_id][0])))
+    first = lambda k: decode(by_node[k][0]) if k in by_node else None  # noqa: E731
+    mask = first(THUMB_MASK)
+    return Result(plan, run, outputs, first(THUMB_INPUT), None if mask is None else mask[..., 0] > 127)
+
+
+# --------------------------------------------------------------------------------------- the picture
+
+def _font(size):
+    return ImageFont.load_default(size=size)  # Pillow's bundled font: the same pictures on every machine
+
+
+def _wrap(draw, text, font, width):
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if draw.textlength(trial, font=font) <= width or not line:
+            line = trial
+        else:
+            lines.append(line)
+            line = word
+    return lines + ([line] if line else [])
+
+
+def _panel(array, side):
+    """An RGB array scaled to side x side (nearest neighbour up: the small pictures stay crisp)."""
+    img = Image.fromarray(array)
+    scale = side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.NEAREST if scale >= 1 else Image.LANCZOS)
+
+
+def _outline(panel, mask):
+    """Draw the mask's edge (yellow, 2 px) on a panel."""
+    m = np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).resize(panel.size, Image.NEAREST)) > 127
+    edge = np.zeros_like(m)
+    for shift in (1, 2):
+        for axis in (0, 1):
+            for d in (shift, -shift):
+                edge |= m & ~np.roll(m, d, axis=axis)
+    pixels = np.array(panel)
+    pixels[edge] = (255, 212, 0)
+    return Image.fromarray(pixels)
+
+
+def _arrows(panel, points, image_size):
+    draw = ImageDraw.Draw(panel)
+    s = panel.width / image_size
+    for (sx, sy), (tx, ty) in zip(points["source"], points["target"]):
+        a, b = ((sx + 0.5) * s, (sy + 0.5) * s), ((tx + 0.5) * s, (ty + 0.5) * s)
+        angle = math.atan2(b[1] - a[1], b[0] - a[0])
+        head = [b, (b[0] - 12 * math.cos(angle - 0.45), b[1] - 12 * math.sin(angle - 0.45)),
+                (b[0] - 12 * math.cos(angle + 0.45), b[1] - 12 * math.sin(angle + 0.45))]
+        for width, colour in ((7, (0, 0, 0)), (3, (255, 212, 0))):
+            draw.line([a, b], fill=colour, width=width)
+        draw.polygon(head, fill=(255, 212, 0), outline=(0, 0, 0))
+        draw.ellipse([a[0] - 5, a[1] - 5, a[0] + 5, a[1] + 5], fill=(255, 212, 0), outline=(0, 0, 0))
+    return panel
+
+
+def drag_points(result):
+    (mover,) = [v for v in result.prompt.values() if v["class_type"] == "SDEDragPointMover"]
+    return json.loads(mover["inputs"]["points"])
+
+
+def compose(result):
+    """The 512 x 512 thumbnail: header, input (mask outline / drag arrow) and outputs, caption strip."""
+    plan = result.plan
+    canvas = Image.new("RGB", (THUMB, THUMB), (30, 31, 34))
+    draw = ImageDraw.Draw(canvas)
+    margin, gap = 14, 10
+    header_font, model_font, label_font, caption_font = _font(30), _font(20), _font(20), _font(20)
+
+    y = margin
+    for text, font, colour, step in ((plan.header, header_font, (240, 240, 240), 36),
+                                     (plan.model, model_font, (170, 176, 186), 25)):
+        for line in _wrap(draw, text, font, THUMB - 2 * margin):
+            draw.text((THUMB / 2, y), line, font=font, fill=colour, anchor="ma")
+            y += step
+    top = y + 8
+
+    warning = plan.kind != "reference"
+    caption = _wrap(draw, plan.caption, caption_font, THUMB - 2 * margin - 8)
+    strip = 14 + 25 * len(caption)
+    fill, ink = ((242, 201, 76), (20, 20, 20)) if warning else ((46, 110, 64), (240, 240, 240))
+    draw.rectangle([0, THUMB - strip, THUMB, THUMB], fill=fill)
+    for i, line in enumerate(caption):
+        draw.text((THUMB / 2, THUMB - strip + 7 + 25 * i), line, font=caption_font, fill=ink, anchor="ma")
+    bottom = THUMB - strip - 8
+
+    panels = []
+    if result.input is not None:
+        label = "input + mask" if result.mask is not None else "input"
+        panels.append((label, result.input, result.mask))
+        if plan.task == "drag":
+            panels[-1] = ("input + drag", result.input, result.mask)
+    panels += [(label, array, None) for _, label, array in result.outputs]
+    n = len(panels)
+    label_h = 30
+    side = int(min((THUMB - 2 * margin - (n - 1) * gap) / n, bottom - top - label_h))
+    row_w = n * side + (n - 1) * gap
+    x0 = (THUMB - row_w) // 2
+    y0 = top + max(0, (bottom - top - label_h - side) // 2)
+    for i, (label, array, mask) in enumerate(panels):
+        panel = _panel(array, side)
+        if mask is not None:
+            panel = _outline(panel, mask)
+        if i == 0 and plan.task == "drag" and result.input is not None:
+            panel = _arrows(panel, drag_points(result), array.shape[1])
+        x = x0 + i * (side + gap)
+        canvas.paste(panel, (x + (side - panel.width) // 2, y0 + (side - panel.height) // 2))
+        draw.text((x + side / 2, y0 + side + 5), label, font=label_font, fill=(210, 210, 210), anchor="ma")
+    return canvas
+
+
+def save_jpeg(image, path):
+    image.save(path, "JPEG", quality=JPEG_QUALITY, optimize=True)
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+def workflow_paths(names=()):
+    paths = sorted(os.path.join(WORKFLOWS_DIR, f) for f in os.listdir(WORKFLOWS_DIR) if f.endswith(".json"))
+    if names:
+        wanted = {os.path.splitext(os.path.basename(n))[0] for n in names}
+        unknown = wanted - {os.path.splitext(os.path.basename(p))[0] for p in paths}
+        if unknown:
+            raise SystemExit(f"no workflow {', '.join(sorted(unknown))} in {WORKFLOWS_DIR}")
+        paths = [p for p in paths if os.path.splitext(os.path.basename(p))[0] in wanted]
+    return paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="workflow names (default: every workflows/*.json)")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
+                        help=f"input picture size for the checkpoint workflows (default {DEFAULT_SIZE})")
+    parser.add_argument("--out-dir", default=WORKFLOWS_DIR, help="where <name>.jpg goes (default workflows/)")
+    parser.add_argument("--keep", metavar="DIR", help="also write each run's images and API prompt here")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="NODE.input=value",
+                        help="a widget value for every run (as run_workflow.py --set); for trying things out")
+    args = parser.parse_args(argv)
+    plans = [analyse(p, args.size, args.sets) for p in workflow_paths(args.names)]
+    os.makedirs(args.out_dir, exist_ok=True)
+    started = time.time()
+    log = os.path.join(args.keep, "server.log") if args.keep else None
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+    with ComfyServer(log_path=log) as server:
+        print(f"ComfyUI (CPU) up in {time.time() - started:.1f} s", flush=True)
+        stage(server, plans)
+        object_info = server.get("/object_info")
+        for plan in plans:
+            t = time.time()
+            result = execute(plan, server, object_info)
+            path = os.path.join(args.out_dir, plan.name + ".jpg")
+            save_jpeg(compose(result), path)
+            if args.keep:
+                folder = os.path.join(args.keep, plan.name)
+                os.makedirs(folder, exist_ok=True)
+                with open(os.path.join(folder, "workflow_api.json"), "w", encoding="utf-8") as f:
+                    json.dump(result.prompt, f, indent=2)
+                for img in result.run.images:
+                    with open(os.path.join(folder, f"{img.node_id}_{img.index:03d}.png"), "wb") as f:
+                        f.write(img.data)
+            print(f"{plan.name}: {plan.kind}{' (' + plan.family + ')' if plan.family else ''}, "
+                  f"{len(result.outputs)} output(s), {result.run.seconds:.1f} s on the server, "
+                  f"{time.time() - t:.1f} s in all -> {os.path.relpath(path)} ({os.path.getsize(path) // 1024} KiB)",
+                  flush=True)
+    print(f"total {time.time() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
