@@ -10,7 +10,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from comfy_server import ComfyServer  # noqa: E402
 
-sys.path.insert(0, ROOT)
 HEADING = re.compile(r"^### .* \(`(\w+)`\)\s*$")
 NUMBER = r"[-−]?[\d.]+(?:\^\d+[-−]\d+)?"
 
