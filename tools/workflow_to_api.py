@@ -68,7 +68,7 @@ def _has_control(name, kind, options):
 
 def to_api(workflow: dict, object_info: dict) -> dict:
     """The API prompt ({node id: {"class_type", "inputs", "_meta"}}) of a UI-format workflow."""
-    if workflow.get("definitions", {}).get("subgraphs"):
+    if (workflow.get("definitions") or {}).get("subgraphs"):  # the frontend may write "definitions": null
         raise ValueError("workflows with subgraphs are not supported; unpack them in the frontend first")
     nodes = {n["id"]: n for n in workflow["nodes"]}
     links = _links(workflow)
