@@ -77,9 +77,9 @@ class SDEDragPointMover(io.ComfyNode):
                 eta, scheduler, negative=None, mask=None, vae=None) -> io.NodeOutput:
         samples = check_latent("latent", latent)
         check_range("steps", steps, 1, 10000)
-        check_range("t0", t0, 0.0, 1.0, low_open=True)
+        check_range("t0", t0, 0.01, 1.0)
         check_range("cfg", cfg, 1.0, 100.0)
-        check_range("drag_step", drag_step, 0.0, 64.0, low_open=True)
+        check_range("drag_step", drag_step, 0.1, 64.0)
         check_range("patch_radius", patch_radius, 1, 256)
         check_range("beta", beta, 0.0, 1.0)
         check_range("alpha", alpha, 0.0, 3.0)
