@@ -12,7 +12,7 @@ import comfy.model_sampling
 import comfy.samplers
 import torch
 
-from ..sampling.drag import drag_substep_count, sde_drag
+from ..sampling.drag import drag_substep_count, sde_drag, warp_drag
 from ..sampling.loop import KnownRegion, sample
 from ..sampling.noise import StepNoise
 from ..sampling.noise_levels import NoiseLevels
@@ -130,12 +130,13 @@ class SDEditSampler(EditSampler):
 class DragSampler(EditSampler):
     """SDE-Drag (η > 0) or ODE-Drag (η = 0) along `pairs` in latent pixels; the mask (1 = may
     change) comes as ComfyUI's denoise_mask. After a run, `frames` holds the latent after each
-    sub-step (in ComfyUI's latent convention)."""
+    sub-step (in ComfyUI's latent convention). order 2 replays with SDE-DPM-Solver++(2M)."""
 
-    def __init__(self, pairs, radius: int, beta: float, alpha: float, step_length: float, eta: float = 1.0, **kw):
+    def __init__(self, pairs, radius: int, beta: float, alpha: float, step_length: float, eta: float = 1.0,
+                 order: int = 1, **kw):
         super().__init__(**kw)
         self.pairs, self.radius, self.beta, self.alpha = pairs, radius, beta, alpha
-        self.step_length, self.eta = step_length, eta
+        self.step_length, self.eta, self.order = step_length, eta, order
         self.frames = []
 
     def total_steps(self, steps: int) -> int:
@@ -144,6 +145,24 @@ class DragSampler(EditSampler):
     def run(self, job: EditRun):
         out, frames = sde_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, self.radius, self.beta,
                                self.alpha, self.step_length, self.eta, job.step_noise, job.stream(PASTE_STREAM),
-                               job.mask, job.callback)
+                               job.mask, job.callback, self.order)
+        self.frames = [self.process_latent_out(f) for f in frames]
+        return out
+
+
+class WarpDragSampler(EditSampler):
+    """Warp-and-inpaint drag (`sampling.drag.warp_drag`): the windows moved once on the clean
+    latent, then one SDE inpainting pass from the schedule's first σ. `frames`: the warped start
+    and the result."""
+
+    def __init__(self, pairs, radius: int, seam: int = 1, eta: float = 1.0, order: int = 1, **kw):
+        super().__init__(**kw)
+        self.pairs, self.radius, self.seam, self.eta, self.order = pairs, radius, seam, eta, order
+        self.frames = []
+
+    def run(self, job: EditRun):
+        out, frames = warp_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, self.radius, self.eta,
+                                self.seam, job.noise, job.step_noise, job.known_noise, job.mask, job.callback,
+                                self.order)
         self.frames = [self.process_latent_out(f) for f in frames]
         return out

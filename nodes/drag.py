@@ -2,12 +2,16 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import InputError, check_latent, check_mask, check_range
-from ..adapter.guided import RisingCFGGuider, schedule_tail, run_sampler
+from ..adapter.drag import METHODS, PRESETS, run_drag, setting_for
 from ..adapter.points import check_inside, downscale_factor, parse_points, to_latent
-from ..adapter.sampler import DragSampler
 from .common import CATEGORY, eta_input, scheduler_input, seed_input
 
 EMPTY_POINTS = '{"source": [], "target": []}'
+DEFAULT_METHOD = "warp"
+METHOD_TOOLTIP = ("warp: move the patches once, then one SDE inpainting pass of {w.steps}×{w.t0:g} steps (the cheapest). "
+                  "fast: SDE-Drag with {f.steps}×{f.t0:g} steps per cycle, a cycle per {f.drag_step:g} latent px, "
+                  "second-order steps. paper: the authors' SDE-Drag with steps, t0 and drag_step as set (their defaults: "
+                  "100, 0.6, 2).").format(w=PRESETS["warp"], f=PRESETS["fast"])
 
 
 class SDEDragPointMover(io.ComfyNode):
@@ -20,7 +24,9 @@ class SDEDragPointMover(io.ComfyNode):
             description="Moves image content from source points to target points (SDE-Drag, Nie et al. 2023): each "
                         "sub-step of the drag inverts the image with Cycle-SDE, copies the source patch to the target on "
                         "the noisy latent, and denoises with the recorded noise. eta 1 = SDE-Drag; 0 = ODE-Drag (DDIM "
-                        "inversion, the paper's baseline). Defaults are the authors'.",
+                        "inversion, the paper's baseline). method picks the cost: paper = the authors' algorithm with the "
+                        "inputs below (their defaults); fast = the same with fewer steps and cycles; warp = move the "
+                        "patches once and repair with one short SDE inpainting pass.",
             inputs=[
                 io.Model.Input("model", tooltip="Any model: SD1.5/SDXL (eps, v), SD3/Flux (flow). A LoRA trained on the image helps identity."),
                 io.Conditioning.Input("positive", tooltip="A prompt describing the image."),
@@ -40,22 +46,25 @@ class SDEDragPointMover(io.ComfyNode):
                                      "factor comes from the model's latent format (8 for SD, SDXL, SD3, Flux)."),
                 seed_input(default=1234),
                 io.Int.Input("steps", default=100, min=1, max=10000,
-                             tooltip="Steps of the whole schedule; round(steps * t0) of them run per sub-step."),
+                             tooltip="method paper only: steps of the whole schedule; round(steps * t0) of them run per sub-step."),
                 io.Float.Input("t0", default=0.6, min=0.01, max=1.0, step=0.01,
-                               tooltip="Noise level the image is inverted to, as a fraction of the schedule (0.01 to 1)."),
+                               tooltip="method paper only: noise level the image is inverted to, as a fraction of the schedule (0.01 to 1)."),
                 io.Float.Input("cfg", default=3.0, min=1.0, max=100.0, step=0.1, round=0.01,
                                tooltip="Guidance at t0; it falls linearly to 1 at the end of the schedule."),
                 io.Float.Input("drag_step", default=2.0, min=0.1, max=64.0, step=0.1,
-                               tooltip="Sub-step length in latent pixels: a drag costs max(1, round(longest / drag_step)) cycles."),
+                               tooltip="method paper only: sub-step length in latent pixels; a drag costs max(1, round(longest / drag_step)) cycles."),
                 io.Int.Input("patch_radius", default=5, min=1, max=256,
                              tooltip="Half-size of the copied patch in latent pixels; clipped so that the source and target "
                                      "windows stay inside the latent."),
                 io.Float.Input("beta", default=0.3, min=0.0, max=1.0, step=0.01,
-                               tooltip="What remains of the source patch: beta·F + sqrt(1 − beta²)·noise."),
+                               tooltip="paper and fast: what remains of the source patch, beta·F + sqrt(1 − beta²)·noise."),
                 io.Float.Input("alpha", default=1.1, min=0.0, max=3.0, step=0.01,
-                               tooltip="The pasted patch is alpha·F (above 1 strengthens it against the noise)."),
+                               tooltip="paper and fast: the pasted patch is alpha·F (above 1 strengthens it against the noise)."),
                 eta_input(),
                 scheduler_input("ddim_uniform"),
+                # Last, so that workflows saved before it existed keep their widget values in place.
+                io.Combo.Input("method", options=list(METHODS), default=DEFAULT_METHOD,
+                               tooltip=METHOD_TOOLTIP),
             ],
             outputs=[io.Latent.Output(display_name="latent"),
                      io.Latent.Output(display_name="substeps",
@@ -74,7 +83,7 @@ class SDEDragPointMover(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, positive, latent, points, seed, steps, t0, cfg, drag_step, patch_radius, beta, alpha,
-                eta, scheduler, negative=None, mask=None, vae=None) -> io.NodeOutput:
+                eta, scheduler, method=DEFAULT_METHOD, negative=None, mask=None, vae=None) -> io.NodeOutput:
         samples = check_latent("latent", latent)
         check_range("steps", steps, 1, 10000)
         check_range("t0", t0, 0.01, 1.0)
@@ -84,6 +93,8 @@ class SDEDragPointMover(io.ComfyNode):
         check_range("beta", beta, 0.0, 1.0)
         check_range("alpha", alpha, 0.0, 3.0)
         check_range("eta", eta, 0.0, 1.0)
+        if method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         if samples.ndim != 4:
             raise InputError(f"latent: SDE-Drag edits images, (batch, channels, height, width); got shape {tuple(samples.shape)}")
         pairs = parse_points("points", points)
@@ -91,16 +102,11 @@ class SDEDragPointMover(io.ComfyNode):
         check_inside("points", pairs, samples.shape[-1] * factor, samples.shape[-2] * factor)
         mask = check_mask("mask", mask if mask is not None else latent.get("noise_mask"), samples)
 
-        run = max(1, round(steps * t0))
-        sigmas = schedule_tail(model, scheduler, steps, run)
-        if negative is None:  # no negative: plain conditional prediction, one model call per latent
-            negative, cfg = positive, 1.0
-        sampler = DragSampler(to_latent(pairs, factor), patch_radius, beta, alpha, drag_step, eta,
-                              seed=seed, batch_indices=latent.get("batch_index"))
-        out = run_sampler(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask,
-                          guider=RisingCFGGuider(model, sigmas, cfg))
-        frames = latent.copy()
-        frames["samples"] = torch.cat(sampler.frames).to(out["samples"])
-        frames.pop("noise_mask", None)
-        frames.pop("batch_index", None)
-        return io.NodeOutput(out, frames)
+        setting = setting_for(method, steps, t0, drag_step)
+        out, frames, _ = run_drag(model, positive, negative, latent, to_latent(pairs, factor), setting, seed, cfg,
+                                  patch_radius, beta, alpha, eta, scheduler, mask)
+        substeps = latent.copy()
+        substeps["samples"] = torch.cat(frames).to(out["samples"])
+        substeps.pop("noise_mask", None)
+        substeps.pop("batch_index", None)
+        return io.NodeOutput(out, substeps)

@@ -11,7 +11,7 @@ is added to the edited latent's own step. With no edit this gives back x0 to flo
 import torch
 
 from .noise_levels import NoiseLevels
-from .steps import forward_step, reverse_step, step_mean
+from .steps import forward_step, multistep_mean, reverse_step, step_mean
 
 
 def forward_chain(levels: NoiseLevels, x0, sigmas_up, noise):
@@ -48,23 +48,33 @@ class RecordedRegion:
         return torch.lerp(self.by_sigma[float(sigma_u)], x_u, self.mask)
 
 
-def replay(denoise, levels: NoiseLevels, x, chain, sigmas_up, eta: float = 1.0, keep=None, callback=None):
+def replay(denoise, levels: NoiseLevels, x, chain, sigmas_up, eta: float = 1.0, keep=None, callback=None, order: int = 1):
     """Run the edited latent x (at sigmas_up[-1]) back to sigmas_up[0] with the chain's noise.
 
     Every step evaluates the model on the edited and the recorded latent in one batched call.
     keep: optional mask (1 = may change); where it is 0 the latent is reset to the recorded one
     after every step, so it ends exactly equal to chain[0] there.
+    order: 1 = the DDPM step (the paper's); 2 = SDE-DPM-Solver++(2M). Any step rule replays
+    exactly: the residual is whatever carries the recorded latent to the next recorded latent, so
+    with no edit x comes back to chain[0] for either order. For order 2 the edited and the recorded
+    latents each keep their own previous prediction.
     """
     batch = x.shape[0]
     steps = len(sigmas_up) - 1
+    x0_prev, x0_rec_prev, h_prev = None, None, None
     for i, k in enumerate(range(steps, 0, -1)):
         t, u = sigmas_up[k], sigmas_up[k - 1]
         recorded = chain[k]
         x0_both = denoise(torch.cat([x, recorded]), t)
         x0, x0_rec = x0_both[:batch], x0_both[batch:]
-        mean_rec, _ = step_mean(levels, recorded, x0_rec, t, u, eta)
+        if order == 1:
+            mean_rec, _ = step_mean(levels, recorded, x0_rec, t, u, eta)
+            mean, _ = step_mean(levels, x, x0, t, u, eta)
+        else:
+            mean_rec, _, h = multistep_mean(levels, recorded, x0_rec, t, u, eta, x0_rec_prev, h_prev)
+            mean, _, _ = multistep_mean(levels, x, x0, t, u, eta, x0_prev, h_prev)
+            x0_prev, x0_rec_prev, h_prev = x0, x0_rec, h
         residual = chain[k - 1] - mean_rec  # c_noise·w_k: the noise this step drew on the way up
-        mean, _ = step_mean(levels, x, x0, t, u, eta)
         x = mean + residual
         if keep is not None:
             x = torch.lerp(chain[k - 1], x, keep)

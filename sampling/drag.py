@@ -10,13 +10,17 @@ A drag of every point from its source S to its target T is cut into m sub-steps 
   3. denoise back with the recorded noise (η = 0: the plain ODE, the paper's ODE-Drag baseline),
      resetting the region outside the mask to the recorded chain after every step.
 Coordinates here are latent pixels (x = column, y = row).
+
+`warp_drag` is the cheap alternative on the same pieces: move the windows once on the clean latent,
+then one short SDE inpainting pass over what moved and what it uncovered (Inpaint4Drag's idea).
 """
 import math
 
 import torch
 
 from .cycle import RecordedRegion, ddim_inversion, forward_chain, replay
-from .loop import sample
+from .loop import KnownRegion, sample
+from .masks import fill_from_border, grow
 from .noise_levels import NoiseLevels
 
 
@@ -63,14 +67,15 @@ def copy_and_paste(levels: NoiseLevels, x, sigma: float, moves, radius: int, bet
 
 def sde_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, beta: float = 0.3, alpha: float = 1.1,
              step_length: float = 2.0, eta: float = 1.0, chain_noise=None, paste_noise=None, keep=None,
-             callback=None):
+             callback=None, order: int = 1):
     """Drag x0 (clean latent batch) along `pairs` [((sx, sy), (tx, ty))] in latent pixels.
 
     sigmas: the decreasing schedule from t0 to 0 (the cycle runs up it and back down).
     eta: 1 = SDE-Drag (Cycle-SDE); 0 = ODE-Drag (DDIM inversion, deterministic denoising).
     chain_noise / paste_noise: callables giving N(0, I) shaped like x0 (the forward chain's and the
     source perturbation's). keep: optional mask, 1 = may change. callback(i, x0_pred, x) per step,
-    i counted over all sub-steps. Returns (edited latent, [latent after each sub-step]).
+    i counted over all sub-steps. order: 1 = the paper's DDPM/DDIM step, 2 = (SDE-)DPM-Solver++(2M)
+    on the way down. Returns (edited latent, [latent after each sub-step]).
     """
     sigmas_up = list(sigmas)[::-1]
     steps = len(sigmas_up) - 1
@@ -83,10 +88,10 @@ def sde_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, b
             chain = ddim_inversion(denoise, levels, x, sigmas_up)
         top = copy_and_paste(levels, chain[-1], sigmas_up[-1], moves, radius, beta, alpha, paste_noise())
         if eta > 0:
-            x = replay(denoise, levels, top, chain, sigmas_up, eta, keep, step_callback)
+            x = replay(denoise, levels, top, chain, sigmas_up, eta, keep, step_callback, order)
         else:
             known = None if keep is None else RecordedRegion(chain, sigmas_up, keep)
-            x = sample(denoise, levels, top, sigmas_up[::-1], 0.0, None, known, step_callback)
+            x = sample(denoise, levels, top, sigmas_up[::-1], 0.0, None, known, step_callback, order)
         frames.append(x)
     return x, frames
 
@@ -95,3 +100,51 @@ def drag_substep_count(pairs, step_length: float) -> int:
     """m, the number of full cycles a drag costs."""
     longest = max((math.dist(s, t) for s, t in pairs), default=0.0)
     return max(1, round(longest / step_length))
+
+
+def warp(x, moves, radius: int):
+    """Move every source window to its target on the clean latent x, pair after pair (the windows
+    of `copy_and_paste`, with α = 1 and nothing left behind). Returns (moved latent, hole, region):
+    hole (1, 1, H, W) = source windows that no target covers (what the move uncovered), region =
+    hole ∪ target windows (everything the move changed)."""
+    moved = x.clone()
+    height, width = x.shape[-2], x.shape[-1]
+    hole, pasted = x.new_zeros(1, 1, height, width), x.new_zeros(1, 1, height, width)
+    for source, target in moves:
+        src, tgt = windows(source, target, radius, height, width)
+        patch = moved[..., src[0], src[1]].clone()
+        hole[..., src[0], src[1]] = 1.0
+        moved[..., tgt[0], tgt[1]] = patch
+        pasted[..., tgt[0], tgt[1]] = 1.0
+    hole = hole * (1 - pasted)
+    return moved, hole, torch.maximum(hole, pasted)
+
+
+def warp_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, eta: float = 1.0, seam: int = 1,
+              noise=None, step_noise=None, known_noise=None, keep=None, callback=None, order: int = 1):
+    """Warp-and-inpaint drag: the idea of Inpaint4Drag (Lu and Han 2025, arXiv 2509.04582) on the
+    pack's SDE sampler, in latent space.
+
+      1. move each (2r)×(2r) window from its source to its target on the clean latent, in one go;
+      2. fill what the move uncovered from its border (a smooth guess, so the old content is gone);
+      3. one SDEdit-style pass from sigmas[0] over the changed region grown by `seam` latent pixels
+         (hole, pasted windows and their seams), the rest re-injected after every step
+         (`loop.KnownRegion`), so outside it the output is exactly the input.
+    The pass repaints the pasted windows too, at the same level: a window carries its old
+    background along, and the pass is what fits it to the new place.
+    noise: ComfyUI's N(0, I) for the start; step_noise / known_noise: the step and re-injection
+    streams. keep: optional mask, 1 = may change. Returns (edited latent, [the warped start, the
+    edited latent]) (the frames a GIF of the drag shows).
+    """
+    moves = substeps(pairs, x0.shape[-2], x0.shape[-1], math.inf)[0]
+    moved, hole, region = warp(x0, moves, radius)
+    guide = fill_from_border(moved, hole)
+    repaint = grow(region[:, 0], seam)[:, None]
+    if keep is not None:
+        repaint = repaint * keep
+    if not bool(repaint.any()):  # no points, or nothing inside the mask: nothing to do
+        return x0, [x0]
+    guide = torch.lerp(x0, guide, repaint)
+    known = KnownRegion(levels, x0, repaint, known_noise)
+    x = sample(denoise, levels, levels.noised(guide, noise, sigmas[0]), sigmas, eta, step_noise, known, callback, order)
+    return x, [guide, x]

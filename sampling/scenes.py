@@ -84,3 +84,62 @@ def to_latent(images):
 
 def to_image(latents):
     return ((latents + 1) / 2).clamp(0, 1)
+
+
+# ---- The drag benchmark's object set: every pixel position, two object kinds ---------------------
+# The ball scenes above sit on a 4-px grid, so an exact model snaps a drag to the grid and sub-steps
+# shorter than 4 px cannot be judged. Here the object's centre may be at every pixel of a square of
+# positions, and there are two kinds that differ in shape and texture (a shaded ball and a striped
+# box), each in both colours, so a drag's identity can be scored from the nearest reference.
+OBJECT_SIZE = 32
+OBJECT_RADIUS = 4
+OBJECT_POSITIONS = tuple(range(6, 26))  # every pixel; the object stays 2 px inside the frame
+OBJECT_KINDS = ("ball", "box")
+
+
+@dataclass(frozen=True)
+class Thing:
+    x: int
+    y: int
+    kind: str
+    colour: str
+
+
+def render_thing(thing: Thing, size: int = OBJECT_SIZE, radius: int = OBJECT_RADIUS):
+    """One object scene. Pixel i covers [i, i + 1), so both kinds are centred exactly on (x, y): a
+    (2r)×(2r) window around the integer point (x, y) (`drag.windows`) holds the whole object."""
+    img = background(size)
+    ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    colour = torch.tensor(COLOURS[thing.colour])[:, None, None]
+    if thing.kind == "ball":
+        d = ((xs - thing.x) ** 2 + (ys - thing.y) ** 2).sqrt()
+        cover = (radius + 0.5 - d).clamp(0, 1)
+        light = 1.15 - 0.35 * ((xs - thing.x + radius / 2) ** 2 + (ys - thing.y + radius / 2) ** 2).sqrt() / radius
+        paint = colour * light.clamp(0.5, 1.2)
+    elif thing.kind == "box":
+        cover = (((xs - thing.x).abs() < radius) & ((ys - thing.y).abs() < radius)).float()
+        stripe = ((ys - thing.y + radius).floor() % 2 == 1).float()  # one-pixel rows, light and dark
+        paint = colour * (1.0 - 0.45 * stripe)
+    else:
+        raise ValueError(f"object kind must be one of {OBJECT_KINDS}, got {thing.kind!r}")
+    return (img * (1 - cover) + paint * cover).clamp(0, 1)
+
+
+def all_things(positions=OBJECT_POSITIONS):
+    return [Thing(x, y, k, c) for k in OBJECT_KINDS for c in COLOURS for y in positions for x in positions]
+
+
+def object_images(size: int = OBJECT_SIZE):
+    """(N, 3, size, size) in [0, 1] for every object at every position, and the list of things."""
+    things = all_things()
+    return torch.stack([render_thing(t, size) for t in things]), things
+
+
+def object_centres(images, size: int = OBJECT_SIZE, threshold: float = 0.25):
+    """(B, 2) centroid (x, y) of the pixels that differ from the empty background by more than
+    `threshold` in some channel, in continuous coordinates (pixel i covers [i, i + 1)), so an
+    object rendered at (x, y) gives (x, y). NaN where there is no object."""
+    shown = (images - background(size)).abs().amax(1) > threshold
+    ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    n = shown.flatten(1).sum(1).float()
+    return torch.stack([(shown * xs).flatten(1).sum(1) / n, (shown * ys).flatten(1).sum(1) / n], 1)

@@ -61,8 +61,7 @@ def forward_step(levels: NoiseLevels, x, sigma_t: float, sigma_u: float, noise):
     return (a_u / a_t) * x + math.sqrt(max(s_u * s_u - carried * carried, 0.0)) * noise
 
 
-def multistep_step(levels: NoiseLevels, x, x0, sigma_t: float, sigma_u: float, eta: float, noise=None,
-                   x0_prev=None, h_prev=None):
+def multistep_mean(levels: NoiseLevels, x, x0, sigma_t: float, sigma_u: float, eta: float, x0_prev=None, h_prev=None):
     """Second-order multistep step: DPM-Solver++(2M) at η = 0 and SDE-DPM-Solver++(2M) at η = 1
     (Lu et al. 2022, arXiv 2211.01095; the midpoint form of k-diffusion's `sample_dpmpp_2m_sde`).
 
@@ -70,12 +69,13 @@ def multistep_step(levels: NoiseLevels, x, x0, sigma_t: float, sigma_u: float, e
         x_u/a_u = r^(1+η)·x_t/a_t + (1 − r^(1+η))·(x0 + (h/h_prev)/2·(x0 − x0_prev)) + S_u·sqrt(1 − r^(2η))·w
     Without x0_prev it is the first-order exponential integrator, which at η = 0 and η = 1 is
     exactly `reverse_step` (DDIM and DDPM); in between its η is k-diffusion's, not DDIM's.
-    Returns (x_u, h) so the caller can pass h on as the next step's h_prev.
+    Returns (deterministic part, scale of w, h), h to be passed on as the next step's h_prev; the
+    split lets Cycle-SDE replay this step too (`cycle.replay`).
     """
     a_t, s_t = levels.a(sigma_t), levels.s(sigma_t)
     a_u, s_u = levels.a(sigma_u), levels.s(sigma_u)
     if s_u == 0.0:  # the last step lands on the prediction itself
-        return a_u * x0, math.inf
+        return a_u * x0, 0.0, math.inf
     r = s_u * a_t / (a_u * s_t)  # 0 at a flow model's σ = 1
     h = math.inf if r == 0.0 else -math.log(r)
     keep = r ** (1.0 + eta)
@@ -83,10 +83,18 @@ def multistep_step(levels: NoiseLevels, x, x0, sigma_t: float, sigma_u: float, e
     if x0_prev is not None and h_prev is not None and math.isfinite(h_prev) and h_prev > 0:
         d = x0 + (0.5 * h / h_prev) * (x0 - x0_prev)
     # keep·a_u/a_t = r^η·s_u/s_t: finite where a_t = 0 (0^0 = 1 at η = 0)
-    x_u = ((r ** eta) * s_u / s_t) * x + a_u * (1.0 - keep) * d
+    mean = ((r ** eta) * s_u / s_t) * x + a_u * (1.0 - keep) * d
     fresh = 1.0 - r ** (2.0 * eta)
-    if eta > 0 and fresh > 0:
-        if noise is None:
-            raise ValueError("a stochastic step (eta > 0) needs noise")
-        x_u = x_u + s_u * math.sqrt(fresh) * noise
-    return x_u, h
+    c_noise = s_u * math.sqrt(fresh) if (eta > 0 and fresh > 0) else 0.0
+    return mean, c_noise, h
+
+
+def multistep_step(levels: NoiseLevels, x, x0, sigma_t: float, sigma_u: float, eta: float, noise=None,
+                   x0_prev=None, h_prev=None):
+    """`multistep_mean` plus its fresh noise. Returns (x_u, h)."""
+    mean, c_noise, h = multistep_mean(levels, x, x0, sigma_t, sigma_u, eta, x0_prev, h_prev)
+    if c_noise == 0.0:
+        return mean, h
+    if noise is None:
+        raise ValueError("a stochastic step (eta > 0) needs noise")
+    return mean + c_noise * noise, h

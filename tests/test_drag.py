@@ -20,7 +20,7 @@ from sde_edit_pack.sampling.drag import substeps, windows
 
 SHAPE = (4, 16, 16)
 DEFAULTS = dict(seed=1234, steps=100, t0=0.6, cfg=3.0, drag_step=2.0, patch_radius=5, beta=0.3, alpha=1.1, eta=1.0,
-                scheduler="ddim_uniform")
+                scheduler="ddim_uniform", method="paper")
 # On the reference scenes the ball sits on a 4-px grid, radius 7: drag in 4-px sub-steps with a
 # patch that covers the ball.
 SCENE = dict(DEFAULTS, drag_step=4.0, patch_radius=8)

@@ -1,0 +1,71 @@
+"""Drag settings: the authors' SDE-Drag and the cheaper presets, run through ComfyUI's guider, and
+the number of latents each sends through the model (the cost formula the README states)."""
+from dataclasses import dataclass, replace
+
+from ..sampling.drag import drag_substep_count
+from .guided import RisingCFGGuider, run_sampler, schedule_tail
+from .sampler import DragSampler, WarpDragSampler
+
+
+@dataclass(frozen=True)
+class DragSetting:
+    """algorithm: "cycle" (SDE-Drag, ODE-Drag at η = 0) or "warp" (warp-and-inpaint).
+    steps: of the whole schedule; t0: the fraction of it that runs (per cycle, or the warp pass's
+    strength); drag_step: latent pixels per cycle; order: 1 (the paper's step) or 2
+    ((SDE-)DPM-Solver++(2M)); seam: latent pixels the warp pass repaints around what moved."""
+    algorithm: str
+    steps: int
+    t0: float
+    drag_step: float = 2.0
+    order: int = 1
+    seam: int = 1
+
+    def run_steps(self) -> int:
+        return max(1, round(self.steps * self.t0))
+
+    def model_evaluations(self, pairs, batch: int, eta: float, guided: bool) -> int:
+        """Latents through the model for one drag of `batch` latents. guided: CFG with a negative
+        and cfg ≠ 1 (ComfyUI evaluates cond and uncond: twice as many)."""
+        k = self.run_steps()
+        if self.algorithm == "warp":
+            per_latent = k if pairs else 0  # no points: nothing moves, no model call
+        else:
+            # SDE: the edited and the recorded latent, k steps; ODE: k − 1 inversion calls (the first
+            # step from the clean latent is free) and k going down, on the edited latent alone
+            per_cycle = 2 * k if eta > 0 else 2 * k - 1
+            per_latent = drag_substep_count(pairs, self.drag_step) * per_cycle
+        return per_latent * batch * (2 if guided else 1)
+
+
+PAPER = DragSetting("cycle", steps=100, t0=0.6, drag_step=2.0)  # the authors' defaults (the node's widgets)
+PRESETS = {
+    "warp": DragSetting("warp", steps=20, t0=0.5, seam=1),
+    "fast": DragSetting("cycle", steps=20, t0=0.6, drag_step=8.0, order=2),
+    "paper": PAPER,
+}
+METHODS = tuple(PRESETS)
+
+
+def setting_for(method: str, steps: int, t0: float, drag_step: float) -> DragSetting:
+    """The node's `method`: "paper" takes steps, t0 and drag_step from the node (their defaults are
+    the authors'); the other presets fix them."""
+    if method == "paper":
+        return replace(PAPER, steps=steps, t0=t0, drag_step=drag_step)
+    return PRESETS[method]
+
+
+def run_drag(model, positive, negative, latent: dict, pairs, setting: DragSetting, seed: int, cfg: float, radius: int,
+             beta: float, alpha: float, eta: float, scheduler: str, mask=None):
+    """Drag `latent` along `pairs` (latent pixels). Returns (LATENT, [latent per frame], sampler).
+    negative None: no guidance (one model call per latent, cfg ignored)."""
+    sigmas = schedule_tail(model, scheduler, setting.steps, setting.run_steps())
+    if negative is None:
+        negative, cfg = positive, 1.0
+    where = dict(seed=seed, batch_indices=latent.get("batch_index"))
+    if setting.algorithm == "warp":
+        sampler = WarpDragSampler(pairs, radius, setting.seam, eta, setting.order, **where)
+    else:
+        sampler = DragSampler(pairs, radius, beta, alpha, setting.drag_step, eta, setting.order, **where)
+    out = run_sampler(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask,
+                      guider=RisingCFGGuider(model, sigmas, cfg))
+    return out, sampler.frames, sampler
