@@ -30,7 +30,8 @@ class OracleNet(torch.nn.Module):
         self.concat_seen = None  # what an inpainting model's concat conditioning delivered, last call
         self.model_sampling = None  # set by make_model once BaseModel has built it
         self.register_buffer("dtype_marker", torch.zeros((), dtype=torch.float32, device=device))
-        self.calls = 0
+        self.calls = 0  # forward calls
+        self.latents = 0  # latents through the model (a batched call of n latents counts n)
 
     @property
     def dtype(self):
@@ -38,6 +39,7 @@ class OracleNet(torch.nn.Module):
 
     def forward(self, xc, t, context=None, transformer_options={}, **kwargs):
         self.calls += 1
+        self.latents += xc.shape[0]
         ms = self.model_sampling
         if xc.shape[1] > self.channels:  # an inpainting model: ComfyUI appended its concat conditioning
             self.concat_seen = xc[:, self.channels:].clone()

@@ -69,3 +69,13 @@ def interrupting(model, after: int):
 
     model.set_model_unet_function_wrapper(wrapper)
     return model, calls
+
+
+@functools.lru_cache(maxsize=None)
+def object_model(parameterization: str = "eps"):
+    """The exact model of the drag benchmark's object set (ball and striped box, every pixel; 32 px)."""
+    import comfy.latent_formats
+    from sde_edit_pack.sampling import scenes
+    from sde_edit_pack.sampling.oracles import EmpiricalImages
+    images, _ = scenes.object_images()
+    return make_model(EmpiricalImages(scenes.to_latent(images)), parameterization, 3, comfy.latent_formats.ChromaRadiance)

@@ -1,24 +1,37 @@
-"""SDE-Drag vs ODE-Drag on the reference scene set, through ComfyUI (in-process, real MODEL,
-CFGGuider, the SDE-Drag Point Mover node). Prints Markdown tables; writes nothing else.
+"""Drag benchmark with continuous placement: the paper's SDE-Drag, its ODE baseline and the cheaper
+settings (the cost study), through ComfyUI in-process (real MODEL, RisingCFGGuider, the adapter's
+samplers). Prints Markdown tables; writes nothing else.
 
-    .venv/bin/python tools/bench_drag.py [--seeds 4] [--steps 100] [--tau 0 0.1]
+    .venv/bin/python tools/bench_drag.py [--seeds 4] [--tau 0 0.1] [--study | --presets] [--only NAME ...]
 
-The scenes' truth is known: a ball of radius 7 px at a grid position (every 4 px) on sky and grass.
-Each case drags the ball's centre by 4 to 24 px in one of five directions, without and with a mask
-(a box around the old and new places). Per method (same seeds, same schedule, cfg 1):
-- distance: from the centre of the output's ball to the target, in pixels (the ball's pixels are
-  those that differ from the known background); "lost" counts outputs with no ball at all;
-- realism: RMS distance (image units, 0..1) of the output to the nearest reference image;
-- outside: the largest change outside the mask (0 means the unmasked region is exactly the input);
-- model evaluations (latents through the model, per drag and seed) and seconds per drag.
---tau: 0 is the exact model of the reference set; τ > 0 is the exact model of the reference set
-blurred by Gaussian noise of standard deviation τ (latent units, images in [-1, 1]): a known
-distribution whose denoiser is not a lookup, so outputs can leave the set of reference images.
+The model's data is the object set of `sampling.scenes` (32×32 pixel space, so one latent pixel is
+one image pixel): a shaded ball or a striped box, red or blue, centred at every pixel of a 20×20
+square, on sky over grass. τ = 0 is the exact model of that set; τ > 0 the same set blurred by
+Gaussian noise of standard deviation τ (latent units, images in [-1, 1]), a model with error whose
+outputs can leave the set (where the paper's SDE-vs-ODE claim applies).
+
+Cases: drags of 3, 6, 12 and 18 px (about a tenth to a half of the image) in four directions
+(right, up, down-left, down-right), each without and with a mask (a box around the old and new
+place, 4 px margin); the object's kind and colour cycle through the four. Every case runs `--seeds`
+seeds as one batch (batch_index 0..n-1). Per drag:
+- placement: distance from the output object's centre (centroid of the pixels that differ from the
+  empty background) to the target, in image pixels; "lost": no object at all;
+- identity: the nearest reference scene shows the source object's kind and colour;
+- realism: RMS distance (image units, 0..1) to the nearest reference scene;
+- outside: largest latent change outside the mask (must be 0);
+- model evaluations: latents through the model per drag and seed, counted by the model itself,
+  next to the formula `adapter.drag.DragSetting.model_evaluations` states;
+- seconds per drag (the batch of seeds together; 2 CPU cores shared with whatever else runs).
+Each figure is the mean over cases and seeds ± its seed-to-seed standard error: the standard
+deviation of the per-seed means (over all cases) divided by sqrt(seeds).
+No CFG (the reference model ignores the prompt; with a negative every figure of evaluations doubles).
 """
 import argparse
+import math
 import os
 import sys
 import time
+from dataclasses import replace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from comfy_host import import_pack  # noqa: E402
@@ -27,101 +40,142 @@ import_pack()
 import comfy.latent_formats  # noqa: E402
 import torch  # noqa: E402
 
+from sde_edit_pack.adapter.drag import PAPER, PRESETS, DragSetting, run_drag  # noqa: E402
+from sde_edit_pack.adapter.points import to_latent  # noqa: E402
 from sde_edit_pack.adapter.reference_models import make_model  # noqa: E402
-from sde_edit_pack.nodes.drag import SDEDragPointMover  # noqa: E402
-from sde_edit_pack.nodes.reference import _scene_model  # noqa: E402
 from sde_edit_pack.sampling import scenes  # noqa: E402
 from sde_edit_pack.sampling.oracles import BlurredImages, EmpiricalImages  # noqa: E402
 
+SIZE = scenes.OBJECT_SIZE
 EMPTY = [[torch.zeros(1, 1, 8), {}]]
-SIZE = 64
-DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1), "diagonal": (1, 1)}
-LENGTHS = (4, 8, 16, 24)
+LENGTHS = (3, 6, 12, 18)
+DIRECTIONS = {"right": (1, 0), "up": (0, -1), "down-left": (-1, 1), "down-right": (1, 1)}
+OBJECTS = [(k, c) for k in scenes.OBJECT_KINDS for c in scenes.COLOURS]
+RADIUS, BETA, ALPHA = 5, 0.3, 1.1  # the authors' patch radius, β, α
+
+# (label, setting, η): the paper's setting and its ODE baseline, then the cost study.
+STUDY = [
+    ("paper: SDE-Drag", PAPER, 1.0),
+    ("paper: ODE-Drag", PAPER, 0.0),
+    ("fewer steps: 50", replace(PAPER, steps=50), 1.0),
+    ("fewer steps: 20", replace(PAPER, steps=20), 1.0),
+    ("fewer steps: 20, order 2", replace(PAPER, steps=20, order=2), 1.0),
+    ("fewer steps: 10, order 2", replace(PAPER, steps=10, order=2), 1.0),
+    ("fewer cycles: drag_step 8", replace(PAPER, drag_step=8.0), 1.0),
+    ("fewer cycles: one cycle", replace(PAPER, drag_step=math.inf), 1.0),
+    ("fast: 20 steps, order 2, drag_step 8", PRESETS["fast"], 1.0),
+    ("20 steps, order 2, one cycle", replace(PRESETS["fast"], drag_step=math.inf), 1.0),
+    ("warp: 20 steps, t0 0.5", PRESETS["warp"], 1.0),
+    ("warp: ODE (η 0)", PRESETS["warp"], 0.0),
+    ("warp: 10 steps, t0 0.5", replace(PRESETS["warp"], steps=10), 1.0),
+    ("warp: 20 steps, t0 0.3", replace(PRESETS["warp"], t0=0.3), 1.0),
+    ("warp: 20 steps, t0 0.7", replace(PRESETS["warp"], t0=0.7), 1.0),
+    ("warp: 20 steps, t0 0.5, order 2", replace(PRESETS["warp"], order=2), 1.0),
+    ("warp: 20 steps, t0 0.5, seam 0", replace(PRESETS["warp"], seam=0), 1.0),
+    ("warp: 20 steps, t0 0.5, seam 3", replace(PRESETS["warp"], seam=3), 1.0),
+]
+PRESET_ROWS = [(f"{name} (preset)", setting, 1.0) for name, setting in PRESETS.items()] + [("paper: ODE-Drag", PAPER, 0.0)]
 
 
 def cases():
-    """(name, colour, source, target, masked): drags centred on (32, 32), on the 4-px grid."""
-    out = []
+    """(label, thing at the source, target, masked); drags centred on the image's middle."""
+    out, i = [], 0
     for length in LENGTHS:
-        for i, (name, (dx, dy)) in enumerate(DIRECTIONS.items()):
-            sx, sy = 32 - dx * (length // 8) * 4, 32 - dy * (length // 8) * 4
-            source, target = (sx, sy), (sx + dx * length, sy + dy * length)
-            colour = "red" if i % 2 == 0 else "blue"
+        for name, (dx, dy) in DIRECTIONS.items():
+            diagonal = dx != 0 and dy != 0
+            step = round(length / math.sqrt(2)) if diagonal else length
+            sx, sy = 16 - dx * step // 2, 16 - dy * step // 2
             for masked in (False, True):
-                out.append((f"{length} px {name}", colour, source, target, masked))
+                kind, colour = OBJECTS[i % len(OBJECTS)]
+                i += 1
+                out.append((f"{length} px {name}", scenes.Thing(sx, sy, kind, colour), (sx + dx * step, sy + dy * step), masked))
     return out
 
 
-def box_mask(source, target, margin=12):
+def box_mask(source, target, margin=4 + RADIUS):
     mask = torch.zeros(1, SIZE, SIZE)
-    x0, x1 = sorted((source[0], target[0]))
-    y0, y1 = sorted((source[1], target[1]))
+    (x0, x1), (y0, y1) = sorted((source[0], target[0])), sorted((source[1], target[1]))
     mask[:, max(y0 - margin, 0): y1 + margin, max(x0 - margin, 0): x1 + margin] = 1
     return mask
 
 
-def ball_centres(images):
-    """(B, 2) centroid (x, y) of the pixels that differ from the background, in pixel-centre
-    coordinates (+0.5, so a ball drawn at (x, y) gives (x, y)); NaN where there is no ball."""
-    ball = (images - scenes.background(SIZE)).abs().amax(1) > 0.25
-    ys, xs = torch.meshgrid(torch.arange(SIZE) + 0.5, torch.arange(SIZE) + 0.5, indexing="ij")
-    n = ball.flatten(1).sum(1).float()
-    return torch.stack([(ball * xs).flatten(1).sum(1) / n, (ball * ys).flatten(1).sum(1) / n], 1)
+def model_for(tau):
+    images, _ = scenes.object_images(SIZE)
+    latents = scenes.to_latent(images)
+    oracle = EmpiricalImages(latents) if tau == 0 else BlurredImages(latents, tau)
+    return make_model(oracle, "eps", 3, comfy.latent_formats.ChromaRadiance)
 
 
-def model_for(tau, parameterization):
-    if tau == 0:
-        return _scene_model(parameterization, SIZE)
-    images, _ = scenes.reference_images(SIZE)
-    return make_model(BlurredImages(scenes.to_latent(images), tau), parameterization, 3, comfy.latent_formats.ChromaRadiance)
+def run_row(model, setting, eta, seeds, references, things):
+    net = model.model.diffusion_model
+    per_seed = {k: [] for k in ("placement", "within", "lost", "identity", "realism")}
+    outside, counted, formula, seconds = 0.0, 0, 0, 0.0
+    nearest = EmpiricalImages(references).nearest
+    for _, thing, target, masked in cases():
+        image = scenes.render_thing(thing, SIZE)
+        latent = {"samples": scenes.to_latent(image[None]).expand(seeds, -1, -1, -1).contiguous(),
+                  "batch_index": list(range(seeds))}
+        mask = box_mask((thing.x, thing.y), target) if masked else None
+        pairs = to_latent([((thing.x, thing.y), target)], 1)
+        before, start = net.latents, time.perf_counter()
+        out, _, _ = run_drag(model, EMPTY, None, latent, pairs, setting, 1234, 1.0, RADIUS, BETA, ALPHA, eta,
+                             "ddim_uniform", mask)
+        seconds += time.perf_counter() - start
+        counted += (net.latents - before) // seeds
+        formula += setting.model_evaluations(pairs, 1, eta, guided=False)
+        images = scenes.to_image(out["samples"])
+        d = (scenes.object_centres(images, SIZE) - torch.tensor(target, dtype=torch.float32)).norm(dim=1)
+        dist, _, idx = nearest(images)
+        kept = torch.tensor([things[i].kind == thing.kind and things[i].colour == thing.colour for i in idx.tolist()])
+        per_seed["placement"].append(d)
+        per_seed["within"].append((d <= 1.0).float())
+        per_seed["lost"].append(torch.isnan(d).float())
+        per_seed["identity"].append(kept.float())
+        per_seed["realism"].append(dist.float())
+        if masked:
+            keep = (1 - mask).bool()[0]
+            outside = max(outside, (out["samples"] - latent["samples"])[:, :, keep].abs().max().item())
+    n = len(cases())
+    stats = {}
+    for key, rows in per_seed.items():
+        values = torch.stack(rows)  # (cases, seeds)
+        means = values.nanmean(0) if key == "placement" else values.mean(0)
+        stats[key] = (float(means.mean()), float(means.std() / math.sqrt(seeds)) if seeds > 1 else float("nan"))
+    return stats, outside, counted / n, formula / n, seconds / n
+
+
+def fmt(stat, digits):
+    mean, se = stat
+    return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=4, help="seeds per case, run as one batch (batch_index 0..n-1)")
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--t0", type=float, default=0.6)
+    parser.add_argument("--seeds", type=int, default=4, help="seeds per case, run as one batch")
     parser.add_argument("--tau", type=float, nargs="+", default=[0.0, 0.1])
-    parser.add_argument("--parameterization", default="eps")
-    parser.add_argument("--drag-step", type=float, default=4.0, help="latent (= image) pixels; the model's grid is 4 px")
-    parser.add_argument("--patch-radius", type=int, default=8)
+    parser.add_argument("--presets", action="store_true", help="only the node's presets and the ODE baseline")
+    parser.add_argument("--only", nargs="+", default=None, help="rows whose label starts with one of these")
     args = parser.parse_args()
 
-    refs, _ = scenes.reference_images(SIZE)
-    nearest = EmpiricalImages(refs).nearest
-    all_cases = cases()
-    print(f"{len(all_cases)} drags × {args.seeds} seeds, reference scenes ({args.parameterization}), {args.steps} steps, "
-          f"t0 {args.t0}, drag_step {args.drag_step:g}, patch_radius {args.patch_radius}, beta 0.3, alpha 1.1, cfg 1")
+    rows = PRESET_ROWS if args.presets else STUDY
+    if args.only:
+        rows = [r for r in rows if any(r[0].startswith(o) for o in args.only)]
+    references, things = scenes.object_images(SIZE)
+    print(f"{len(cases())} drags × {args.seeds} seeds; object set {SIZE}×{SIZE} px, {len(things)} scenes "
+          f"(2 kinds × 2 colours × every pixel of {len(scenes.OBJECT_POSITIONS)}²); patch_radius {RADIUS}, "
+          f"β {BETA}, α {ALPHA}, ddim_uniform, no CFG. Figures: mean ± seed-to-seed standard error.")
     for tau in args.tau:
-        model = model_for(tau, args.parameterization)
-        print(f"\n**{'exact model of the reference set' if tau == 0 else f'reference set blurred by τ = {tau:g}'}**\n")
-        print("| method | mean distance to target (px) | within 2 px | lost | realism (RMS to nearest ref) | outside-mask max change | model evals per drag | s per drag |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for eta, label in ((1.0, "SDE-Drag (η=1)"), (0.0, "ODE-Drag (η=0)")):
-            dist, real, outside, evals, seconds = [], [], [0.0], 0, 0.0
-            for name, colour, source, target, masked in all_cases:
-                image = scenes.render(scenes.Scene(*source, colour), SIZE)
-                latent = {"samples": scenes.to_latent(image[None]).expand(args.seeds, -1, -1, -1).contiguous(),
-                          "batch_index": list(range(args.seeds))}
-                mask = box_mask(source, target) if masked else None
-                points = f'{{"source": [[{source[0]}, {source[1]}]], "target": [[{target[0]}, {target[1]}]]}}'
-                before, start = model.model.diffusion_model.calls, time.perf_counter()
-                out, _ = SDEDragPointMover.execute(model, EMPTY, latent, points, 1234, args.steps, args.t0, 1.0, args.drag_step,
-                                                   args.patch_radius, 0.3, 1.1, eta, "ddim_uniform", mask=mask).args
-                seconds += time.perf_counter() - start
-                # one oracle call evaluates the whole batch: 2 latents per seed (edited + recorded) for SDE
-                calls = model.model.diffusion_model.calls - before
-                evals += calls * (2 if eta > 0 else 1)
-                images = scenes.to_image(out["samples"]).clamp(0, 1)
-                dist.append((ball_centres(images) - torch.tensor(target, dtype=torch.float32)).norm(dim=1))
-                real.append(nearest(images)[0])
-                if masked:
-                    keep = (1 - mask).bool()[0]
-                    outside.append((out["samples"] - latent["samples"])[:, :, keep].abs().max().item())
-            d, r = torch.cat(dist), torch.cat(real)
-            lost = torch.isnan(d)
-            print(f"| {label} | {d[~lost].mean():.2f} | {(d[~lost] <= 2).float().sum() / len(d):.1%} | {int(lost.sum())} | "
-                  f"{r.mean():.4f} | {max(outside):.1e} | {evals / len(all_cases):.0f} | {seconds / len(all_cases):.2f} |", flush=True)
+        model = model_for(tau)
+        print(f"\n**{'exact model of the object set' if tau == 0 else f'object set blurred by τ = {tau:g}'}**\n")
+        print("| setting | model evals per drag (counted) | formula | placement error (px) | within 1 px | lost | "
+              "identity kept | realism (RMS to nearest scene) | outside-mask max change | s per drag |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for label, setting, eta in rows:
+            stats, outside, counted, formula, seconds = run_row(model, setting, eta, args.seeds, references, things)
+            print(f"| {label} | {counted:.1f} | {formula:.1f} | {fmt(stats['placement'], 2)} | "
+                  f"{stats['within'][0]:.0%} ± {stats['within'][1]:.0%} | {stats['lost'][0]:.0%} | "
+                  f"{stats['identity'][0]:.0%} ± {stats['identity'][1]:.0%} | {fmt(stats['realism'], 4)} | "
+                  f"{outside:.1e} | {seconds:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from find_comfyui import PACK_DIR, find_comfyui
 PACKAGE = "sde_edit_pack"
 
 
-def boot_comfyui(load_custom_nodes: bool = False):
-    """Put ComfyUI on sys.path with CPU settings; optionally run its custom-node loader on the pack."""
+def boot_comfyui(load_custom_nodes: bool = False, cpu: bool = True):
+    """Put ComfyUI on sys.path with CPU settings (cpu=False: ComfyUI picks the device, e.g. CUDA);
+    optionally run its custom-node loader on the pack."""
     path = find_comfyui()
     if path is None:
         raise RuntimeError("no ComfyUI found: run `make test` / tools/setup_host.sh, or set COMFYUI_PATH")
@@ -22,7 +23,8 @@ def boot_comfyui(load_custom_nodes: bool = False):
     import comfy.options
     comfy.options.enable_args_parsing(False)
     import comfy.cli_args
-    comfy.cli_args.args.cpu = True  # before comfy.model_management is imported: no CUDA driver here
+    if cpu:
+        comfy.cli_args.args.cpu = True  # before comfy.model_management is imported: no CUDA driver here
     import comfy.model_management  # noqa: F401
     return path
 
@@ -39,8 +41,8 @@ def load_package(name, folder):
     return module
 
 
-def import_pack():
-    boot_comfyui()
+def import_pack(cpu: bool = True):
+    boot_comfyui(cpu=cpu)
     return load_package(PACKAGE, PACK_DIR)
 
 

@@ -101,6 +101,7 @@ def overrides(colour, source, target, eta, seed, cfg):
     return Overrides(seed=seed, points={"source": [list(source)], "target": [list(target)]},
                      sets=[("ReferenceSceneImage", "x", source[0]), ("ReferenceSceneImage", "y", source[1]),
                            ("ReferenceSceneImage", "colour", colour),
+                           ("SDEDragPointMover", "method", "paper"),  # the SDE-vs-ODE comparison is the paper's algorithm
                            ("SDEDragPointMover", "eta", eta), ("SDEDragPointMover", "cfg", cfg)])
 
 
