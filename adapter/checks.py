@@ -9,9 +9,25 @@ class InputError(ValueError):
     pass
 
 
+class NonFiniteOutput(RuntimeError):
+    """A run that would return NaN or inf: raised instead of returning it."""
+
+
+def check_finite_tensor(name: str, value):
+    if isinstance(value, torch.Tensor) and not bool(torch.isfinite(value).all()):
+        raise InputError(f"{name} contains NaN or infinite values")
+
+
+MAX_SCHEDULE = 10000  # steps in one ComfyUI schedule: computing a longer one cannot be interrupted
+MAX_SAMPLING_STEPS = 100_000  # steps one prompt may run in all (repeats, drag cycles)
+MAX_LATENT_VALUE = 1e4  # real latents stay within ±100 (unscaled VAE latents ±50); beyond this the steps overflow
+
+
 def check_range(name: str, value, low, high, low_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{name} must be a number in [{low}, {high}], got {value!r}")
     ok = (value > low if low_open else value >= low) and value <= high
-    if not ok or (isinstance(value, float) and math.isnan(value)):
+    if not ok or (isinstance(value, float) and not math.isfinite(value)):
         interval = f"{'(' if low_open else '['}{low}, {high}]"
         raise InputError(f"{name} must be in {interval}, got {value}")
 
@@ -24,6 +40,10 @@ def check_latent(name: str, latent):
         raise InputError(f"{name} is empty or not a (batch, channels, [frames,] height, width) latent: shape {tuple(samples.shape)}")
     if not torch.isfinite(samples).all():
         raise InputError(f"{name} contains NaN or infinite values")
+    largest = float(samples.abs().max())
+    if largest > MAX_LATENT_VALUE:
+        raise InputError(f"{name} has values up to {largest:.3g}; latent values must be within ±{MAX_LATENT_VALUE:g} "
+                         "(a VAE's latents are within ±100)")
     batch_index = latent.get("batch_index")
     if batch_index is not None and len(batch_index) != samples.shape[0]:
         raise InputError(f"{name} has {len(batch_index)} batch_index entries for a batch of {samples.shape[0]}")
@@ -52,3 +72,47 @@ def check_mask(name: str, mask, samples, tolerance: float = 0.02):
         raise InputError(f"{name} is {mask.shape[-1]}x{mask.shape[-2]} (width x height), which does not fit the latent's "
                          f"aspect ratio {width}x{height}; give it at image or latent resolution")
     return mask
+
+
+def check_schedule(steps: int, strength: float, strength_name: str = "strength"):
+    """KSampler-style strength runs the last `steps` of a schedule of steps / strength steps: bound it."""
+    total = steps / strength
+    if not total <= MAX_SCHEDULE:
+        raise InputError(f"{strength_name} {strength:g} with steps {steps} asks for a schedule of {total:.3g} steps; "
+                         f"steps / {strength_name} must be at most {MAX_SCHEDULE} (here: {strength_name} ≥ "
+                         f"{steps / MAX_SCHEDULE:g}, or fewer steps)")
+
+
+def check_work(name: str, steps: int, detail: str):
+    if steps > MAX_SAMPLING_STEPS:
+        raise InputError(f"{name}: this prompt would run {steps} sampling steps ({detail}); at most "
+                         f"{MAX_SAMPLING_STEPS} are allowed in one prompt")
+
+
+def check_memory(name: str, samples, latents_held: int):
+    """Refuse a latent whose sampling would hold more float32 copies of it than the device has room for."""
+    import comfy.model_management
+    need = latents_held * samples.numel() * 4
+    device = comfy.model_management.get_torch_device()
+    free = comfy.model_management.get_free_memory(device)
+    if need > free:
+        raise InputError(f"{name} is {tuple(samples.shape)}: sampling it holds about {latents_held} float32 copies "
+                         f"({need / 2 ** 30:.1f} GiB) and {device} has {free / 2 ** 30:.1f} GiB free; use a smaller "
+                         "latent or batch")
+
+
+def check_model_input(name: str, model, samples):
+    """The pack's reference models (closed-form oracles) know one latent shape: say so by name,
+    instead of failing inside with a matrix-shape error."""
+    oracle = getattr(getattr(getattr(model, "model", None), "diffusion_model", None), "oracle", None)
+    shape = getattr(oracle, "shape", None) or (tuple(oracle.images.shape[1:]) if hasattr(oracle, "images") else None)
+    if shape is not None and tuple(samples.shape[1:]) != tuple(shape):
+        raise InputError(f"{name} is {'x'.join(map(str, samples.shape[1:]))} (channels x height x width) but this "
+                         f"reference model's images are {'x'.join(map(str, shape))}: give it a latent of its resolution")
+
+
+def check_choice(name: str, value, options):
+    """A COMBO value. ComfyUI 0.3.75 does not check a V3 node's combos when the prompt arrives."""
+    if value not in options:
+        shown = ", ".join(map(str, options)) if len(options) <= 20 else f"{len(options)} options, e.g. {', '.join(map(str, list(options)[:5]))}"
+        raise InputError(f"{name} must be one of {shown}; got {value!r}")

@@ -6,6 +6,8 @@ import math
 from .checks import InputError
 
 FORMAT = '{"source": [[x, y], ...], "target": [[x, y], ...]} in image pixels'
+MAX_PAIRS = 32  # after merging identical pairs: each paste can scale a patch by alpha once more
+MAX_TEXT = 100_000  # characters; a longer string is not a list of at most MAX_PAIRS points
 
 # Image pixels per latent pixel, by ComfyUI latent format, where it is not the usual 8 (a newer
 # ComfyUI states it on the format itself as `spacial_downscale_ratio`, which is read first).
@@ -28,10 +30,16 @@ def parse_points(name: str, text: str):
     """[((sx, sy), (tx, ty)), ...] from the JSON string; empty text or empty lists mean no points."""
     if text is None or not str(text).strip():
         return []
+    if not isinstance(text, str):
+        raise InputError(f"{name} must be a string: {FORMAT}")
+    if len(text) > MAX_TEXT:
+        raise InputError(f"{name} is {len(text)} characters long; at most {MAX_TEXT} are read (up to {MAX_PAIRS} pairs: {FORMAT})")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{name} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); expected {FORMAT}") from None
+    except (RecursionError, ValueError) as e:  # nesting too deep; a number of thousands of digits
+        raise InputError(f"{name} cannot be read as points ({type(e).__name__}: {str(e)[:120]}); expected {FORMAT}") from None
     if not isinstance(data, dict) or not {"source", "target"} <= set(data):
         raise InputError(f"{name} must be an object with 'source' and 'target' lists: {FORMAT}")
     source, target = data["source"], data["target"]
@@ -48,7 +56,11 @@ def parse_points(name: str, text: str):
             raise InputError(f"{name}: {role} point {i + 1} is {json.dumps(p)}; a point is [x, y] with two finite numbers")
         return float(p[0]), float(p[1])
 
-    return [(point(s, "source", i), point(t, "target", i)) for i, (s, t) in enumerate(zip(source, target))]
+    pairs = [(point(s, "source", i), point(t, "target", i)) for i, (s, t) in enumerate(zip(source, target))]
+    pairs = list(dict.fromkeys(pairs))  # identical pairs count once (pasting one patch twice only rescales it)
+    if len(pairs) > MAX_PAIRS:
+        raise InputError(f"{name} has {len(pairs)} different pairs; at most {MAX_PAIRS} are allowed")
+    return pairs
 
 
 def check_inside(name: str, pairs, width: int, height: int):

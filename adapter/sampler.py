@@ -17,6 +17,7 @@ from ..sampling.loop import KnownRegion, sample
 from ..sampling.noise import StepNoise
 from ..sampling.noise_levels import NoiseLevels
 from ..sampling.sdedit import sdedit
+from .checks import InputError, NonFiniteOutput, check_finite_tensor
 
 # Streams of StepNoise for one seed: the reverse steps (and the drag's forward chain), the
 # re-injected known region, the drag's source perturbation.
@@ -69,6 +70,17 @@ class EditSampler(comfy.samplers.Sampler):
         seed = self.seed if self.seed is not None else int(extra_args.get("seed") or 0)
         if latent_image is None:
             latent_image = torch.zeros_like(noise)
+        # The pack's arithmetic runs in float32 whatever the latent's dtype (a float16 latent overflows
+        # in the steps' divisions by σ), as newer ComfyUI's guider does; the guider returns float32.
+        latent_image, noise = latent_image.float(), noise.float()
+        denoise_mask = None if denoise_mask is None else denoise_mask.float()
+        # Inside SamplerCustomAdvanced nothing else has looked at these: check them as the nodes do.
+        check_finite_tensor("latent_image", latent_image)
+        if denoise_mask is not None:
+            check_finite_tensor("noise_mask", denoise_mask)
+            if denoise_mask.min() < 0 or denoise_mask.max() > 1:
+                raise InputError(f"noise_mask values must be in [0, 1], got [{float(denoise_mask.min())}, {float(denoise_mask.max())}]")
+        check_finite_tensor("sigmas", sigmas)
         shape, device = latent_image.shape, latent_image.device
         self.model_calls = 0
         self.process_latent_out = model_wrap.inner_model.process_latent_out
@@ -76,12 +88,12 @@ class EditSampler(comfy.samplers.Sampler):
         def denoise(x, sigma):
             comfy.model_management.throw_exception_if_processing_interrupted()
             self.model_calls += 1
-            return model_wrap(x, x.new_full((x.shape[0],), sigma), **extra_args)
+            return model_wrap(x, x.new_full((x.shape[0],), sigma), **extra_args).float()
 
         total = self.total_steps(len(sigmas) - 1)
         step_callback = None if callback is None else (lambda i, x0, x: callback(i, x0, x, total))
         def stream(n):
-            return StepNoise(seed, shape, self.batch_indices, n, device, latent_image.dtype)
+            return StepNoise(seed, shape, self.batch_indices, n, device, torch.float32)
 
         job = EditRun(
             denoise=denoise, levels=levels, latent=latent_image, noise=noise,
@@ -89,6 +101,10 @@ class EditSampler(comfy.samplers.Sampler):
             step_noise=stream(STEP_STREAM), known_noise=stream(KNOWN_STREAM),
             callback=step_callback, stream=stream)
         out = self.run(job)
+        if not bool(torch.isfinite(out).all()):  # never hand NaN or inf on as a result
+            raise NonFiniteOutput(f"{type(self).__name__} produced NaN or infinite values after {self.model_calls} "
+                                  "model calls: the model's predictions or the inputs overflowed (check the "
+                                  "latent's range, cfg and the model); nothing was returned")
         # As KSAMPLER does: a latent left at σ > 0 goes back in ComfyUI's convention (flow: /(1 − σ)).
         return model_sampling.inverse_noise_scaling(sigmas[-1], out)
 

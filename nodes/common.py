@@ -2,7 +2,13 @@
 import comfy.samplers
 from comfy_api.v0_0_2 import io
 
+from ..adapter.checks import InputError, check_choice
+
 CATEGORY = "sde_edit"
+# float32 copies of the latent batch that one SDEdit / inpainting run holds at once (the loop's x, x0,
+# noise, re-injected region and start, ComfyUI's noise and cond/uncond batch), with room to spare:
+# the README's memory figure, checked against the device's free memory before any work.
+LATENTS_HELD = 16
 
 
 def seed_input(default=0):
@@ -23,3 +29,15 @@ def cfg_input(default=7.0):
 def scheduler_input(default="normal"):
     return io.Combo.Input("scheduler", options=comfy.samplers.SCHEDULER_NAMES, default=default,
                           tooltip="ComfyUI noise schedule the steps follow.")
+
+
+def choices_valid(**named):
+    """For a node's validate_inputs: True, or the message of the first COMBO value (name=(value,
+    options)) that is not one of its options. A value not given (a link) is checked when the node runs."""
+    try:
+        for name, (value, options) in named.items():
+            if value is not None:
+                check_choice(name, value, options)
+    except InputError as e:
+        return str(e)
+    return True

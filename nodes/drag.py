@@ -1,10 +1,13 @@
+import comfy.samplers
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import InputError, check_latent, check_mask, check_range
+from ..adapter.checks import (InputError, check_choice, check_latent, check_mask, check_memory,
+                              check_model_input, check_range, check_work)
 from ..adapter.drag import METHODS, PRESETS, run_drag, setting_for
+from ..sampling.drag import drag_substep_count
 from ..adapter.points import check_inside, downscale_factor, parse_points, to_latent
-from .common import CATEGORY, eta_input, scheduler_input, seed_input
+from .common import CATEGORY, LATENTS_HELD, choices_valid, eta_input, scheduler_input, seed_input
 
 EMPTY_POINTS = '{"source": [], "target": []}'
 DEFAULT_METHOD = "warp"
@@ -72,14 +75,14 @@ class SDEDragPointMover(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, points=None):
-        """Malformed points are refused when the prompt arrives (the frontend marks the input), not
-        only when the node runs; points outside the image can only be checked then."""
+    def validate_inputs(cls, points=None, scheduler=None, method=None):
+        """Malformed points and unknown combo values are refused when the prompt arrives (the frontend
+        marks the input), not only when the node runs; points outside the image can only be checked then."""
         try:
             parse_points("points", points)
         except InputError as e:
             return str(e)
-        return True
+        return choices_valid(scheduler=(scheduler, comfy.samplers.SCHEDULER_NAMES), method=(method, METHODS))
 
     @classmethod
     def execute(cls, model, positive, latent, points, seed, steps, t0, cfg, drag_step, patch_radius, beta, alpha,
@@ -93,8 +96,8 @@ class SDEDragPointMover(io.ComfyNode):
         check_range("beta", beta, 0.0, 1.0)
         check_range("alpha", alpha, 0.0, 3.0)
         check_range("eta", eta, 0.0, 1.0)
-        if method not in METHODS:
-            raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        check_choice("method", method, METHODS)
+        check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
         if samples.ndim != 4:
             raise InputError(f"latent: SDE-Drag edits images, (batch, channels, height, width); got shape {tuple(samples.shape)}")
         pairs = parse_points("points", points)
@@ -102,9 +105,18 @@ class SDEDragPointMover(io.ComfyNode):
         check_inside("points", pairs, samples.shape[-1] * factor, samples.shape[-2] * factor)
         mask = check_mask("mask", mask if mask is not None else latent.get("noise_mask"), samples)
 
+        check_model_input("latent", model, samples)
         setting = setting_for(method, steps, t0, drag_step)
-        out, frames, _ = run_drag(model, positive, negative, latent, to_latent(pairs, factor), setting, seed, cfg,
-                                  patch_radius, beta, alpha, eta, scheduler, mask)
+        pairs = to_latent(pairs, factor)
+        if setting.algorithm == "cycle":
+            cycles, k = drag_substep_count(pairs, setting.drag_step), setting.run_steps()
+            check_work("drag_step", cycles * k, f"{cycles} cycles of {k} steps: longest drag / drag_step × steps × t0")
+            # the recorded chain (k + 1 latents) besides the loop's own copies, per cycle
+            check_memory("latent", samples, k + 1 + LATENTS_HELD)
+        else:
+            check_memory("latent", samples, LATENTS_HELD)
+        out, frames, _ = run_drag(model, positive, negative, latent, pairs, setting, seed, cfg, patch_radius, beta, alpha,
+                                  eta, scheduler, mask)
         substeps = latent.copy()
         substeps["samples"] = torch.cat(frames).to(out["samples"])
         substeps.pop("noise_mask", None)

@@ -1,10 +1,12 @@
+import comfy.samplers
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import InputError, check_latent, check_mask, check_range
+from ..adapter.checks import (InputError, check_choice, check_latent, check_mask, check_memory,
+                              check_model_input, check_range, check_schedule)
 from ..adapter.guided import edit_sigmas, run_sampler
 from ..adapter.sampler import SDESampler
 from ..sampling.masks import shape_mask
-from .common import CATEGORY, cfg_input, eta_input, scheduler_input, seed_input
+from .common import CATEGORY, LATENTS_HELD, cfg_input, choices_valid, eta_input, scheduler_input, seed_input
 
 
 class SDEInpaint(io.ComfyNode):
@@ -43,12 +45,19 @@ class SDEInpaint(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, scheduler=None):
+        return choices_valid(scheduler=(scheduler, comfy.samplers.SCHEDULER_NAMES))
+
+    @classmethod
     def execute(cls, model, positive, negative, latent_image, seed, steps, strength, eta, cfg, scheduler, order,
                 grow_mask_by, feather, mask=None) -> io.NodeOutput:
         samples = check_latent("latent_image", latent_image)
         check_range("steps", steps, 1, 10000)
         check_range("strength", strength, 0.0, 1.0, low_open=True)
         check_range("eta", eta, 0.0, 1.0)
+        check_range("cfg", cfg, 0.0, 100.0)
+        check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
+        check_schedule(steps, strength)
         check_range("order", order, 1, 2)
         check_range("grow_mask_by", grow_mask_by, 0, 256)
         check_range("feather", feather, 0, 256)
@@ -56,6 +65,8 @@ class SDEInpaint(io.ComfyNode):
             raise InputError("mask: connect a MASK, or give a LATENT with a noise mask (SetLatentNoiseMask, VAEEncodeForInpaint)")
         mask = check_mask("mask", mask if mask is not None else latent_image["noise_mask"], samples)
         mask = shape_mask(mask, grow_mask_by, feather)
+        check_model_input("latent_image", model, samples)
+        check_memory("latent_image", samples, LATENTS_HELD)
         sigmas = edit_sigmas(model, scheduler, steps, strength)
         sampler = SDESampler(eta=eta, order=order, seed=seed, batch_indices=latent_image.get("batch_index"))
         return io.NodeOutput(run_sampler(model, positive, negative, cfg, latent_image, seed, sigmas, sampler, mask))

@@ -4,11 +4,11 @@ import comfy.latent_formats
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import check_range
+from ..adapter.checks import check_choice, check_range
 from ..adapter.reference_models import PARAMETERIZATIONS, make_model
 from ..sampling import scenes
 from ..sampling.oracles import EmpiricalImages
-from .common import CATEGORY
+from .common import CATEGORY, choices_valid
 
 
 @functools.lru_cache(maxsize=4)
@@ -38,10 +38,18 @@ class ReferenceSceneModel(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, parameterization=None):
+        return choices_valid(parameterization=(parameterization, list(PARAMETERIZATIONS)))
+
+    @classmethod
     def execute(cls, parameterization, resolution) -> io.NodeOutput:
+        check_choice("parameterization", parameterization, list(PARAMETERIZATIONS))
         check_range("resolution", resolution, 32, 256)
         empty = [[torch.zeros(1, 1, 8), {}]]
         return io.NodeOutput(_scene_model(parameterization, resolution), empty)
+
+
+KINDS = ["stroke painting", "scene"]
 
 
 class ReferenceSceneImage(io.ComfyNode):
@@ -55,7 +63,7 @@ class ReferenceSceneImage(io.ComfyNode):
                         "for the Reference Scene Model, and a MASK of a box around the ball (for inpainting and drag "
                         "examples).",
             inputs=[
-                io.Combo.Input("kind", options=["stroke painting", "scene"], default="stroke painting"),
+                io.Combo.Input("kind", options=KINDS, default="stroke painting"),
                 io.Int.Input("x", default=30, min=0, max=256, tooltip="Ball centre, pixels from the left."),
                 io.Int.Input("y", default=26, min=0, max=256, tooltip="Ball centre, pixels from the top."),
                 io.Combo.Input("colour", options=list(scenes.COLOURS), default="red"),
@@ -65,7 +73,16 @@ class ReferenceSceneImage(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, kind=None, colour=None):
+        return choices_valid(kind=(kind, KINDS), colour=(colour, list(scenes.COLOURS)))
+
+    @classmethod
     def execute(cls, kind, x, y, colour, resolution) -> io.NodeOutput:
+        check_choice("kind", kind, KINDS)
+        check_choice("colour", colour, list(scenes.COLOURS))
+        check_range("x", x, 0, 256)
+        check_range("y", y, 0, 256)
+        check_range("resolution", resolution, 32, 256)
         box = torch.zeros(1, resolution, resolution)
         half = round(12 * resolution / scenes.SIZE)
         box[:, max(y - half, 0): y + half, max(x - half, 0): x + half] = 1.0

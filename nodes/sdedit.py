@@ -1,9 +1,11 @@
+import comfy.samplers
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import check_latent, check_mask, check_range
+from ..adapter.checks import (check_choice, check_latent, check_mask, check_memory, check_model_input,
+                              check_range, check_schedule, check_work)
 from ..adapter.guided import edit_sigmas, run_sampler
 from ..adapter.sampler import SDEditSampler
-from .common import CATEGORY, cfg_input, eta_input, scheduler_input, seed_input
+from .common import CATEGORY, LATENTS_HELD, cfg_input, choices_valid, eta_input, scheduler_input, seed_input
 
 
 class SDEditNoiseDenoise(io.ComfyNode):
@@ -38,14 +40,24 @@ class SDEditNoiseDenoise(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, scheduler=None):
+        return choices_valid(scheduler=(scheduler, comfy.samplers.SCHEDULER_NAMES))
+
+    @classmethod
     def execute(cls, model, positive, negative, latent_image, seed, steps, strength, eta, cfg, scheduler, repeats,
                 mask=None) -> io.NodeOutput:
         samples = check_latent("latent_image", latent_image)
         check_range("steps", steps, 1, 10000)
         check_range("strength", strength, 0.0, 1.0, low_open=True)
         check_range("eta", eta, 0.0, 1.0)
+        check_range("cfg", cfg, 0.0, 100.0)
+        check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
+        check_schedule(steps, strength)
         check_range("repeats", repeats, 1, 10)
+        check_work("repeats", steps * repeats, f"{steps} steps × {repeats} repeats")
         mask = check_mask("mask", mask if mask is not None else latent_image.get("noise_mask"), samples)
+        check_model_input("latent_image", model, samples)
+        check_memory("latent_image", samples, LATENTS_HELD)
         sigmas = edit_sigmas(model, scheduler, steps, strength)
         sampler = SDEditSampler(eta=eta, repeats=repeats, seed=seed, batch_indices=latent_image.get("batch_index"))
         return io.NodeOutput(run_sampler(model, positive, negative, cfg, latent_image, seed, sigmas, sampler, mask))
