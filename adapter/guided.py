@@ -46,7 +46,9 @@ def run_sampler(model, positive, negative, cfg: float, latent: dict, seed: int, 
                 guider=None):
     """Returns a new LATENT dict (the input's other keys kept); the input is never written.
     guider: a CFGGuider to use instead of a constant-cfg one (its cfg is then its own)."""
-    samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+    # float32 from here on, the noise too: a float16 latent then gives what the float32 latent of the
+    # same values gives (ComfyUI draws the noise in the latent's dtype), and the steps cannot overflow.
+    samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"]).float()
     noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index"))
     if guider is None:
         guider = comfy.samplers.CFGGuider(model)
