@@ -19,6 +19,7 @@ class DragSetting:
     drag_step: float = 2.0
     order: int = 1
     seam: int = 1
+    replay: bool = False  # warp: Cycle-SDE replay of the input's recorded noise instead of fresh noise
 
     def run_steps(self) -> int:
         return max(1, round(self.steps * self.t0))
@@ -28,7 +29,8 @@ class DragSetting:
         and cfg ≠ 1 (ComfyUI evaluates cond and uncond: twice as many)."""
         k = self.run_steps()
         if self.algorithm == "warp":
-            per_latent = k if pairs else 0  # no points: nothing moves, no model call
+            # no points: nothing moves, no model call; replay: the edited and the recorded latent
+            per_latent = (2 * k if self.replay else k) if pairs else 0
         else:
             # SDE: the edited and the recorded latent, k steps; ODE: k − 1 inversion calls (the first
             # step from the clean latent is free) and k going down, on the edited latent alone
@@ -39,7 +41,7 @@ class DragSetting:
 
 PAPER = DragSetting("cycle", steps=100, t0=0.6, drag_step=2.0)  # the authors' defaults (the node's widgets)
 PRESETS = {
-    "warp": DragSetting("warp", steps=20, t0=0.5, seam=1),
+    "warp": DragSetting("warp", steps=10, t0=0.5, seam=1, replay=True),
     "fast": DragSetting("cycle", steps=20, t0=0.6, drag_step=8.0, order=2),
     "paper": PAPER,
 }
@@ -63,7 +65,7 @@ def run_drag(model, positive, negative, latent: dict, pairs, setting: DragSettin
         negative, cfg = positive, 1.0
     where = dict(seed=seed, batch_indices=latent.get("batch_index"))
     if setting.algorithm == "warp":
-        sampler = WarpDragSampler(pairs, radius, setting.seam, eta, setting.order, **where)
+        sampler = WarpDragSampler(pairs, radius, setting.seam, eta, setting.order, setting.replay, **where)
     else:
         sampler = DragSampler(pairs, radius, beta, alpha, setting.drag_step, eta, setting.order, **where)
     out = run_sampler(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask,

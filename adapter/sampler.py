@@ -171,14 +171,15 @@ class WarpDragSampler(EditSampler):
     latent, then one SDE inpainting pass from the schedule's first σ. `frames`: the warped start
     and the result."""
 
-    def __init__(self, pairs, radius: int, seam: int = 1, eta: float = 1.0, order: int = 1, **kw):
+    def __init__(self, pairs, radius: int, seam: int = 1, eta: float = 1.0, order: int = 1, replay: bool = False, **kw):
         super().__init__(**kw)
         self.pairs, self.radius, self.seam, self.eta, self.order = pairs, radius, seam, eta, order
+        self.replay = replay
         self.frames = []
 
     def run(self, job: EditRun):
         out, frames = warp_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, self.radius, self.eta,
                                 self.seam, job.noise, job.step_noise, job.known_noise, job.mask, job.callback,
-                                self.order)
+                                self.order, job.step_noise if self.replay else None)
         self.frames = [self.process_latent_out(f) for f in frames]
         return out

@@ -11,10 +11,10 @@ from .common import CATEGORY, LATENTS_HELD, choices_valid, eta_input, scheduler_
 
 EMPTY_POINTS = '{"source": [], "target": []}'
 DEFAULT_METHOD = "warp"
-METHOD_TOOLTIP = ("warp: move the patches once, then one SDE inpainting pass of {w.steps}×{w.t0:g} steps (the cheapest). "
-                  "fast: SDE-Drag with {f.steps}×{f.t0:g} steps per cycle, a cycle per {f.drag_step:g} latent px, "
-                  "second-order steps. paper: the authors' SDE-Drag with steps, t0 and drag_step as set (their defaults: "
-                  "100, 0.6, 2).").format(w=PRESETS["warp"], f=PRESETS["fast"])
+METHOD_TOOLTIP = ("warp (cheapest): move the patches once, then one Cycle-SDE repair pass of {w.steps}×{w.t0:g} steps "
+                  "that replays the input's own noise. fast: SDE-Drag with {f.steps}×{f.t0:g} steps per cycle, a cycle per "
+                  "{f.drag_step:g} latent px, second-order steps. paper: the authors' SDE-Drag with steps, t0 and drag_step "
+                  "as set (their defaults: 100, 0.6, 2).").format(w=PRESETS["warp"], f=PRESETS["fast"])
 
 
 class SDEDragPointMover(io.ComfyNode):

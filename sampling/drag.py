@@ -121,17 +121,22 @@ def warp(x, moves, radius: int):
 
 
 def warp_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, eta: float = 1.0, seam: int = 1,
-              noise=None, step_noise=None, known_noise=None, keep=None, callback=None, order: int = 1):
+              noise=None, step_noise=None, known_noise=None, keep=None, callback=None, order: int = 1,
+              chain_noise=None):
     """Warp-and-inpaint drag: the idea of Inpaint4Drag (Lu and Han 2025, arXiv 2509.04582) on the
     pack's SDE sampler, in latent space.
 
       1. move each (2r)×(2r) window from its source to its target on the clean latent, in one go;
       2. fill what the move uncovered from its border (a smooth guess, so the old content is gone);
-      3. one SDEdit-style pass from sigmas[0] over the changed region grown by `seam` latent pixels
-         (hole, pasted windows and their seams), the rest re-injected after every step
-         (`loop.KnownRegion`), so outside it the output is exactly the input.
-    The pass repaints the pasted windows too, at the same level: a window carries its old
-    background along, and the pass is what fits it to the new place.
+      3. one pass from sigmas[0] to 0 over the changed region grown by `seam` latent pixels (hole,
+         pasted windows and their seams); outside it the output is exactly the input.
+    Step 3 is either plain SDE inpainting (fresh noise, the rest re-injected after every step,
+    `loop.KnownRegion`), or, with chain_noise, Cycle-SDE: the input's forward chain is recorded (no
+    model call), the warped guide is put on its top latent (x_top + a_top·(guide − x0)), and the pass
+    replays the recorded noise (`cycle.replay`: twice the latents per step), so the repaired region
+    keeps the input's own noise and texture statistics instead of drawing new ones.
+    The pass repaints the pasted windows too: a window carries its old background along, and the pass
+    is what fits it to the new place.
     noise: ComfyUI's N(0, I) for the start; step_noise / known_noise: the step and re-injection
     streams. keep: optional mask, 1 = may change. Returns (edited latent, [the warped start, the
     edited latent]) (the frames a GIF of the drag shows).
@@ -145,6 +150,13 @@ def warp_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, 
     if not bool(repaint.any()):  # no points, or nothing inside the mask: nothing to do
         return x0, [x0]
     guide = torch.lerp(x0, guide, repaint)
-    known = KnownRegion(levels, x0, repaint, known_noise)
-    x = sample(denoise, levels, levels.noised(guide, noise, sigmas[0]), sigmas, eta, step_noise, known, callback, order)
+    if chain_noise is not None:
+        sigmas_up = list(sigmas)[::-1]
+        chain = forward_chain(levels, x0, sigmas_up, chain_noise)
+        top = chain[-1] + levels.a(sigmas_up[-1]) * (guide - x0)
+        x = replay(denoise, levels, top, chain, sigmas_up, eta, repaint, callback, order)
+    else:
+        known = KnownRegion(levels, x0, repaint, known_noise)
+        x = sample(denoise, levels, levels.noised(guide, noise, sigmas[0]), sigmas, eta, step_noise, known, callback,
+                   order)
     return x, [guide, x]

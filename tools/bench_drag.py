@@ -53,6 +53,7 @@ DIRECTIONS = {"right": (1, 0), "up": (0, -1), "down-left": (-1, 1), "down-right"
 OBJECTS = [(k, c) for k in scenes.OBJECT_KINDS for c in scenes.COLOURS]
 RADIUS, BETA, ALPHA = 5, 0.3, 1.1  # the authors' patch radius, β, α
 
+WARP_FRESH = DragSetting("warp", steps=20, t0=0.5, seam=1)  # the warp pass with fresh noise (SDE inpainting)
 # (label, setting, η): the paper's setting and its ODE baseline, then the cost study.
 STUDY = [
     ("paper: SDE-Drag", PAPER, 1.0),
@@ -65,14 +66,18 @@ STUDY = [
     ("fewer cycles: one cycle", replace(PAPER, drag_step=math.inf), 1.0),
     ("fast: 20 steps, order 2, drag_step 8", PRESETS["fast"], 1.0),
     ("20 steps, order 2, one cycle", replace(PRESETS["fast"], drag_step=math.inf), 1.0),
-    ("warp: 20 steps, t0 0.5", PRESETS["warp"], 1.0),
-    ("warp: ODE (η 0)", PRESETS["warp"], 0.0),
-    ("warp: 10 steps, t0 0.5", replace(PRESETS["warp"], steps=10), 1.0),
-    ("warp: 20 steps, t0 0.3", replace(PRESETS["warp"], t0=0.3), 1.0),
-    ("warp: 20 steps, t0 0.7", replace(PRESETS["warp"], t0=0.7), 1.0),
-    ("warp: 20 steps, t0 0.5, order 2", replace(PRESETS["warp"], order=2), 1.0),
-    ("warp: 20 steps, t0 0.5, seam 0", replace(PRESETS["warp"], seam=0), 1.0),
-    ("warp: 20 steps, t0 0.5, seam 3", replace(PRESETS["warp"], seam=3), 1.0),
+    ("warp, fresh noise: 20 steps, t0 0.5", WARP_FRESH, 1.0),
+    ("warp, fresh noise: ODE (η 0)", WARP_FRESH, 0.0),
+    ("warp, fresh noise: 10 steps, t0 0.5", replace(WARP_FRESH, steps=10), 1.0),
+    ("warp, fresh noise: 20 steps, t0 0.3", replace(WARP_FRESH, t0=0.3), 1.0),
+    ("warp, fresh noise: 20 steps, t0 0.7", replace(WARP_FRESH, t0=0.7), 1.0),
+    ("warp, fresh noise: 20 steps, t0 0.5, order 2", replace(WARP_FRESH, order=2), 1.0),
+    ("warp, fresh noise: 20 steps, t0 0.5, seam 0", replace(WARP_FRESH, seam=0), 1.0),
+    ("warp, fresh noise: 20 steps, t0 0.5, seam 3", replace(WARP_FRESH, seam=3), 1.0),
+    ("warp replay: 20 steps, t0 0.5", replace(WARP_FRESH, replay=True), 1.0),
+    ("warp replay: 20 steps, t0 0.3", replace(WARP_FRESH, t0=0.3, replay=True), 1.0),
+    ("warp replay: 10 steps, t0 0.5 (= warp preset)", PRESETS["warp"], 1.0),
+    ("warp replay: 20 steps, t0 0.5, order 2", replace(WARP_FRESH, order=2, replay=True), 1.0),
 ]
 PRESET_ROWS = [(f"{name} (preset)", setting, 1.0) for name, setting in PRESETS.items()] + [("paper: ODE-Drag", PAPER, 0.0)]
 

@@ -16,10 +16,10 @@ Each sample runs through tools/run_workflow.py: the workflow (default workflows/
 with the checkpoint given by --checkpoint; any other with --workflow) gets the sample's picture
 (--image), its mask (--mask; white = may change), its points (--points, every SDE-Drag Point Mover)
 and its prompt (--prompt, the positive text encoder). Seeds and every other setting stay as the
-workflow has them (the authors': seed 1234, 100 steps, t0 0.6, cfg 3); --seed and --set change them
-for every sample (the SDE-Drag authors' own DragBench script uses 200 steps:
---set "SDE-Drag Point Mover.steps=200"; it also fine-tunes a LoRA per picture, which this tool does
-not do).
+workflow has them (method warp, the node's default; the authors' seed 1234 and cfg 3); --seed and --set
+change them for every sample (the paper's algorithm: --set "SDE-Drag Point Mover.method=paper"; the
+SDE-Drag authors' own DragBench script then uses 200 steps: --set "SDE-Drag Point Mover.steps=200"; it
+also fine-tunes a LoRA per picture, which this tool does not do).
 
 Image sizes. SD's latent is the picture / 8, and ComfyUI's VAEEncode crops whatever is not a multiple
 of 8 from the edges, which would shift every point. So each picture is resized first, to a working
