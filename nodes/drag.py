@@ -108,13 +108,13 @@ class SDEDragPointMover(io.ComfyNode):
         check_model_input("latent", model, samples)
         setting = setting_for(method, steps, t0, drag_step)
         pairs = to_latent(pairs, factor)
+        k = setting.run_steps()
         if setting.algorithm == "cycle":
-            cycles, k = drag_substep_count(pairs, setting.drag_step), setting.run_steps()
+            cycles = drag_substep_count(pairs, setting.drag_step)
             check_work("drag_step", cycles * k, f"{cycles} cycles of {k} steps: longest drag / drag_step × steps × t0")
-            # the recorded chain (k + 1 latents) besides the loop's own copies, per cycle
-            check_memory("latent", samples, k + 1 + LATENTS_HELD)
-        else:
-            check_memory("latent", samples, LATENTS_HELD)
+        # a recorded chain holds k + 1 latents besides the loop's own copies (one cycle at a time)
+        recorded = k + 1 if (setting.algorithm == "cycle" or setting.replay) else 0
+        check_memory("latent", samples, LATENTS_HELD + recorded)
         out, frames, _ = run_drag(model, positive, negative, latent, pairs, setting, seed, cfg, patch_radius, beta, alpha,
                                   eta, scheduler, mask)
         substeps = latent.copy()
