@@ -73,12 +73,14 @@ def test_run_workflow_cli_applies_seed_points_and_set(server, tmp_path):
     output image is saved, and the ball moves to the new target instead of the workflow's own."""
     out = tmp_path / "out"
     points = {"source": [[28, 28]], "target": [[16, 28]]}
+    # method paper: the authors' SDE-Drag, whose sub-step frames walk the ball (warp, the shipped method, has
+    # two frames: the moved start and the result)
     text = cli("run_workflow.py", WORKFLOW, "--comfyui", server.url, "--seed", "7", "--points", json.dumps(points),
-               "--set", FAST, "--out", str(out))
+               "--set", FAST, "--set", f"{DRAG_TITLE}.method=paper", "--out", str(out))
     assert "'Dragged image' (SaveImage): 1" in text, text
     prompt = json.loads((out / "workflow_api.json").read_text())
     (drag,) = [v for v in prompt.values() if v["class_type"] == "SDEDragPointMover"]
-    assert drag["inputs"]["seed"] == 7 and drag["inputs"]["steps"] == 30
+    assert drag["inputs"]["seed"] == 7 and drag["inputs"]["steps"] == 30 and drag["inputs"]["method"] == "paper"
     assert json.loads(drag["inputs"]["points"]) == points
     names = sorted(os.listdir(out))
     assert names == ["dragged-image_000.png", "input-image_000.png", "sub-steps-of-the-drag_000.png",

@@ -142,7 +142,8 @@ def test_checkpoint_workflow_runs_on_its_tiny_checkpoint(path, runs, server):
         mover = next(v for v in prompt.values() if v["class_type"] == "SDEDragPointMover")
         assert json.loads(mover["inputs"]["points"]) == {"source": [[25, 32]], "target": [[35, 32]]}
         (sub,) = [k for k, v in prompt.items() if v["class_type"] == "PreviewImage" and k != mt.THUMB_INPUT]
-        assert len(images_of(result, sub)) == 1  # 10 px = 1.25 latent px, drag_step 2: one sub-step
+        assert mover["inputs"]["method"] == "warp"  # shipped with the node's default
+        assert len(images_of(result, sub)) == 2  # warp's frames: the moved and filled start, then the result
     if p.task == "inpaint":  # Load Image's MASK (the picture's transparent box) reached SDE Inpaint
         assert 0.05 < result.mask.mean() < 0.5
 
