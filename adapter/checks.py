@@ -40,10 +40,7 @@ def check_latent(name: str, latent):
         raise InputError(f"{name} is empty or not a (batch, channels, [frames,] height, width) latent: shape {tuple(samples.shape)}")
     if not torch.isfinite(samples).all():
         raise InputError(f"{name} contains NaN or infinite values")
-    largest = float(samples.abs().max())
-    if largest > MAX_LATENT_VALUE:
-        raise InputError(f"{name} has values up to {largest:.3g}; latent values must be within ±{MAX_LATENT_VALUE:g} "
-                         "(a VAE's latents are within ±100)")
+    check_latent_values(name, samples)
     batch_index = latent.get("batch_index")
     if batch_index is not None and len(batch_index) != samples.shape[0]:
         raise InputError(f"{name} has {len(batch_index)} batch_index entries for a batch of {samples.shape[0]}")
@@ -104,7 +101,8 @@ def check_memory(name: str, samples, latents_held: int):
 def check_model_input(name: str, model, samples):
     """The pack's reference models (closed-form oracles) know one latent shape: say so by name,
     instead of failing inside with a matrix-shape error."""
-    oracle = getattr(getattr(getattr(model, "model", None), "diffusion_model", None), "oracle", None)
+    base = getattr(model, "model", model)  # a ModelPatcher, or the BaseModel a SAMPLER sees
+    oracle = getattr(getattr(base, "diffusion_model", None), "oracle", None)
     shape = getattr(oracle, "shape", None) or (tuple(oracle.images.shape[1:]) if hasattr(oracle, "images") else None)
     if shape is not None and tuple(samples.shape[1:]) != tuple(shape):
         raise InputError(f"{name} is {'x'.join(map(str, samples.shape[1:]))} (channels x height x width) but this "
@@ -116,3 +114,38 @@ def check_choice(name: str, value, options):
     if value not in options:
         shown = ", ".join(map(str, options)) if len(options) <= 20 else f"{len(options)} options, e.g. {', '.join(map(str, list(options)[:5]))}"
         raise InputError(f"{name} must be one of {shown}; got {value!r}")
+
+
+def check_model(name: str, model):
+    """A MODEL input that is a MODEL (a value typed into a prompt where a link belongs is not)."""
+    if not hasattr(model, "get_model_object"):
+        raise InputError(f"{name} must be a MODEL (connect a model loader), got {type(model).__name__}")
+
+
+def check_conditioning(name: str, cond):
+    """A CONDITIONING input: a list of [tensor, dict] pairs."""
+    ok = isinstance(cond, list) and all(isinstance(c, (list, tuple)) and len(c) == 2 and isinstance(c[0], torch.Tensor)
+                                        and isinstance(c[1], dict) for c in cond)
+    if not ok:
+        raise InputError(f"{name} must be a CONDITIONING (connect a text encoder), got {type(cond).__name__}")
+
+
+def check_vae(name: str, vae):
+    if vae is not None and not hasattr(vae, "decode"):
+        raise InputError(f"{name} must be a VAE (connect a VAE loader) or be left unconnected, got {type(vae).__name__}")
+
+
+def check_sigmas(name: str, sigmas):
+    """A schedule the steps can run: finite, ≥ 0, non-increasing, starting above 0."""
+    check_finite_tensor(name, sigmas)
+    values = [float(s) for s in sigmas.flatten()] if isinstance(sigmas, torch.Tensor) else list(sigmas)
+    if len(values) > 1 and (values[0] <= 0 or min(values) < 0 or any(b > a for a, b in zip(values, values[1:]))):
+        raise InputError(f"{name} must fall from a positive first value to 0 or more, never rising; got "
+                         f"{', '.join(f'{v:.4g}' for v in values[:6])}{' ...' if len(values) > 6 else ''}")
+
+
+def check_latent_values(name: str, samples):
+    largest = float(samples.abs().max()) if samples.numel() else 0.0
+    if largest > MAX_LATENT_VALUE:
+        raise InputError(f"{name} has values up to {largest:.3g}; latent values must be within ±{MAX_LATENT_VALUE:g} "
+                         "(a VAE's latents are within ±100)")

@@ -17,7 +17,8 @@ from ..sampling.loop import KnownRegion, sample
 from ..sampling.noise import StepNoise
 from ..sampling.noise_levels import NoiseLevels
 from ..sampling.sdedit import sdedit
-from .checks import InputError, NonFiniteOutput, check_finite_tensor
+from .checks import (InputError, NonFiniteOutput, check_finite_tensor, check_latent_values, check_model_input,
+                     check_sigmas)
 
 # Streams of StepNoise for one seed: the reverse steps (and the drag's forward chain), the
 # re-injected known region, the drag's source perturbation.
@@ -76,11 +77,13 @@ class EditSampler(comfy.samplers.Sampler):
         denoise_mask = None if denoise_mask is None else denoise_mask.float()
         # Inside SamplerCustomAdvanced nothing else has looked at these: check them as the nodes do.
         check_finite_tensor("latent_image", latent_image)
+        check_latent_values("latent_image", latent_image)
+        check_model_input("latent_image", model_wrap.inner_model, latent_image)
         if denoise_mask is not None:
             check_finite_tensor("noise_mask", denoise_mask)
             if denoise_mask.min() < 0 or denoise_mask.max() > 1:
                 raise InputError(f"noise_mask values must be in [0, 1], got [{float(denoise_mask.min())}, {float(denoise_mask.max())}]")
-        check_finite_tensor("sigmas", sigmas)
+        check_sigmas("sigmas", sigmas)
         shape, device = latent_image.shape, latent_image.device
         self.model_calls = 0
         self.process_latent_out = model_wrap.inner_model.process_latent_out

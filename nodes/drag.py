@@ -2,8 +2,8 @@ import comfy.samplers
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import (InputError, check_choice, check_latent, check_mask, check_memory,
-                              check_model_input, check_range, check_work)
+from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
+                              check_memory, check_model, check_model_input, check_range, check_vae, check_work)
 from ..adapter.drag import METHODS, PRESETS, run_drag, setting_for
 from ..sampling.drag import drag_substep_count
 from ..adapter.points import check_inside, downscale_factor, parse_points, to_latent
@@ -87,6 +87,10 @@ class SDEDragPointMover(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, latent, points, seed, steps, t0, cfg, drag_step, patch_radius, beta, alpha,
                 eta, scheduler, method=DEFAULT_METHOD, negative=None, mask=None, vae=None) -> io.NodeOutput:
+        check_model("model", model)
+        check_conditioning("positive", positive)
+        if negative is not None:
+            check_conditioning("negative", negative)
         samples = check_latent("latent", latent)
         check_range("steps", steps, 1, 10000)
         check_range("t0", t0, 0.01, 1.0)
@@ -100,12 +104,14 @@ class SDEDragPointMover(io.ComfyNode):
         check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
         if samples.ndim != 4:
             raise InputError(f"latent: SDE-Drag edits images, (batch, channels, height, width); got shape {tuple(samples.shape)}")
+        check_model_input("latent", model, samples)  # before the points: their image size comes from it
+        check_vae("vae", vae)
         pairs = parse_points("points", points)
         factor = downscale_factor(model, vae)
         check_inside("points", pairs, samples.shape[-1] * factor, samples.shape[-2] * factor)
-        mask = check_mask("mask", mask if mask is not None else latent.get("noise_mask"), samples)
+        mask_name = "mask" if mask is not None else "latent's noise_mask"
+        mask = check_mask(mask_name, mask if mask is not None else latent.get("noise_mask"), samples)
 
-        check_model_input("latent", model, samples)
         setting = setting_for(method, steps, t0, drag_step)
         pairs = to_latent(pairs, factor)
         k = setting.run_steps()

@@ -1,8 +1,8 @@
 import comfy.samplers
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import (InputError, check_choice, check_latent, check_mask, check_memory,
-                              check_model_input, check_range, check_schedule)
+from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
+                              check_memory, check_model, check_model_input, check_range, check_schedule)
 from ..adapter.guided import edit_sigmas, run_sampler
 from ..adapter.sampler import SDESampler
 from ..sampling.masks import shape_mask
@@ -51,6 +51,9 @@ class SDEInpaint(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, latent_image, seed, steps, strength, eta, cfg, scheduler, order,
                 grow_mask_by, feather, mask=None) -> io.NodeOutput:
+        check_model("model", model)
+        check_conditioning("positive", positive)
+        check_conditioning("negative", negative)
         samples = check_latent("latent_image", latent_image)
         check_range("steps", steps, 1, 10000)
         check_range("strength", strength, 0.0, 1.0, low_open=True)
@@ -63,7 +66,8 @@ class SDEInpaint(io.ComfyNode):
         check_range("feather", feather, 0, 256)
         if mask is None and latent_image.get("noise_mask") is None:
             raise InputError("mask: connect a MASK, or give a LATENT with a noise mask (SetLatentNoiseMask, VAEEncodeForInpaint)")
-        mask = check_mask("mask", mask if mask is not None else latent_image["noise_mask"], samples)
+        mask_name = "mask" if mask is not None else "latent_image's noise_mask"
+        mask = check_mask(mask_name, mask if mask is not None else latent_image["noise_mask"], samples)
         mask = shape_mask(mask, grow_mask_by, feather)
         check_model_input("latent_image", model, samples)
         check_memory("latent_image", samples, LATENTS_HELD)

@@ -1,8 +1,8 @@
 import comfy.samplers
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import (check_choice, check_latent, check_mask, check_memory, check_model_input,
-                              check_range, check_schedule, check_work)
+from ..adapter.checks import (check_choice, check_conditioning, check_latent, check_mask, check_memory,
+                              check_model, check_model_input, check_range, check_schedule, check_work)
 from ..adapter.guided import edit_sigmas, run_sampler
 from ..adapter.sampler import SDEditSampler
 from .common import CATEGORY, LATENTS_HELD, cfg_input, choices_valid, eta_input, scheduler_input, seed_input
@@ -46,6 +46,9 @@ class SDEditNoiseDenoise(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, latent_image, seed, steps, strength, eta, cfg, scheduler, repeats,
                 mask=None) -> io.NodeOutput:
+        check_model("model", model)
+        check_conditioning("positive", positive)
+        check_conditioning("negative", negative)
         samples = check_latent("latent_image", latent_image)
         check_range("steps", steps, 1, 10000)
         check_range("strength", strength, 0.0, 1.0, low_open=True)
@@ -55,7 +58,8 @@ class SDEditNoiseDenoise(io.ComfyNode):
         check_schedule(steps, strength)
         check_range("repeats", repeats, 1, 10)
         check_work("repeats", steps * repeats, f"{steps} steps × {repeats} repeats")
-        mask = check_mask("mask", mask if mask is not None else latent_image.get("noise_mask"), samples)
+        mask_name = "mask" if mask is not None else "latent_image's noise_mask"
+        mask = check_mask(mask_name, mask if mask is not None else latent_image.get("noise_mask"), samples)
         check_model_input("latent_image", model, samples)
         check_memory("latent_image", samples, LATENTS_HELD)
         sigmas = edit_sigmas(model, scheduler, steps, strength)

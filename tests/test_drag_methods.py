@@ -170,3 +170,25 @@ def test_fill_from_border_is_the_mean_of_the_known_neighbours_ring_by_ring():
     assert filled[:, 1].tolist() == pytest.approx([(1 + 4) / 2, (1 + 4 + 7) / 3, (4 + 7) / 2])
     assert filled[1, 2] == pytest.approx((filled[0, 1] + filled[1, 1] + filled[2, 1]) / 3)
     assert torch.equal(fill_from_border(x, torch.ones(1, 1, 3, 3)), torch.zeros(1, 1, 3, 3))
+
+
+def test_paper_gives_what_the_node_gave_before_method_existed():
+    """The outputs of commit 899dbf0 (the node before `method`), saved in tests/data: the same drags
+    with method paper give them again (to 1e-6: bit for bit on the machine that saved them; the margin
+    is for another CPU's summation order)."""
+    from safetensors.torch import load_file
+    from fixtures import scene_model
+    import os
+    before = load_file(os.path.join(os.path.dirname(__file__), "data", "paper_drag_before_method.safetensors"))
+    latent = blob_latent()
+    points = json.dumps({"source": [[2, 3], [10, 10]], "target": [[9, 8], [12, 4]]})
+    for parameterization in ("eps", "v_prediction", "flow"):
+        for eta in (1.0, 0.0):
+            out, _ = drag(gmm_model(parameterization, SHAPE), latent, points, method="paper", eta=eta)
+            torch.testing.assert_close(out["samples"], before[f"{parameterization}-{eta}"], rtol=0, atol=1e-6)
+    scene = {"samples": scenes.to_latent(scenes.render(scenes.Scene(28, 28, "red"))[None])}
+    mask = torch.zeros(1, 64, 64)
+    mask[:, 14:44, 14:56] = 1
+    out, _ = drag(scene_model(), scene, json.dumps({"source": [[28, 28]], "target": [[40, 28]]}), method="paper",
+                  negative=None, cfg=1.0, drag_step=4.0, patch_radius=8, mask=mask)
+    torch.testing.assert_close(out["samples"], before["scene"], rtol=0, atol=1e-6)

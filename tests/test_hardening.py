@@ -221,3 +221,51 @@ def test_points_that_escaped_the_json_check_now_name_points(text, words):
         parse_points("points", text)
     assert all(w in str(err.value) for w in words), str(err.value)
     assert SDEDragPointMover.validate_inputs(points=text) == str(err.value)
+
+
+# Found by tools/fuzz_server.py against a real server ---------------------------------------------
+
+def test_a_bad_noise_mask_on_the_latent_is_named_as_such():
+    latent = blobs()
+    latent["noise_mask"] = torch.full((1, 1, 16, 16), 1.5)
+    for node, name in (("sdedit", "latent_image's noise_mask"), ("inpaint", "latent_image's noise_mask"),
+                       ("drag", "latent's noise_mask")):
+        refused(name, lambda m: run(node, latent, m), "[0, 1]")
+
+
+def test_links_given_plain_values_are_named():
+    for node in ("sdedit", "inpaint", "drag"):
+        with pytest.raises(InputError, match="model must be a MODEL"):
+            run(node, blobs(), "abc", half_mask())
+    with pytest.raises(InputError, match="positive must be a CONDITIONING"):
+        SDEditNoiseDenoise.execute(gmm_model("eps", SHAPE), 5, EMPTY, blobs(), **SDEDIT)
+    with pytest.raises(InputError, match="negative must be a CONDITIONING"):
+        SDEInpaint.execute(gmm_model("eps", SHAPE), EMPTY, None, blobs(), **INPAINT, mask=half_mask())
+    with pytest.raises(InputError, match="vae must be a VAE"):
+        SDEDragPointMover.execute(gmm_model("eps", SHAPE), EMPTY, blobs(), POINTS, **DRAG, vae="abc")
+
+
+def test_a_latent_the_wrong_size_for_the_reference_model_is_named_before_the_points():
+    with pytest.raises(InputError, match="latent is 4x2x3"):
+        run("drag", {"samples": torch.zeros(1, 4, 2, 3)}, points=json.dumps({"source": [[14, 12]], "target": [[1, 1]]}))
+
+
+@pytest.mark.parametrize("change, words", [
+    ("flip", ["sigmas must fall", "never rising"]), ("first zero", ["sigmas must fall", "positive first value"]),
+    ("wrong size", ["latent_image is 1x4x4", "1x2x2"])])
+def test_the_sampler_in_sampler_custom_advanced_checks_sigmas_and_the_latent_size(change, words):
+    from comfy_extras.nodes_custom_sampler import BasicScheduler, CFGGuider, RandomNoise, SamplerCustomAdvanced
+    model = gmm_model("eps")
+    sigmas = BasicScheduler.execute(model, "normal", 5, 1.0).result[0]
+    latent = gmm().sample(2, torch.Generator().manual_seed(0)).float()
+    if change == "flip":
+        sigmas = sigmas.flip(0)
+    elif change == "first zero":
+        sigmas = sigmas.clone()
+        sigmas[0] = 0.0
+    else:
+        latent = torch.zeros(2, 1, 4, 4)
+    with pytest.raises(InputError) as err:
+        SamplerCustomAdvanced.execute(RandomNoise.execute(1).result[0], CFGGuider.execute(model, EMPTY, EMPTY, 1.0).result[0],
+                                      SDESamplerEta.execute(1.0).result[0], sigmas, {"samples": latent})
+    assert all(w in str(err.value) for w in words), str(err.value)
