@@ -13,7 +13,7 @@ import comfy.samplers
 import torch
 
 from ..sampling.drag import drag_substep_count, sde_drag, warp_drag
-from ..sampling.loop import KnownRegion, sample
+from ..sampling.loop import KnownRegion, inpainting_start, sample
 from ..sampling.noise import StepNoise
 from ..sampling.noise_levels import NoiseLevels
 from ..sampling.sdedit import sdedit
@@ -23,6 +23,9 @@ from .checks import (InputError, NonFiniteOutput, check_finite_tensor, check_lat
 # Streams of StepNoise for one seed: the reverse steps (and the drag's forward chain), the
 # re-injected known region, the drag's source perturbation.
 STEP_STREAM, KNOWN_STREAM, PASTE_STREAM = 1, 2, 3
+# How the known region is re-noised after every step: fresh noise each step (measured better), or the
+# one noise tensor that started the sampling (the authors' pipeline).
+KNOWN_NOISE = ("fresh", "fixed")
 
 
 def noise_levels_of(model_sampling) -> NoiseLevels:
@@ -48,6 +51,7 @@ class EditRun:
     known_noise: StepNoise
     callback: Optional[Callable]
     stream: Callable  # stream(n) -> a StepNoise of stream n for this seed and batch
+    sigma_max: float = float("inf")  # the model's largest σ: a schedule starting there is a full one
 
 
 class EditSampler(comfy.samplers.Sampler):
@@ -102,7 +106,7 @@ class EditSampler(comfy.samplers.Sampler):
             denoise=denoise, levels=levels, latent=latent_image, noise=noise,
             sigmas=[float(s) for s in sigmas], mask=denoise_mask,
             step_noise=stream(STEP_STREAM), known_noise=stream(KNOWN_STREAM),
-            callback=step_callback, stream=stream)
+            callback=step_callback, stream=stream, sigma_max=float(model_sampling.sigma_max))
         out = self.run(job)
         if not bool(torch.isfinite(out).all()):  # never hand NaN or inf on as a result
             raise NonFiniteOutput(f"{type(self).__name__} produced NaN or infinite values after {self.model_calls} "
@@ -121,13 +125,26 @@ class SDESampler(EditSampler):
     re-injecting the known region after every step: inpainting. The known region's noise comes from
     its own stream, so runs that differ only in η re-inject the very same known latents."""
 
-    def __init__(self, eta: float = 1.0, order: int = 1, **kw):
+    def __init__(self, eta: float = 1.0, order: int = 1, known_noise: str = "fresh", pure_start=None, **kw):
+        """pure_start: whether a masked run starts the repaint region from pure noise (the node: at
+        strength 1); None (SamplerCustomAdvanced): when the schedule starts at the model's σ_max."""
         super().__init__(**kw)
-        self.eta, self.order = eta, order
+        if known_noise not in KNOWN_NOISE:
+            raise ValueError(f"known_noise must be one of {KNOWN_NOISE}, got {known_noise!r}")
+        self.eta, self.order, self.known_noise, self.pure_start = eta, order, known_noise, pure_start
 
     def run(self, job: EditRun):
-        x = job.levels.noised(job.latent, job.noise, job.sigmas[0])
-        known = None if job.mask is None else KnownRegion(job.levels, job.latent, job.mask, job.known_noise)
+        # With a mask and the whole schedule (strength 1, or denoise 1 in SamplerCustomAdvanced) the
+        # repaint region starts from pure noise; below that the input is the guide there too.
+        pure = job.sigmas[0] >= job.sigma_max * (1 - 1e-6) if self.pure_start is None else self.pure_start
+        if job.mask is not None and pure:
+            x = inpainting_start(job.levels, job.latent, job.noise, job.sigmas[0], job.mask)
+        else:
+            x = job.levels.noised(job.latent, job.noise, job.sigmas[0])
+        known = None
+        if job.mask is not None:
+            z = job.known_noise if self.known_noise == "fresh" else (lambda: job.noise)
+            known = KnownRegion(job.levels, job.latent, job.mask, z)
         return sample(job.denoise, job.levels, x, job.sigmas, self.eta, job.step_noise, known, job.callback, self.order)
 
 

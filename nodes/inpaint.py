@@ -4,7 +4,7 @@ from comfy_api.v0_0_2 import io
 from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
                               check_memory, check_model, check_model_input, check_range, check_schedule)
 from ..adapter.guided import edit_sigmas, run_sampler
-from ..adapter.sampler import SDESampler
+from ..adapter.sampler import KNOWN_NOISE, SDESampler
 from ..sampling.masks import shape_mask
 from .common import CATEGORY, LATENTS_HELD, cfg_input, choices_valid, eta_input, scheduler_input, seed_input
 
@@ -31,7 +31,9 @@ class SDEInpaint(io.ComfyNode):
                 seed_input(),
                 io.Int.Input("steps", default=25, min=1, max=10000),
                 io.Float.Input("strength", default=1.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="(0, 1]: 1 repaints from pure noise; lower keeps the masked region's content as a guide."),
+                               tooltip="(0, 1]: 1 starts the masked region from pure noise (nothing of what it hides is "
+                                       "used), over the whole schedule; below 1 the masked region's content is the guide, "
+                                       "noised to that fraction of the schedule (KSampler's denoise)."),
                 eta_input(),
                 cfg_input(),
                 scheduler_input(),
@@ -40,17 +42,22 @@ class SDEInpaint(io.ComfyNode):
                 io.Int.Input("grow_mask_by", default=0, min=0, max=256, tooltip="Grow the repaint region by this many mask pixels."),
                 io.Int.Input("feather", default=0, min=0, max=256,
                              tooltip="Soft seam over this many mask pixels outside the region (the feathered ring is partly repainted)."),
+                # Last, so that workflows saved before it existed keep their widget values in place.
+                io.Combo.Input("known_noise", options=list(KNOWN_NOISE), default="fresh",
+                               tooltip="How the kept region is re-noised after every step: fresh noise each step (measured "
+                                       "better, README), or fixed: the one noise tensor that started the sampling, as the "
+                                       "authors' pipeline does."),
             ],
             outputs=[io.Latent.Output()],
         )
 
     @classmethod
-    def validate_inputs(cls, scheduler=None):
-        return choices_valid(scheduler=(scheduler, comfy.samplers.SCHEDULER_NAMES))
+    def validate_inputs(cls, scheduler=None, known_noise=None):
+        return choices_valid(scheduler=(scheduler, comfy.samplers.SCHEDULER_NAMES), known_noise=(known_noise, KNOWN_NOISE))
 
     @classmethod
     def execute(cls, model, positive, negative, latent_image, seed, steps, strength, eta, cfg, scheduler, order,
-                grow_mask_by, feather, mask=None) -> io.NodeOutput:
+                grow_mask_by, feather, mask=None, known_noise="fresh") -> io.NodeOutput:
         check_model("model", model)
         check_conditioning("positive", positive)
         check_conditioning("negative", negative)
@@ -60,6 +67,7 @@ class SDEInpaint(io.ComfyNode):
         check_range("eta", eta, 0.0, 1.0)
         check_range("cfg", cfg, 0.0, 100.0)
         check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
+        check_choice("known_noise", known_noise, KNOWN_NOISE)
         check_schedule(steps, strength)
         check_range("order", order, 1, 2)
         check_range("grow_mask_by", grow_mask_by, 0, 256)
@@ -72,5 +80,6 @@ class SDEInpaint(io.ComfyNode):
         check_model_input("latent_image", model, samples)
         check_memory("latent_image", samples, LATENTS_HELD)
         sigmas = edit_sigmas(model, scheduler, steps, strength)
-        sampler = SDESampler(eta=eta, order=order, seed=seed, batch_indices=latent_image.get("batch_index"))
+        sampler = SDESampler(eta=eta, order=order, known_noise=known_noise, pure_start=strength == 1.0, seed=seed,
+                             batch_indices=latent_image.get("batch_index"))
         return io.NodeOutput(run_sampler(model, positive, negative, cfg, latent_image, seed, sigmas, sampler, mask))

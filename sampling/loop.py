@@ -11,9 +11,11 @@ from .steps import multistep_step, reverse_step
 
 class KnownRegion:
     """Re-injects the part of the latent that must not change (mask 0) after every step, as the
-    SDE-inpainting paper's baseline does: x_u = m·x_u + (1 − m)·(a_u·x_in + s_u·z), with z from
-    the region's own noise stream, so runs that differ only in η re-inject the very same latents.
-    At σ = 0 that is x_in exactly (lerp with weight 0 returns its first argument)."""
+    SDE-inpainting paper's baseline does: x_u = m·x_u + (1 − m)·(a_u·x_in + s_u·z). z is drawn by
+    `noise` at every step: fresh draws from the region's own stream (so runs that differ only in η
+    re-inject the very same latents), or, as the authors' pipeline does, one fixed tensor (the
+    noise that started the sampling) every time. At σ = 0 that is x_in exactly (lerp with weight 0
+    returns its first argument)."""
 
     def __init__(self, levels: NoiseLevels, x_in, mask, noise):
         self.levels, self.x_in, self.mask, self.noise = levels, x_in, mask, noise
@@ -49,3 +51,12 @@ def sample(denoise, levels: NoiseLevels, x, sigmas, eta: float, noise=None, know
         if callback is not None:
             callback(i, x0, x)
     return x
+
+
+def inpainting_start(levels: NoiseLevels, x_in, noise, sigma: float, mask):
+    """The latent an inpainting run starts from at level sigma, when it starts at the top of the
+    schedule (strength 1): pure noise in the repaint region (mask 1), with the unit-variance
+    marginal's scale sqrt(a² + s²) as for an empty latent, so nothing of what the mask hides is
+    left to steer the result; the input re-noised elsewhere. (x_in + σ·noise would keep the hidden
+    content at a signal-to-noise ratio of 1/σ_max, which the deterministic ODE carries to the end.)"""
+    return torch.lerp(levels.noised(x_in, noise, sigma), levels.unit_scale(sigma) * noise, mask)

@@ -13,9 +13,9 @@ from sde_edit_pack.sampling.scene_metrics import completion_report
 
 
 def inpaint(model, latent, mask=None, seed=0, steps=10, strength=1.0, eta=1.0, cfg=1.0, scheduler="normal", order=1,
-            grow=0, feather=0):
+            grow=0, feather=0, known_noise="fresh"):
     return SDEInpaint.execute(model, EMPTY, EMPTY, latent, seed, steps, strength, eta, cfg, scheduler, order, grow,
-                              feather, mask).result[0]
+                              feather, mask, known_noise).result[0]
 
 
 def gmm_latent(batch=3, seed=0, size=(4, 6)):
@@ -78,12 +78,48 @@ def test_all_black_mask_returns_the_input():
 
 
 @pytest.mark.parametrize("eta,order", [(1.0, 1), (0.0, 1), (1.0, 2)])
-def test_all_white_mask_equals_unconditional_sampling(eta, order):
-    model, latent = gmm_model("v_prediction", (1, 4, 6)), gmm_latent()
-    out = inpaint(model, latent, torch.ones(1, 4, 6), seed=9, eta=eta, order=order, steps=12)["samples"]
-    sigmas = edit_sigmas(model, "normal", 12, 1.0)
-    plain = run_sampler(model, EMPTY, EMPTY, 1.0, latent, 9, sigmas, SDESampler(eta=eta, order=order, seed=9))["samples"]
-    assert torch.equal(out, plain)
+@pytest.mark.parametrize("parameterization", PARAMETERIZATIONS)
+def test_at_strength_1_nothing_the_mask_hides_reaches_the_output(parameterization, eta, order):
+    """Strength 1 starts the repaint region from pure noise: two inputs that differ only where the
+    mask is white give the very same output (so the output's distribution cannot depend on the
+    hidden content); an all-white mask gives the same output whatever the input. Below strength 1
+    the hidden content is the guide and does change the output."""
+    model = gmm_model(parameterization, (1, 4, 6))
+    latent = gmm_latent()
+    other = {"samples": latent["samples"].clone()}
+    mask = torch.zeros(1, 4, 6)
+    mask[:, :, 3:] = 1.0
+    other["samples"][..., 3:] = torch.randn(other["samples"][..., 3:].shape, generator=torch.Generator().manual_seed(5))
+    kw = dict(seed=9, eta=eta, order=order, steps=12)
+    assert torch.equal(inpaint(model, latent, mask, **kw)["samples"], inpaint(model, other, mask, **kw)["samples"])
+    anything = {"samples": torch.randn(latent["samples"].shape, generator=torch.Generator().manual_seed(6))}
+    white = torch.ones(1, 4, 6)
+    assert torch.equal(inpaint(model, latent, white, **kw)["samples"], inpaint(model, anything, white, **kw)["samples"])
+    assert not torch.equal(inpaint(model, latent, mask, strength=0.9, **kw)["samples"],
+                           inpaint(model, other, mask, strength=0.9, **kw)["samples"])
+
+
+def test_a_latent_noise_mask_also_starts_from_pure_noise_at_strength_1():
+    model, latent = gmm_model("eps", (1, 4, 6)), gmm_latent()
+    hidden = torch.zeros(1, 1, 4, 6)
+    hidden[..., :2] = 1.0
+    a = dict(latent, noise_mask=hidden)
+    b = {"samples": latent["samples"].clone(), "noise_mask": hidden}
+    b["samples"][..., :2] += 3.0
+    assert torch.equal(inpaint(model, a, seed=2)["samples"], inpaint(model, b, seed=2)["samples"])
+
+
+@pytest.mark.parametrize("known_noise", ["fresh", "fixed"])
+def test_both_re_injection_noises_keep_the_known_region_exact_and_differ(known_noise):
+    model, latent = gmm_model("flow", (1, 4, 6)), gmm_latent()
+    mask = torch.zeros(1, 4, 6)
+    mask[:, 1:3, 2:5] = 1.0
+    out = inpaint(model, latent, mask, seed=4, known_noise=known_noise)["samples"]
+    keep = (mask == 0).expand_as(out[:, 0])
+    for c in range(out.shape[1]):
+        assert torch.equal(out[:, c][keep], latent["samples"][:, c][keep])
+    other = inpaint(model, latent, mask, seed=4, known_noise="fixed" if known_noise == "fresh" else "fresh")["samples"]
+    assert not torch.equal(out, other)
 
 
 def test_latent_noise_mask_from_set_latent_noise_mask_is_used():
@@ -162,3 +198,22 @@ def test_inputs_not_modified_in_place():
     assert_latent_unchanged(before, latent)
     assert torch.equal(mask, mask_before)
     assert out["batch_index"] == [2, 3, 4]
+
+
+def test_in_sampler_custom_advanced_a_full_schedule_with_a_noise_mask_starts_from_pure_noise():
+    from comfy_extras.nodes_custom_sampler import BasicScheduler, CFGGuider, RandomNoise, SamplerCustomAdvanced
+    from sde_edit_pack.nodes.sde_sampler import SDESamplerEta
+    model = gmm_model("eps", (1, 4, 6))
+    hidden = torch.zeros(1, 1, 4, 6)
+    hidden[..., 3:] = 1.0
+    a = dict(gmm_latent(), noise_mask=hidden)
+    b = {"samples": a["samples"].clone(), "noise_mask": hidden}
+    b["samples"][..., 3:] -= 2.0
+    args = (RandomNoise.execute(3).result[0], CFGGuider.execute(model, EMPTY, EMPTY, 1.0).result[0],
+            SDESamplerEta.execute(1.0).result[0])
+    full = BasicScheduler.execute(model, "normal", 10, 1.0).result[0]
+    part = BasicScheduler.execute(model, "normal", 10, 0.8).result[0]
+    assert torch.equal(SamplerCustomAdvanced.execute(*args, full, a).result[0]["samples"],
+                       SamplerCustomAdvanced.execute(*args, full, b).result[0]["samples"])
+    assert not torch.equal(SamplerCustomAdvanced.execute(*args, part, a).result[0]["samples"],
+                           SamplerCustomAdvanced.execute(*args, part, b).result[0]["samples"])
