@@ -41,3 +41,35 @@ def completion_report(outputs, inputs, hidden, references=None, match=0.02):
         for b in range(outputs.shape[0])])
     known_error = ((outputs - inputs).abs() * (1 - hid)[:, None]).flatten(1).amax(1)
     return {"distance": dist, "consistent": dist < match, "known_error": known_error}
+
+
+def exact_conditional(references, image, hidden, tau: float = 0.0, tolerance: float = 1e-3):
+    """p(reference k | the visible part of image), (B, N), for the model whose data is the reference
+    set (tau = 0: uniform over the references that agree with the visible part, RMS < tolerance) or
+    that set blurred by Gaussian noise of standard deviation tau in latent units (x0 = m_k + tau·z,
+    latents = 2·image − 1): p(k | v) ∝ exp(−‖v − m_k,visible‖² / (2 tau²)), uniform prior."""
+    if tau == 0.0:
+        ok = consistent(references, image, hidden, tolerance).to(torch.float64)
+        return ok / ok.sum(-1, keepdim=True).clamp_min(1)
+    visible = (1 - hidden).expand(image.shape[0], -1, -1)
+    out = []
+    for img, vis in zip(image, visible):
+        d2 = (((references - img[None]) * 2) ** 2 * vis[None, None]).flatten(1).sum(1).to(torch.float64)
+        out.append(torch.softmax(-d2 / (2 * tau * tau), 0))
+    return torch.stack(out)
+
+
+def total_variation(p, q):
+    """½ Σ |p − q| along the last dimension."""
+    return 0.5 * (p - q).abs().sum(-1)
+
+
+def sampling_floor(p, n: int, draws: int = 2000, generator=None):
+    """The total variation an empirical distribution of n independent draws from p itself has from
+    p, on average: what a perfect sampler scores with n samples. p: (B, N); returns (B,)."""
+    floors = []
+    for row in p:
+        idx = torch.multinomial(row.float(), n * draws, replacement=True, generator=generator).reshape(draws, n)
+        counts = torch.zeros(draws, row.shape[0], dtype=torch.float64).scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float64))
+        floors.append(total_variation(counts / n, row[None]).mean())
+    return torch.stack(floors)
