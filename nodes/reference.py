@@ -7,14 +7,15 @@ from comfy_api.v0_0_2 import io
 from ..adapter.checks import check_choice, check_range
 from ..adapter.reference_models import PARAMETERIZATIONS, make_model
 from ..sampling import scenes
-from ..sampling.oracles import EmpiricalImages
+from ..sampling.oracles import BlurredImages, EmpiricalImages
 from .common import CATEGORY, choices_valid
 
 
 @functools.lru_cache(maxsize=4)
-def _scene_model(parameterization: str, resolution: int):
+def _scene_model(parameterization: str, resolution: int, tau: float = 0.0):
     images, _ = scenes.reference_images(resolution)
-    oracle = EmpiricalImages(scenes.to_latent(images))
+    latents = scenes.to_latent(images)
+    oracle = EmpiricalImages(latents) if tau == 0 else BlurredImages(latents, tau)
     return make_model(oracle, parameterization, 3, comfy.latent_formats.ChromaRadiance)
 
 
@@ -33,6 +34,10 @@ class ReferenceSceneModel(io.ComfyNode):
                 io.Combo.Input("parameterization", options=list(PARAMETERIZATIONS), default="eps",
                                tooltip="Which model family it behaves as: eps / v_prediction (SD1.5/SD2/SDXL-like) or flow (SD3/Flux-like)."),
                 io.Int.Input("resolution", default=64, min=32, max=256, step=8, tooltip="Image size in pixels (square)."),
+                io.Float.Input("tau", default=0.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="0: the exact model of the set. Above 0: the set blurred by Gaussian noise of this "
+                                       "standard deviation (latent units, images in [-1, 1]): a model with error, whose "
+                                       "outputs can leave the set, where the SDE's advantage over the ODE shows."),
             ],
             outputs=[io.Model.Output(), io.Conditioning.Output(display_name="empty_conditioning")],
         )
@@ -42,11 +47,12 @@ class ReferenceSceneModel(io.ComfyNode):
         return choices_valid(parameterization=(parameterization, list(PARAMETERIZATIONS)))
 
     @classmethod
-    def execute(cls, parameterization, resolution) -> io.NodeOutput:
+    def execute(cls, parameterization, resolution, tau=0.0) -> io.NodeOutput:
         check_choice("parameterization", parameterization, list(PARAMETERIZATIONS))
         check_range("resolution", resolution, 32, 256)
+        check_range("tau", tau, 0.0, 1.0)
         empty = [[torch.zeros(1, 1, 8), {}]]
-        return io.NodeOutput(_scene_model(parameterization, resolution), empty)
+        return io.NodeOutput(_scene_model(parameterization, resolution, float(tau)), empty)
 
 
 KINDS = ["stroke painting", "scene"]

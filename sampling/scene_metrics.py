@@ -3,6 +3,8 @@
 Images are (B, 3, H, W) in [0, 1]; masks (B or 1, H, W) with 1 = hidden / repainted. Distances are
 RMS over the pixels they cover, in [0, 1] units.
 """
+import math
+
 import torch
 
 from . import scenes
@@ -73,3 +75,25 @@ def sampling_floor(p, n: int, draws: int = 2000, generator=None):
         counts = torch.zeros(draws, row.shape[0], dtype=torch.float64).scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float64))
         floors.append(total_variation(counts / n, row[None]).mean())
     return torch.stack(floors)
+
+
+def kl_terms(x, strokes, refs, a, variance):
+    """The KL proxy of one latent x against the model's marginal at a level with signal scale a and
+    per-pixel variance `variance` (a²τ² + s²): with m the nearest component mean, r = x − a·m and
+    d = stroke − m, split into
+      imprint term  ⟨r, d̂⟩² / (2·variance): a mean shift along the stroke direction (what the edit left),
+      noise term    (D − 1)/2 · f(q), f(q) = q − 1 − ln q, q the mean square of r across d̂ over the
+                    variance: a noise level off the model's in the other D − 1 directions,
+    the KL of the fitted Gaussian, split along d̂ and across it so that no part is counted twice.
+    Returns the two terms, the imprint ⟨r, d̂⟩/sqrt(variance) and sqrt(q), each (B,)."""
+    flat, refs_flat = x.flatten(1).double(), refs.flatten(1).double()
+    d2 = (flat * flat).sum(1, keepdim=True) - 2 * a * flat @ refs_flat.T + a * a * (refs_flat * refs_flat).sum(1)
+    k = d2.argmin(1)
+    r = flat - a * refs_flat[k]
+    d = strokes.flatten(1).double() - refs_flat[k]
+    unit = d / d.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    along = (r * unit).sum(1)
+    rest = r - along[:, None] * unit  # the other D − 1 directions
+    imprint = along / math.sqrt(variance)
+    q = rest.pow(2).sum(1) / (r.shape[1] - 1) / variance
+    return imprint ** 2 / 2, (r.shape[1] - 1) / 2 * (q - 1 - torch.log(q)), imprint, q.sqrt()

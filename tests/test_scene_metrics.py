@@ -59,3 +59,24 @@ def test_the_sampling_floor_is_what_n_exact_draws_score():
     assert sampling_floor(coin, 2, draws=20000, generator=g).item() == pytest.approx(0.25, abs=0.01)
     sure = torch.tensor([[0.0, 1.0]], dtype=torch.float64)
     assert sampling_floor(sure, 3, generator=g).item() == 0.0
+
+
+def test_the_kl_proxy_is_calibrated_on_true_samples_and_sees_a_mean_shift():
+    """True samples of the blurred model (reference + τ·z) score about 1/2 on each term (the expected
+    KL of one draw's fit); moving them by c·τ towards the stroke adds c²/2 to the imprint term only."""
+    from sde_edit_pack.sampling.scene_metrics import kl_terms
+    g = torch.Generator().manual_seed(0)
+    refs = torch.randn(5, 3, 16, 16, generator=g)
+    strokes = torch.randn(400, 3, 16, 16, generator=g)
+    tau = 0.05
+    x = refs[torch.arange(400) % 5] + tau * torch.randn(400, 3, 16, 16, generator=g)
+    imprint_kl, noise_kl, imprint, noise = kl_terms(x, strokes, refs, 1.0, tau * tau)
+    assert imprint_kl.mean().item() == pytest.approx(0.5, abs=0.1)
+    assert noise_kl.mean().item() == pytest.approx(0.5, abs=0.1)
+    assert noise.mean().item() == pytest.approx(1.0, abs=0.01)
+    d = strokes - refs[torch.arange(400) % 5]
+    shifted = x + 10 * tau * d / d.flatten(1).norm(dim=1)[:, None, None, None]
+    shifted_kl, shifted_noise_kl, _, _ = kl_terms(shifted, strokes, refs, 1.0, tau * tau)
+    assert (shifted_kl - imprint_kl).mean().item() == pytest.approx(50.0, rel=0.05)  # (10 + z)²/2 − z²/2, E = 50
+    # the noise term is taken across the stroke direction: unchanged but for the float32 rounding of x + shift
+    torch.testing.assert_close(shifted_noise_kl, noise_kl, rtol=1e-4, atol=1e-4)

@@ -47,13 +47,17 @@ DOCS_SHEET = os.path.join(PACK_DIR, "docs", "demo_sheet.png")
 SAMPLERS = (("SDE", 1.0), ("ODE", 0.0))
 STROKE = dict(x=30, y=26, colour="red")
 RESOLUTION = 64
+# The second SDEdit part: the same set blurred by τ (a model with error, where SDE and ODE come apart),
+# on the karras schedule (with `normal` the first-order SDE step leaves outputs under-dispersed at 25 steps).
+TAU, BLURRED_SCHEDULER = 0.1, "karras"
+DOCS_SHEET_BLURRED = os.path.join(PACK_DIR, "docs", "demo_sheet_blurred.png")
 
 
-def build_prompt(strength, eta, steps, seed, batch, prefix):
+def build_prompt(strength, eta, steps, seed, batch, prefix, tau=0.0, scheduler="normal"):
     """API-format prompt: node id -> {class_type, inputs}; links are [node id, output index]."""
     return {
         "model": {"class_type": "ReferenceSceneModel",
-                  "inputs": {"parameterization": "eps", "resolution": RESOLUTION}},
+                  "inputs": {"parameterization": "eps", "resolution": RESOLUTION, "tau": tau}},
         "stroke": {"class_type": "ReferenceSceneImage",
                    "inputs": {"kind": "stroke painting", **STROKE, "resolution": RESOLUTION}},
         "vae": {"class_type": "VAELoader", "inputs": {"vae_name": "pixel_space"}},
@@ -62,7 +66,7 @@ def build_prompt(strength, eta, steps, seed, batch, prefix):
         "sdedit": {"class_type": "SDEditNoiseDenoise",
                    "inputs": {"model": ["model", 0], "positive": ["model", 1], "negative": ["model", 1],
                               "latent_image": ["batch", 0], "seed": seed, "steps": steps, "strength": strength,
-                              "eta": eta, "cfg": 1.0, "scheduler": "normal", "repeats": 1}},
+                              "eta": eta, "cfg": 1.0, "scheduler": scheduler, "repeats": 1}},
         "decode": {"class_type": "VAEDecode", "inputs": {"samples": ["sdedit", 0], "vae": ["vae", 0]}},
         "save": {"class_type": "SaveImage", "inputs": {"images": ["decode", 0], "filename_prefix": prefix}},
         "save_stroke": {"class_type": "SaveImage", "inputs": {"images": ["stroke", 0], "filename_prefix": "stroke"}},
@@ -78,8 +82,9 @@ def upscale(img, factor):
     return Image.fromarray(arr).resize((arr.shape[1] * factor, arr.shape[0] * factor), Image.NEAREST)
 
 
-def make_sheet(stroke, results, strengths, steps, factor=2, gap=4):
-    """Rows SDE / ODE, columns the stroke input then every strength; each cell the batch as a 2x2 grid."""
+def make_sheet(stroke, results, strengths, steps, factor=2, gap=4, caption=None, footer=None):
+    """Rows SDE / ODE, columns the stroke input then every strength; each cell the batch as a 2x2 grid.
+    caption(result) -> the two lines under a cell; footer: the text at the bottom."""
     label_w, head_h, foot_h = 80, 22, 34
     tile = RESOLUTION * factor
     cell = 2 * tile + gap
@@ -106,13 +111,14 @@ def make_sheet(stroke, results, strengths, steps, factor=2, gap=4):
             batch = len(res["images"])
             for i, img in enumerate(res["images"][:4]):
                 sheet.paste(upscale(img, factor), (col_x(c) + (i % 2) * (tile + gap), y + (i // 2) * (tile + gap)))
-            draw.text((col_x(c), y + cell + 2),
-                      f"realism {res['realism'].mean():.3f}\nfaithful {res['faithfulness'].mean():.3f}",
-                      fill="black", font=small)
-    draw.text((6, height - 34), f"SDEdit through ComfyUI on the reference scene model (eps), {steps} steps in every cell; "
-              f"first 4 of {batch} noise draws shown, numbers are means over all {batch}.\n"
-              "realism = RMS distance to the nearest reference scene, faithful = RMS distance to the stroke "
-              "([0, 1] pixel units, lower = better).", fill="black", font=small)
+            text = (caption(res) if caption else
+                    f"realism {res['realism'].mean():.3f}\nfaithful {res['faithfulness'].mean():.3f}")
+            draw.text((col_x(c), y + cell + 2), text, fill="black", font=small)
+    draw.text((6, height - 34), footer or (
+        f"SDEdit through ComfyUI on the reference scene model (eps), {steps} steps in every cell; "
+        f"first 4 of {batch} noise draws shown, numbers are means over all {batch}.\n"
+        "realism = RMS distance to the nearest reference scene, faithful = RMS distance to the stroke "
+        "([0, 1] pixel units, lower = better)."), fill="black", font=small)
     return sheet
 
 
@@ -139,6 +145,7 @@ def main(argv=None):
     sampling = import_sampling()
     scenes = importlib.import_module(sampling.__name__ + ".scenes")
     oracles = importlib.import_module(sampling.__name__ + ".oracles")
+    metrics = importlib.import_module(sampling.__name__ + ".scene_metrics")
     ref_images, ref_scenes = scenes.reference_images(RESOLUTION)
     references = oracles.EmpiricalImages(ref_images)
 
@@ -186,6 +193,29 @@ def main(argv=None):
                              *layout(batch), secs))
                 print(f"  strength {strength:<4g} {name} (eta={eta:g}): realism {rows[-1][2]:.4f}  "
                       f"faithfulness {rows[-1][3]:.4f}  {secs:.2f} s", flush=True)
+        # The model with error: typicality instead of distance to the nearest scene, which would reward
+        # over-smooth outputs (a true sample of this model is about 0.05 RMS from its nearest scene).
+        blurred, blurred_rows = {}, []
+        ref_latents = scenes.to_latent(ref_images)
+        for strength in args.strengths:
+            for name, eta in SAMPLERS:
+                prefix = f"blurred_{name.lower()}_s{strength:.2f}"
+                result = execute(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix, TAU,
+                                              BLURRED_SCHEDULER), server)
+                outs = []
+                for i, png in enumerate(result.by_node()["save"]):
+                    with open(os.path.join(OUT, f"{prefix}_{i}.png"), "wb") as f:
+                        f.write(png)
+                    outs.append(png_to_tensor(png))
+                batch = torch.stack(outs)
+                strokes = scenes.to_latent(stroke[None]).expand(len(batch), -1, -1, -1)
+                _, _, imprint, noise = metrics.kl_terms(scenes.to_latent(batch), strokes, ref_latents, 1.0, TAU * TAU)
+                faithfulness = rms(batch, stroke[None])
+                blurred[(strength, name)] = dict(images=outs, imprint=imprint, noise=noise, faithfulness=faithfulness)
+                blurred_rows.append((strength, f"{name} (η={eta:g})", faithfulness.mean().item(), imprint.mean().item(),
+                                     noise.mean().item(), result.seconds))
+                print(f"  τ {TAU:g}: strength {strength:<4g} {name} (eta={eta:g}): imprint {imprint.mean():.1f} τ  "
+                      f"noise level {noise.mean():.2f}  faithfulness {faithfulness.mean():.4f}", flush=True)
         sdedit_secs = time.time() - sdedit_started
         if not args.skip_drag:
             print(f"SDE-Drag: {os.path.relpath(demo_drag.WORKFLOW, PACK_DIR)} on the same server ...", flush=True)
@@ -210,13 +240,30 @@ def main(argv=None):
               "nearest reference scene has the stroke's ball colour, and how far its ball is from the stroke's. "
               "Seconds: the server's execution time of the prompt (whole batch). "
               f"Command: `{command}`.\n\n")
+    blurred_table = ("| strength | sampler | faithfulness (RMS to stroke) | imprint of the stroke (τ) | noise level (1 = typical) "
+                     "| seconds |\n|---:|---|---:|---:|---:|---:|\n" +
+                     "".join(f"| {st:g} | {sa} | {fa:.4f} | {im:.1f} | {no:.2f} | {se:.2f} |\n"
+                             for st, sa, fa, im, no, se in blurred_rows))
+    blurred_header = (f"\n**The same on a model with error**: the reference set blurred by τ = {TAU:g} (`ReferenceSceneModel` "
+                      f"tau {TAU:g}), scheduler {BLURRED_SCHEDULER}, {args.steps} steps. Imprint: how far an output sits "
+                      "from its nearest scene towards the stroke, in units of τ (a true sample of the model: about 0.8; "
+                      "the stroke: hundreds). Noise level: RMS distance to the nearest scene across that direction over "
+                      "τ (1 for a true sample), measured on the saved 8-bit PNGs (clipped to [0, 1]).\n\n")
     with open(os.path.join(OUT, "table.md"), "w") as f:
-        f.write(header + table)
+        f.write(header + table + blurred_header + blurred_table)
 
     sheet = make_sheet(stroke, results, args.strengths, args.steps)
     sheet_path = os.path.join(OUT, "sheet.png")
     sheet.save(sheet_path)
     shutil.copyfile(sheet_path, DOCS_SHEET)
+    sheet = make_sheet(stroke, blurred, args.strengths, args.steps,
+                       caption=lambda r: f"imprint {r['imprint'].mean():.1f} tau\nnoise level {r['noise'].mean():.2f}",
+                       footer=f"SDEdit through ComfyUI on the reference set blurred by tau = {TAU:g} (a model with error), "
+                              f"{BLURRED_SCHEDULER}, {args.steps} steps; means over {args.batch} draws.\nimprint = what is "
+                              "left of the stroke, in units of tau (true samples: about 0.8); noise level 1 = as the "
+                              "model's own samples.")
+    sheet.save(os.path.join(OUT, "sheet_blurred.png"))
+    shutil.copyfile(os.path.join(OUT, "sheet_blurred.png"), DOCS_SHEET_BLURRED)
 
     print()
     print(f"{'strength':>9}  {'sampler':<10} {'realism':>8} {'faithful':>9} {'colour kept':>12} {'ball moved':>11} {'seconds':>8}")
@@ -225,7 +272,10 @@ def main(argv=None):
               f"{'-' if secs is None else f'{secs:.2f}':>8}")
     print("realism = RMS distance to the nearest reference scene, faithful = RMS distance to the stroke (both lower = "
           "better; [0, 1] pixel units); colour kept, ball moved: of the nearest reference scene, against the stroke's ball")
-    print(f"\noutputs: {OUT}/ (stroke_input.png, <sampler>_s<strength>_<i>.png, sheet.png, table.md, server.log)")
+    print(f"\nOn the model with error (τ = {TAU:g}, {BLURRED_SCHEDULER}):")
+    print(blurred_table)
+    print(f"\noutputs: {OUT}/ (stroke_input.png, <sampler>_s<strength>_<i>.png, blurred_*.png, sheet.png, "
+          "sheet_blurred.png, table.md, server.log)")
     print(f"sheet copied to {DOCS_SHEET}; SDEdit part {sdedit_secs:.0f} s")
 
     if drags is not None:
