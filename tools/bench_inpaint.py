@@ -94,7 +94,9 @@ def main():
     parser.add_argument("--orders", type=int, nargs="+", default=[1])
     parser.add_argument("--known-noise", nargs="+", default=["fresh"], choices=["fresh", "fixed"])
     parser.add_argument("--schedulers", nargs="+", default=["normal"])
+    parser.add_argument("--plot", action="store_true", help="write docs/inpaint_quality_vs_steps.png (first model)")
     args = parser.parse_args()
+    curves = {}
 
     images, masks, names, own = cases()
     references, _ = scenes.reference_images(SIZE)
@@ -135,11 +137,38 @@ def main():
                             counts = torch.zeros_like(exact).scatter_add_(1, picked, torch.ones_like(picked, dtype=exact.dtype))
                             tv = total_variation(counts / args.seeds, exact).mean().item()
                             own_rate = (picked == own[:, None]).float().mean().item()
+                            curves.setdefault((tau, label), []).append((steps, rate, interval(rate, n), tv))
                             print(f"| {label} | {order} | {known_noise} | {scheduler} | {steps} | {calls // args.seeds} | "
                                   f"{rate:.1%} ± {interval(rate, n):.1%} | " + " | ".join(f"{r:.1%}" for r in per_mask) +
                                   f" | {tv:.3f} ({floor:.3f}) | {own_rate:.1%} ({own_exact:.1%}) | {known:.1e} | "
                                   f"{time.perf_counter() - start:.1f} |", flush=True)
 
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        tau = args.tau[0]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+        for label, marker in (("SDE", "o"), ("ODE", "s")):
+            pts = curves[(tau, label)]
+            left.errorbar([p[0] for p in pts], [100 * p[1] for p in pts], yerr=[100 * p[2] for p in pts], marker=marker,
+                          capsize=3, label=label)
+            right.plot([p[0] for p in pts], [p[3] for p in pts], marker=marker, label=label)
+        right.axhline(floor, color="grey", linestyle=":", label="sampling floor")
+        for ax in (left, right):
+            ax.set_xscale("log")
+            ax.set_xlabel("steps (= model evaluations)")
+            ax.legend()
+        left.set_ylabel("consistent completions (%, 95 % interval)")
+        right.set_ylabel("TV to the exact conditional")
+        fig.suptitle(f"SDE Inpaint at strength 1, {'exact model' if tau == 0 else f'τ = {tau:g}'}, n = {n} per point",
+                     fontsize=10)
+        fig.tight_layout()
+        fig.savefig(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                                 "inpaint_quality_vs_steps.png"), dpi=110)
+        print("\nplot: docs/inpaint_quality_vs_steps.png")
+
 
 if __name__ == "__main__":
     main()
+
