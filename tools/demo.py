@@ -73,6 +73,18 @@ def build_prompt(strength, eta, steps, seed, batch, prefix, tau=0.0, scheduler="
     }
 
 
+def run_and_save(prompt, server, prefix):
+    """Run the prompt; write the images its `save` node saved as out/demo/<prefix>_<i>.png. Returns
+    (the run's result, the images as (3, H, W) tensors in [0, 1])."""
+    result = execute(prompt, server)
+    outs = []
+    for i, png in enumerate(result.by_node()["save"]):
+        with open(os.path.join(OUT, f"{prefix}_{i}.png"), "wb") as f:
+            f.write(png)
+        outs.append(png_to_tensor(png))
+    return result, outs
+
+
 def rms(a, b):
     return ((a - b) ** 2).flatten(1).mean(1).sqrt()
 
@@ -178,13 +190,9 @@ def main(argv=None):
         for strength in args.strengths:
             for name, eta in SAMPLERS:
                 prefix = f"{name.lower()}_s{strength:.2f}"
-                result = execute(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix), server)
+                result, outs = run_and_save(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix),
+                                            server, prefix)
                 secs = result.seconds  # the server's own execution time
-                outs = []
-                for i, png in enumerate(result.by_node()["save"]):
-                    with open(os.path.join(OUT, f"{prefix}_{i}.png"), "wb") as f:
-                        f.write(png)
-                    outs.append(png_to_tensor(png))
                 batch = torch.stack(outs)
                 realism = references.nearest(batch)[0].float()
                 faithfulness = rms(batch, stroke[None])
@@ -200,13 +208,8 @@ def main(argv=None):
         for strength in args.strengths:
             for name, eta in SAMPLERS:
                 prefix = f"blurred_{name.lower()}_s{strength:.2f}"
-                result = execute(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix, TAU,
-                                              BLURRED_SCHEDULER), server)
-                outs = []
-                for i, png in enumerate(result.by_node()["save"]):
-                    with open(os.path.join(OUT, f"{prefix}_{i}.png"), "wb") as f:
-                        f.write(png)
-                    outs.append(png_to_tensor(png))
+                result, outs = run_and_save(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix, TAU,
+                                                         BLURRED_SCHEDULER), server, prefix)
                 batch = torch.stack(outs)
                 strokes = scenes.to_latent(stroke[None]).expand(len(batch), -1, -1, -1)
                 _, _, imprint, noise = metrics.kl_terms(scenes.to_latent(batch), strokes, ref_latents, 1.0, TAU * TAU)
