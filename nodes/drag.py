@@ -29,7 +29,8 @@ class SDEDragPointMover(io.ComfyNode):
                         "the noisy latent, and denoises with the recorded noise. eta 1 = SDE-Drag; 0 = ODE-Drag (DDIM "
                         "inversion, the paper's baseline). method picks the cost: paper = the authors' algorithm with the "
                         "inputs below (their defaults); fast = the same with fewer steps and cycles; warp = move the "
-                        "patches once and repair with one short SDE inpainting pass.",
+                        "patches once and repair them with one short Cycle-SDE pass that replays the input's noise "
+                        "(the default: 10 model evaluations).",
             inputs=[
                 io.Model.Input("model", tooltip="Any model: SD1.5/SDXL (eps, v), SD3/Flux (flow). A LoRA trained on the image helps identity."),
                 io.Conditioning.Input("positive", tooltip="A prompt describing the image."),
@@ -65,8 +66,9 @@ class SDEDragPointMover(io.ComfyNode):
                                tooltip="paper and fast: the pasted patch is alpha·F (above 1 strengthens it against the noise)."),
                 eta_input(),
                 scheduler_input("ddim_uniform"),
-                # Last, so that workflows saved before it existed keep their widget values in place.
-                io.Combo.Input("method", options=list(METHODS), default=DEFAULT_METHOD,
+                # Last, so that workflows saved before it existed keep their widget values in place; optional, so
+                # that API prompts written before it existed still run (with the default).
+                io.Combo.Input("method", options=list(METHODS), default=DEFAULT_METHOD, optional=True,
                                tooltip=METHOD_TOOLTIP),
             ],
             outputs=[io.Latent.Output(display_name="latent"),

@@ -42,8 +42,9 @@ class SDEInpaint(io.ComfyNode):
                 io.Int.Input("grow_mask_by", default=0, min=0, max=256, tooltip="Grow the repaint region by this many mask pixels."),
                 io.Int.Input("feather", default=0, min=0, max=256,
                              tooltip="Soft seam over this many mask pixels outside the region (the feathered ring is partly repainted)."),
-                # Last, so that workflows saved before it existed keep their widget values in place.
-                io.Combo.Input("known_noise", options=list(KNOWN_NOISE), default="fresh",
+                # Last, so that workflows saved before it existed keep their widget values in place; optional, so
+                # that API prompts written before it existed still run (with the default).
+                io.Combo.Input("known_noise", options=list(KNOWN_NOISE), default="fresh", optional=True,
                                tooltip="How the kept region is re-noised after every step: fresh noise each step (measured "
                                        "better, README), or fixed: the one noise tensor that started the sampling, as the "
                                        "authors' pipeline does."),

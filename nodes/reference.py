@@ -34,7 +34,7 @@ class ReferenceSceneModel(io.ComfyNode):
                 io.Combo.Input("parameterization", options=list(PARAMETERIZATIONS), default="eps",
                                tooltip="Which model family it behaves as: eps / v_prediction (SD1.5/SD2/SDXL-like) or flow (SD3/Flux-like)."),
                 io.Int.Input("resolution", default=64, min=32, max=256, step=8, tooltip="Image size in pixels (square)."),
-                io.Float.Input("tau", default=0.0, min=0.0, max=1.0, step=0.01,
+                io.Float.Input("tau", default=0.0, min=0.0, max=1.0, step=0.01, optional=True,
                                tooltip="0: the exact model of the set. Above 0: the set blurred by Gaussian noise of this "
                                        "standard deviation (latent units, images in [-1, 1]): a model with error, whose "
                                        "outputs can leave the set, where the SDE's advantage over the ODE shows."),
