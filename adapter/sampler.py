@@ -188,8 +188,9 @@ class DragSampler(EditSampler):
 
 class WarpDragSampler(EditSampler):
     """Warp-and-inpaint drag (`sampling.drag.warp_drag`): the windows moved once on the clean
-    latent, then one SDE inpainting pass from the schedule's first σ. `frames`: the warped start
-    and the result."""
+    latent, then one repair pass from the schedule's first σ: Cycle-SDE replay of the input's
+    recorded noise (replay, the node's preset) or SDE inpainting with fresh noise. `frames`: the
+    warped start and the result."""
 
     def __init__(self, pairs, radius: int, seam: int = 1, eta: float = 1.0, order: int = 1, replay: bool = False, **kw):
         super().__init__(**kw)

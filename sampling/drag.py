@@ -12,7 +12,8 @@ A drag of every point from its source S to its target T is cut into m sub-steps 
 Coordinates here are latent pixels (x = column, y = row).
 
 `warp_drag` is the cheap alternative on the same pieces: move the windows once on the clean latent,
-then one short SDE inpainting pass over what moved and what it uncovered (Inpaint4Drag's idea).
+then one short pass over what moved and what it uncovered (Inpaint4Drag's idea), either SDE inpainting
+or a Cycle-SDE replay of the input's own recorded noise.
 """
 import math
 
