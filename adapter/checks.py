@@ -38,8 +38,7 @@ def check_latent(name: str, latent):
         raise InputError(f"{name} must be a LATENT with a 'samples' tensor")
     if samples.ndim not in (4, 5) or samples.numel() == 0:
         raise InputError(f"{name} is empty or not a (batch, channels, [frames,] height, width) latent: shape {tuple(samples.shape)}")
-    if not torch.isfinite(samples).all():
-        raise InputError(f"{name} contains NaN or infinite values")
+    check_finite_tensor(name, samples)
     check_latent_values(name, samples)
     batch_index = latent.get("batch_index")
     if batch_index is not None and len(batch_index) != samples.shape[0]:
@@ -56,8 +55,7 @@ def check_mask(name: str, mask, samples, tolerance: float = 0.02):
         mask = mask[:, 0]
     if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3) or mask.numel() == 0:
         raise InputError(f"{name} must be a MASK of shape (height, width) or (batch, height, width), got {getattr(mask, 'shape', type(mask))}")
-    if not torch.isfinite(mask).all():
-        raise InputError(f"{name} contains NaN or infinite values")
+    check_finite_tensor(name, mask)
     if mask.min() < 0 or mask.max() > 1:
         raise InputError(f"{name} values must be in [0, 1], got [{float(mask.min())}, {float(mask.max())}]")
     mask = mask if mask.ndim == 3 else mask[None]
