@@ -6,11 +6,11 @@ PYTEST_ARGS ?=
 .PHONY: setup demo test test-slow clean
 
 setup:
-	@tools/setup_host.sh >/dev/null
-	@tools/setup_browser.sh >/dev/null
+	@harness/setup_host.sh >/dev/null
+	@harness/setup_browser.sh >/dev/null
 
 demo: setup
-	$(PY) tools/demo.py
+	$(PY) commands/demo.py
 
 test: setup
 	SDE_EDIT_REQUIRE_BROWSER=1 $(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)

@@ -8,7 +8,7 @@ exported from the browser re-opens with the same points and gives the same outpu
 seed; malformed points typed by hand get an error that names `points`, and the server serves the
 next prompt.
 
-Needs Chromium and the Python playwright package (tools/setup_browser.sh installs both); the tests
+Needs Chromium and the Python playwright package (harness/setup_browser.sh installs both); the tests
 skip with that hint when either is missing. Screenshots go to out/e2e/<renderer>/.
 """
 import io
@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 from comfy_server import PACK_DIR, ComfyServer, PromptError  # noqa: E402
 
 # `make test` sets up the browser and sets SDE_EDIT_REQUIRE_BROWSER=1: there a missing browser is a
@@ -32,7 +31,7 @@ REQUIRE_BROWSER = os.environ.get("SDE_EDIT_REQUIRE_BROWSER") == "1"
 if REQUIRE_BROWSER:
     import playwright.sync_api as sync_api
 else:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright: run tools/setup_browser.sh")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright: run harness/setup_browser.sh")
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
@@ -81,8 +80,8 @@ def browser():
     executable = find_chromium()
     if not executable:
         if REQUIRE_BROWSER:
-            pytest.fail("no Chromium found although SDE_EDIT_REQUIRE_BROWSER=1: run tools/setup_browser.sh")
-        pytest.skip("browser tests need Chromium: run tools/setup_browser.sh (or set CHROMIUM)")
+            pytest.fail("no Chromium found although SDE_EDIT_REQUIRE_BROWSER=1: run harness/setup_browser.sh")
+        pytest.skip("browser tests need Chromium: run harness/setup_browser.sh (or set CHROMIUM)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
         yield b

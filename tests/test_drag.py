@@ -62,7 +62,7 @@ def test_no_points_gives_back_the_input_to_float32_precision(parameterization):
 
 
 # Axis-aligned drags, so that every sub-step lands on the model's 4-px grid (diagonal drags are in
-# the benchmark, tools/bench_drag.py, with their measured distances).
+# the benchmark, benchmarks/bench_drag.py, with their measured distances).
 @pytest.mark.parametrize("parameterization, eta, target", [
     ("eps", 1.0, (40, 28)), ("eps", 0.0, (40, 28)), ("flow", 1.0, (40, 28)), ("flow", 0.0, (40, 28)),
     ("v_prediction", 1.0, (28, 44))])

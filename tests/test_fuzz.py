@@ -1,12 +1,11 @@
-"""The hardening of issue 10, checked from outside: tools/fuzz_server.py's quick subset (one prompt
+"""The hardening of issue 10, checked from outside: benchmarks/fuzz_server.py's quick subset (one prompt
 per pack node and class of attack, every input of every pack node attacked) against a real ComfyUI
 server. No NaN result, no crash, no hang, every prompt interruptible, the pack's errors name the
 input, nothing lost when 50 prompts are queued at once, and an interrupted drag leaves nothing
-behind (the next two runs of it give identical latents). The full run: `tools/fuzz_server.py`."""
+behind (the next two runs of it give identical latents). The full run: `benchmarks/fuzz_server.py`."""
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 import fuzz_server  # noqa: E402
 
 

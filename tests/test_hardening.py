@@ -223,7 +223,7 @@ def test_points_that_escaped_the_json_check_now_name_points(text, words):
     assert SDEDragPointMover.validate_inputs(points=text) == str(err.value)
 
 
-# Found by tools/fuzz_server.py against a real server ---------------------------------------------
+# Found by benchmarks/fuzz_server.py against a real server ---------------------------------------------
 
 def test_a_bad_noise_mask_on_the_latent_is_named_as_such():
     latent = blobs()

@@ -41,7 +41,7 @@ def test_known_region_is_exactly_the_input(parameterization, resolution, order):
 def test_completions_at_100_sde_steps_are_consistent_with_the_visible_part():
     """Stated rate on a fixed seed set: of 16 scenes with their left half hidden, 4 seeds each, at
     least 70 % of the SDE completions are within RMS 0.02 of a reference agreeing with the visible
-    half (measured: 83 %; see tools/bench_inpaint.py for every mask and step count)."""
+    half (measured: 83 %; see benchmarks/bench_inpaint.py for every mask and step count)."""
     images, all_scenes = scenes.reference_images()
     picks = torch.linspace(0, len(all_scenes) - 1, 16).round().long()
     inputs = images[picks]

@@ -7,7 +7,6 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 from comfy_server import ComfyServer  # noqa: E402
 
 HEADING = re.compile(r"^### .* \(`(\w+)`\)\s*$")

@@ -1,4 +1,4 @@
-"""tools/run_workflow.py (headless runner) and tools/dragbench.py (DragBench runner) on a real ComfyUI
+"""commands/run_workflow.py (headless runner) and commands/dragbench.py (DragBench runner) on a real ComfyUI
 server (CPU), with the shipped workflows/drag_reference_cpu.json: the overrides reach the prompt the
 server runs, and the ball of the reference scene really moves to the target.
 
@@ -19,8 +19,7 @@ from PIL import Image
 from sde_edit_pack.sampling import scenes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOLS = os.path.join(ROOT, "tools")
-sys.path.insert(0, TOOLS)
+COMMANDS = os.path.join(ROOT, "commands")
 import dragbench  # noqa: E402
 import run_workflow as rw  # noqa: E402
 from comfy_server import ComfyServer  # noqa: E402
@@ -37,7 +36,7 @@ def server():
 
 
 def cli(script, *args):
-    done = subprocess.run([sys.executable, os.path.join(TOOLS, script), *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, os.path.join(COMMANDS, script), *args], capture_output=True, text=True,
                           timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 from comfy_server import ComfyServer, PromptError  # noqa: E402
 
 PACK_NODES = {"SDEditNoiseDenoise", "SDESamplerEta", "ReferenceSceneModel", "ReferenceSceneImage"}

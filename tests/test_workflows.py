@@ -1,6 +1,6 @@
 """The shipped example workflows (workflows/*.json, the frontend's UI format) on a real ComfyUI server.
 
-Each one is converted with tools/workflow_to_api.py against the live /object_info. The CPU ones (the
+Each one is converted with harness/workflow_to_api.py against the live /object_info. The CPU ones (the
 Reference Scene Model, no checkpoint) run through the executor and must save real images; the
 checkpoint ones cannot run here (no weights), so their conversion is checked for the pack's node and
 its widget values instead."""
@@ -15,7 +15,6 @@ import pytest
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 from comfy_server import ComfyServer  # noqa: E402
 from workflow_to_api import SKIP_TYPES, VIRTUAL_TYPES, to_api  # noqa: E402
 

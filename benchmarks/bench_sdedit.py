@@ -2,7 +2,7 @@
 whose marginal at every noise level is a known Gaussian mixture. Prints Markdown tables; with --plots
 writes docs/sdedit_kl_along_sigma.png and docs/sdedit_realism_vs_faithfulness.png.
 
-    .venv/bin/python tools/bench_sdedit.py [--tau 0.1] [--steps 100] [--schedulers karras normal] [--seeds 4] [--plots]
+    .venv/bin/python benchmarks/bench_sdedit.py [--tau 0.1] [--steps 100] [--schedulers karras normal] [--seeds 4] [--plots]
 
 Inputs: 8 stroke paintings (`scenes.stroke_painting`: flat colours, a square for the ball). Each is
 edited with SDEdit at strengths 0.3 to 1 by the pack's sampler (`sampling.sdedit`, the same code the node
@@ -25,7 +25,8 @@ import math
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
 from comfy_host import PACK_DIR, import_pack  # noqa: E402
 
 import_pack()

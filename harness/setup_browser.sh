@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the browser tests (tests/test_browser.py) need on top of tools/setup_host.sh:
+# Installs what the browser tests (tests/test_browser.py) need on top of harness/setup_host.sh:
 # a Chromium (Debian's `chromium` package, used by Playwright as its executable, because Playwright's
 # own browser download needs the internet) and the Python `playwright` package in the venv.
 # Idempotent: does nothing on a machine that already has both. Prints the Chromium path.
-#   VENV=...     the virtual environment (default: .venv next to tools/)
+#   VENV=...     the virtual environment (default: .venv next to harness/)
 #   CHROMIUM=... an existing Chromium/Chrome binary to use instead of installing one
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,7 +27,7 @@ if ! chromium="$(find_chromium)"; then
   chromium="$(find_chromium)" || { echo "setup_browser: chromium did not install" >&2; exit 1; }
 fi
 
-[ -x "$venv/bin/python" ] || { echo "setup_browser: no venv at $venv; run tools/setup_host.sh first" >&2; exit 1; }
+[ -x "$venv/bin/python" ] || { echo "setup_browser: no venv at $venv; run harness/setup_host.sh first" >&2; exit 1; }
 if ! "$venv/bin/python" -c "import playwright.sync_api" 2>/dev/null; then
   echo "setup_browser: installing $playwright_spec into $venv" >&2
   "$venv/bin/python" -m pip -q --disable-pip-version-check install "$playwright_spec" >&2

@@ -17,8 +17,8 @@ server saved and measures, per strength and sampler:
 Writes out/demo/ (input, every output, sheet.png, table.md, server.log) and docs/demo_sheet.png.
 No checkpoint is needed: the model is the pack's exact reference-scene model.
 
-Then, on the same server, the SDE-Drag part (tools/demo_drag.py): workflows/drag_reference_cpu.json,
-through tools/run_workflow.py, drags the ball of a few scenes with SDE-Drag (η = 1) and ODE-Drag (η = 0)
+Then, on the same server, the SDE-Drag part (commands/demo_drag.py): workflows/drag_reference_cpu.json,
+through commands/run_workflow.py, drags the ball of a few scenes with SDE-Drag (η = 1) and ODE-Drag (η = 0)
 and measures how far the output's ball is from the target and how real the output is. Writes
 out/demo/drag/ and docs/demo_drag_sheet.png. --skip-drag leaves it out.
 """
@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
 import demo_drag  # noqa: E402
 from comfy_server import ComfyServer, PromptError  # noqa: E402
 from comfy_host import import_sampling  # noqa: E402
@@ -234,7 +234,7 @@ def main(argv=None):
     rows.insert(0, ("0 (input)", "–", references.nearest(stroke[None])[0].item(), 0.0, *layout(stroke[None]), None))
     table = markdown_table(rows)
     extra = argv if argv is not None else sys.argv[1:]
-    command = ".venv/bin/python tools/demo.py " + " ".join(extra) if extra else "make demo"
+    command = ".venv/bin/python commands/demo.py " + " ".join(extra) if extra else "make demo"
     header = (f"SDEdit through ComfyUI on the reference scene model (eps, {RESOLUTION}×{RESOLUTION}), stroke painting "
               f"of a {STROKE['colour']} ball at ({STROKE['x']}, {STROKE['y']}); {args.steps} steps for both samplers, "
               f"scheduler normal, cfg 1, seed {args.seed}, batch of {args.batch} (means over the batch). "

@@ -2,7 +2,7 @@
 settings (the cost study), through ComfyUI in-process (real MODEL, RisingCFGGuider, the adapter's
 samplers). Prints Markdown tables; writes nothing else.
 
-    .venv/bin/python tools/bench_drag.py [--seeds 4] [--tau 0 0.1] [--study | --presets] [--only NAME ...]
+    .venv/bin/python benchmarks/bench_drag.py [--seeds 4] [--tau 0 0.1] [--study | --presets] [--only NAME ...]
 
 The model's data is the object set of `sampling.scenes` (32×32 pixel space, so one latent pixel is
 one image pixel): a shaded ball or a striped box, red or blue, centred at every pixel of a 20×20
@@ -33,7 +33,8 @@ import sys
 import time
 from dataclasses import replace
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
 from comfy_host import import_pack  # noqa: E402
 
 import_pack()

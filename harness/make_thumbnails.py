@@ -1,6 +1,6 @@
 """Thumbnails for ComfyUI's template browser: run every workflows/*.json, write workflows/<name>.jpg.
 
-    .venv/bin/python tools/make_thumbnails.py [NAME ...] [--size PX] [--keep DIR] [--out-dir DIR]
+    .venv/bin/python harness/make_thumbnails.py [NAME ...] [--size PX] [--keep DIR] [--out-dir DIR]
 
 How ComfyUI 0.3.75 shows a pack's workflows (app/custom_node_manager.py, frontend 1.32):
 - GET /api/workflow_templates lists {custom_nodes folder name: [workflow names]} for every
@@ -12,11 +12,11 @@ How ComfyUI 0.3.75 shows a pack's workflows (app/custom_node_manager.py, fronten
   index suffix). The card crops the picture to fill it, so the thumbnails are square.
 
 Every thumbnail comes from a real run of that workflow through ComfyUI (one `main.py --cpu` server,
-tools/comfy_server.py; the UI format is converted and queued by tools/run_workflow.py):
+harness/comfy_server.py; the UI format is converted and queued by commands/run_workflow.py):
 - Reference Scene (CPU) workflows run exactly as shipped, no overrides: the picture is meaningful.
 - Checkpoint workflows run as shipped too (every widget value, the checkpoint and LoRA names they ask
   for), on stand-in files installed under those names: the tiny random-weight checkpoint that
-  ComfyUI's CheckpointLoaderSimple detects as the family the workflow is for (tools/tiny_checkpoints.py)
+  ComfyUI's CheckpointLoaderSimple detects as the family the workflow is for (harness/tiny_checkpoints.py)
   and, for a LoraLoader, a tiny LoRA made here for that checkpoint, with key names ComfyUI maps onto
   it (so it is applied, not skipped with "lora key not loaded"). The only changes are the input
   picture (a generated scene of --size pixels, default 128: the tiny UNet on a 512 px picture would
@@ -55,7 +55,7 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), d) for d in ("harness", "commands")]
 import run_workflow as rw  # noqa: E402
 import tiny_checkpoints  # noqa: E402
 from comfy_host import import_sampling  # noqa: E402

@@ -1,8 +1,8 @@
 """Seconds per drag of each preset on full-size SD1.5 and SDXL UNets (random weights, fp16, CUDA),
 driven through ComfyUI in-process exactly as a checkpoint's MODEL is. Prints Markdown tables.
 
-    .venv/bin/python tools/bench_drag_gpu.py [--models sd15 sdxl] [--presets warp fast paper]
-    OMP_NUM_THREADS=1 .venv/bin/python tools/bench_drag_gpu.py --device cpu --tiny  # smoke test, no GPU
+    .venv/bin/python benchmarks/bench_drag_gpu.py [--models sd15 sdxl] [--presets warp fast paper]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_drag_gpu.py --device cpu --tiny  # smoke test, no GPU
 
 The model is ComfyUI's own: comfy.supported_models.SD15 / SDXL with the full unet_config ComfyUI
 uses for them (comfy/model_detection.py, unet_config_from_diffusers_unet), built by
@@ -33,7 +33,8 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
 from comfy_host import import_pack  # noqa: E402
 
 # comfy/model_detection.py, unet_config_from_diffusers_unet: the configs ComfyUI builds these with.

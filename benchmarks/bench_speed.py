@@ -1,7 +1,7 @@
 """Wall time of the pack's sampler against ComfyUI's own samplers at equal model evaluations, in
 one run, on the same MODEL, latent, schedule and guider. Prints a Markdown table of ratios.
 
-    .venv/bin/python tools/bench_speed.py [--steps 50] [--batch 4] [--size 64] [--repeats 3]
+    .venv/bin/python benchmarks/bench_speed.py [--steps 50] [--batch 4] [--size 64] [--repeats 3]
 
 The model is a closed-form Gaussian mixture over SD-shaped latents (4 × size × size), cheap enough
 that the table shows the samplers' own overhead (step maths, noise drawing, ComfyUI's guider).
@@ -11,7 +11,8 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
 from comfy_host import import_pack  # noqa: E402
 
 import_pack()

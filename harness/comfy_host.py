@@ -17,7 +17,7 @@ def boot_comfyui(load_custom_nodes: bool = False, cpu: bool = True):
     optionally run its custom-node loader on the pack."""
     path = find_comfyui()
     if path is None:
-        raise RuntimeError("no ComfyUI found: run `make test` / tools/setup_host.sh, or set COMFYUI_PATH")
+        raise RuntimeError("no ComfyUI found: run `make test` / harness/setup_host.sh, or set COMFYUI_PATH")
     if path not in sys.path:
         sys.path.insert(0, path)
     import comfy.options

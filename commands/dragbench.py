@@ -1,6 +1,6 @@
 """Run a DragBench folder through the pack inside ComfyUI, headless: one drag per sample.
 
-    .venv/bin/python tools/dragbench.py DATA --out OUT --checkpoint NAME_OR_PATH
+    .venv/bin/python commands/dragbench.py DATA --out OUT --checkpoint NAME_OR_PATH
         [--workflow WORKFLOW.json] [--comfyui URL] [--models DIR] [--size auto|N|WxH] [--multiple 8]
         [--seed N] [--set NODE.input=value ...] [--only TEXT] [--limit N] [--skip-existing] [--ignore-mask]
 
@@ -12,7 +12,7 @@ DATA is searched recursively for samples in either public layout:
                                       target, handle, target, ... as (x, y)) and "mask" (an HxW array, > 0 = may
                                       change); user_drag.png is copied along if present.
 
-Each sample runs through tools/run_workflow.py: the workflow (default workflows/drag_checkpoint.json,
+Each sample runs through commands/run_workflow.py: the workflow (default workflows/drag_checkpoint.json,
 with the checkpoint given by --checkpoint; any other with --workflow) gets the sample's picture
 (--image), its mask (--mask; white = may change), its points (--points, every SDE-Drag Point Mover)
 and its prompt (--prompt, the positive text encoder). Seeds and every other setting stay as the
@@ -61,8 +61,8 @@ import time
 import numpy as np
 from PIL import Image
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
 import run_workflow as rw  # noqa: E402
 from comfy_server import PromptError  # noqa: E402
 from find_comfyui import PACK_DIR  # noqa: E402

@@ -1,16 +1,16 @@
 """Run a ComfyUI workflow headless: convert it, apply overrides, queue it, save every output image.
 
-    python tools/run_workflow.py WORKFLOW.json --out DIR [--comfyui URL] [--models DIR]
+    python commands/run_workflow.py WORKFLOW.json --out DIR [--comfyui URL] [--models DIR]
         [--image PATH] [--mask PATH] [--checkpoint NAME_OR_PATH] [--seed N] [--points JSON]
         [--prompt TEXT] [--set NODE.input=value ...] [--timeout S]
 
 WORKFLOW.json is either the UI format (what the frontend saves: nodes and links; it is converted
-with tools/workflow_to_api.py against the server's live /object_info) or the API format (what
+with harness/workflow_to_api.py against the server's live /object_info) or the API format (what
 "Export (API)" saves: {node id: {"class_type", "inputs"}}).
 
 Server: --comfyui URL uses a ComfyUI that is already running (its models, its input folder).
 Without it, a ComfyUI is started for this run (`main.py --cpu` on loopback, a temporary base
-directory with this pack linked in, see tools/comfy_server.py; its log goes to DIR/server.log);
+directory with this pack linked in, see harness/comfy_server.py; its log goes to DIR/server.log);
 --models DIR lets that server also read a ComfyUI models folder (checkpoints/, loras/, vae/,
 unet/, clip/, ...).
 
@@ -43,7 +43,7 @@ Every image in the finished prompt's outputs (SaveImage, PreviewImage, ...) is w
 API prompt that ran as workflow_api.json. A short summary is printed. Exit status 1 if ComfyUI
 rejected or failed the prompt.
 
-Python API (used by tools/dragbench.py and tools/demo.py):
+Python API (used by commands/dragbench.py and commands/demo.py):
 
     run(workflow, server, overrides=None, out_dir=None) -> [saved paths]
     execute(workflow, server, overrides=None, out_dir=None) -> RunResult (prompt, images with their
@@ -70,7 +70,8 @@ import urllib.parse
 import urllib.request
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
 from comfy_server import ComfyServer, PromptError  # noqa: E402
 from workflow_to_api import BYPASSED, MUTED, to_api  # noqa: E402
 

@@ -1,7 +1,7 @@
 """The SDE-Drag part of `make demo`: drags of the ball on the reference scene model, SDE against ODE.
 
-Runs workflows/drag_reference_cpu.json as shipped, through tools/run_workflow.py's `execute`, on a
-ComfyUI server that is already started (tools/demo.py passes its own), with these overrides:
+Runs workflows/drag_reference_cpu.json as shipped, through commands/run_workflow.py's `execute`, on a
+ComfyUI server that is already started (commands/demo.py passes its own), with these overrides:
 
     ReferenceSceneImage x, y, colour   the input scene (the ball at the drag's source)
     points                             {"source": [[x, y]], "target": [[x, y]]}
@@ -15,13 +15,13 @@ negative pass and makes every drag about 4 times faster. --cfg 3 runs the workfl
 It fetches the dragged image and the sub-steps (one picture per sub-step) and measures per output:
 
     distance = from the centre of the output's ball to the target, in pixels (the ball's pixels are
-               those that differ from the known background by more than 0.25, as tools/bench_drag.py)
+               those that differ from the known background by more than 0.25, as benchmarks/bench_drag.py)
     realism  = RMS pixel distance ([0, 1] units) to the nearest reference scene (lower = more real)
 
 Writes OUT (out/demo/drag/: the input, both outputs and both sub-step strips of every drag, sheet.png,
 table.md) and docs/demo_drag_sheet.png. Standalone (starts its own server):
 
-    .venv/bin/python tools/demo_drag.py [--seed 1234] [--cfg 1]
+    .venv/bin/python commands/demo_drag.py [--seed 1234] [--cfg 1]
 """
 import argparse
 import importlib
@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
 from comfy_host import import_sampling  # noqa: E402
 from comfy_server import ComfyServer, PromptError  # noqa: E402
 from find_comfyui import PACK_DIR  # noqa: E402
@@ -275,7 +275,7 @@ def main(argv=None):
     finally:
         server.stop()
     extra = argv if argv is not None else sys.argv[1:]
-    table = write_report(results, " ".join([".venv/bin/python tools/demo_drag.py", *extra]))
+    table = write_report(results, " ".join([".venv/bin/python commands/demo_drag.py", *extra]))
     print("\n" + table)
     print(f"outputs: {OUT}/; sheet copied to {DOCS_SHEET}; total {time.time() - started:.0f} s")
     return 0

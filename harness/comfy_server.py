@@ -36,7 +36,7 @@ class ComfyServer:
     def __init__(self, base_dir=None, python=sys.executable, comfyui=None, extra_args=(), log_path=None):
         self.comfyui = comfyui or find_comfyui()
         if self.comfyui is None:
-            raise RuntimeError("no ComfyUI found: run tools/setup_host.sh or set COMFYUI_PATH")
+            raise RuntimeError("no ComfyUI found: run harness/setup_host.sh or set COMFYUI_PATH")
         self._tmp = None if base_dir else tempfile.TemporaryDirectory(prefix="sde-edit-comfy-")
         self.base_dir = base_dir or self._tmp.name
         for sub in ("custom_nodes", "models/checkpoints", "models/vae", "input", "output", "temp", "user"):

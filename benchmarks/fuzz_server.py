@@ -1,6 +1,6 @@
 """Fuzz the pack through a real ComfyUI server: the evidence for the hardening of issue 10.
 
-Starts ComfyUI (loopback only, a temporary base directory, tools/comfy_server.py) with the pack,
+Starts ComfyUI (loopback only, a temporary base directory, harness/comfy_server.py) with the pack,
 generates prompts that attack every input of every pack node (boundaries, just outside the range,
 NaN / inf as JSON numbers and as strings, wrong types, unknown combo values, missing inputs, odd
 latents, masks and sigmas, malformed and oversized drag points, absurd amounts of work), sends
@@ -27,8 +27,8 @@ Prints a Markdown report (counts per class and per node, the share of the pack's
 the input, the bad cases with their messages) and writes it to out/fuzz/; exit status 1 on any NaN
 success, crash, hang, non-interruptible prompt, lost prompt or differing re-run.
 
-  .venv/bin/python tools/fuzz_server.py --quick          # about 110 prompts, about a minute
-  .venv/bin/python tools/fuzz_server.py                  # the full run: 1600 prompts, 5 to 10 minutes
+  .venv/bin/python benchmarks/fuzz_server.py --quick          # about 110 prompts, about a minute
+  .venv/bin/python benchmarks/fuzz_server.py                  # the full run: 1600 prompts, 5 to 10 minutes
 """
 import argparse
 import collections
@@ -44,8 +44,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Optional
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
 from comfy_server import ComfyServer  # noqa: E402
 from find_comfyui import PACK_DIR  # noqa: E402
 
@@ -1114,7 +1114,7 @@ def run(count=1600, seed=0, quick=False, timeout=60.0, report_path=None, queue_n
         failed.append(f"interrupt check: {interrupt}")
     summary["failed"] = failed
     summary["results"] = results
-    report = make_report(summary, results, args_line or f"tools/fuzz_server.py {'--quick' if quick else f'--count {count}'} --seed {seed}")
+    report = make_report(summary, results, args_line or f"benchmarks/fuzz_server.py {'--quick' if quick else f'--count {count}'} --seed {seed}")
     summary["report"] = report
     if report_path:
         os.makedirs(os.path.dirname(report_path), exist_ok=True)
@@ -1138,7 +1138,7 @@ def main(argv=None):
     ap.add_argument("--report", default=None, help="Markdown report path (default out/fuzz/report.md, or report-quick.md)")
     args = ap.parse_args(argv)
     path = args.report or os.path.join(OUT_DIR, "report-quick.md" if args.quick else "report.md")
-    line = "tools/fuzz_server.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    line = "benchmarks/fuzz_server.py " + " ".join(argv if argv is not None else sys.argv[1:])
     summary = run(count=args.count, seed=args.seed, quick=args.quick, timeout=args.timeout, report_path=path,
                   args_line=line.strip())
     print(summary["report"])
