@@ -147,3 +147,19 @@ def check_latent_values(name: str, samples):
     if largest > MAX_LATENT_VALUE:
         raise InputError(f"{name} has values up to {largest:.3g}; latent values must be within ±{MAX_LATENT_VALUE:g} "
                          "(a VAE's latents are within ±100)")
+
+
+def check_lora(name: str, lora):
+    """A LORA_MODEL (TrainLoraNode's): a non-empty dict of finite tensors."""
+    if lora is None:
+        return
+    if not isinstance(lora, dict) or not lora or not all(isinstance(v, torch.Tensor) for v in lora.values()):
+        raise InputError(f"{name} must be a LORA_MODEL (connect Train LoRA's lora output), got {type(lora).__name__}")
+    for key, value in lora.items():
+        check_finite_tensor(f"{name} ({key})", value)
+
+
+def check_hooks(name: str, hooks):
+    """A HOOKS input (Create Hook LoRA's, for instance)."""
+    if hooks is not None and not (hasattr(hooks, "hooks") and hasattr(hooks, "set_keyframes_on_hooks")):
+        raise InputError(f"{name} must be HOOKS (connect Create Hook LoRA) or be left unconnected, got {type(hooks).__name__}")

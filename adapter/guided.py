@@ -7,6 +7,8 @@ import comfy.samplers
 import comfy.utils
 import latent_preview
 
+from ..sampling.ramps import linear_ramp, schedule_position
+
 
 def schedule_tail(model, scheduler: str, total: int, run: int):
     """The last run+1 sigmas of ComfyUI's `scheduler` schedule of `total` steps."""
@@ -31,9 +33,7 @@ class RisingCFGGuider(comfy.samplers.CFGGuider):
         self.schedule = [float(s) for s in sigmas]  # decreasing, ends at 0
 
     def cfg_at(self, sigma: float) -> float:
-        n = len(self.schedule) - 1
-        i = min(range(n + 1), key=lambda j: abs(self.schedule[j] - sigma))
-        return 1.0 + (self.cfg - 1.0) * (n - i) / max(n, 1)
+        return linear_ramp(*schedule_position(self.schedule, sigma), 1.0, self.cfg)
 
     def predict_noise(self, x, timestep, model_options={}, seed=None):
         scale = self.cfg_at(float(timestep.flatten()[0]))
@@ -58,6 +58,12 @@ def run_sampler(model, positive, negative, cfg: float, latent: dict, seed: int, 
     callback = latent_preview.prepare_callback(model, sampler.total_steps(steps) if hasattr(sampler, "total_steps") else steps)
     out = guider.sample(noise, samples, sampler, sigmas, denoise_mask=mask, callback=callback,
                         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+    # Where the mask keeps the latent, the result (and a drag's frames) is exactly the input, whatever
+    # the model's latent scale (see exact_outside_mask).
+    from .sampler import exact_outside_mask
+    out = exact_outside_mask(out, samples, mask)
+    if getattr(sampler, "frames", None):
+        sampler.frames = [exact_outside_mask(frame, samples, mask) for frame in sampler.frames]
     result = latent.copy()
     result["samples"] = out.to(comfy.model_management.intermediate_device())
     return result

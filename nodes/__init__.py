@@ -2,8 +2,10 @@
 adapter; the maths is in ../sampling."""
 from .drag import SDEDragPointMover
 from .inpaint import SDEInpaint
+from .lora_schedule import SDELoraSchedule
 from .reference import ReferenceSceneImage, ReferenceSceneModel
 from .sde_sampler import SDESamplerEta
 from .sdedit import SDEditNoiseDenoise
 
-NODES = [SDEditNoiseDenoise, SDEInpaint, SDEDragPointMover, SDESamplerEta, ReferenceSceneModel, ReferenceSceneImage]
+NODES = [SDEditNoiseDenoise, SDEInpaint, SDEDragPointMover, SDESamplerEta, SDELoraSchedule, ReferenceSceneModel,
+         ReferenceSceneImage]
