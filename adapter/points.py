@@ -10,8 +10,11 @@ MAX_PAIRS = 32  # after merging identical pairs: each paste can scale a patch by
 MAX_TEXT = 100_000  # characters; a longer string is not a list of at most MAX_PAIRS points
 
 # Image pixels per latent pixel, by ComfyUI latent format, where it is not the usual 8 (a newer
-# ComfyUI states it on the format itself as `spacial_downscale_ratio`, which is read first).
-DOWNSCALE = {"ChromaRadiance": 1, "Flux2": 16, "HunyuanImage21": 32, "SC_Prior": 42, "SC_B": 4}
+# ComfyUI states it on the format itself as `spacial_downscale_ratio`, which is read first): the
+# downscale_ratio of the family's VAE in comfy/sd.py (SD_X4: the x4 upscaler's VAE; HunyuanImage21Refiner:
+# its 16x video VAE), or of its empty-latent node (Stable Cascade's default compression 42 for stage C).
+DOWNSCALE = {"ChromaRadiance": 1, "Flux2": 16, "HunyuanImage21": 32, "HunyuanImage21Refiner": 16, "SC_Prior": 42,
+             "SC_B": 4, "SD_X4": 4}
 
 
 def downscale_factor(model, vae=None) -> int:

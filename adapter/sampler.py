@@ -9,6 +9,7 @@ from typing import Callable, Optional
 
 import comfy.model_management
 import comfy.model_sampling
+import comfy.sampler_helpers
 import comfy.samplers
 import torch
 
@@ -29,12 +30,28 @@ KNOWN_NOISE = ("fresh", "fixed")
 
 
 def noise_levels_of(model_sampling) -> NoiseLevels:
-    """x = a·x0 + s·ε of a ComfyUI model: flow (CONST) models scale the signal by 1 − σ."""
+    """x = a·x0 + s·ε of a ComfyUI model: flow (CONST) models scale the signal by 1 − σ. Cosmos'
+    rectified flow (COSMOS_RFLOW, Cosmos Predict2) rescales only the network's input: its noise_scaling
+    is x0 + σ·ε, as for EPS."""
     if isinstance(model_sampling, comfy.model_sampling.CONST):
         return NoiseLevels("flow")
-    if isinstance(model_sampling, comfy.model_sampling.EPS):  # EPS, V_PREDICTION, EDM, X0
+    if isinstance(model_sampling, (comfy.model_sampling.EPS, comfy.model_sampling.COSMOS_RFLOW)):  # EPS, V, EDM, X0
         return NoiseLevels("ve")
-    raise ValueError(f"model sampling {type(model_sampling).__name__} is not supported (EPS, V_PREDICTION, EDM and CONST/flow are)")
+    # ComfyUI's model_sampling is a class built on the fly, named ModelSampling: name what it is made of
+    kinds = "/".join(base.__name__ for base in type(model_sampling).__bases__) or type(model_sampling).__name__
+    raise ValueError(f"model sampling {kinds} is not supported (EPS, V_PREDICTION, EDM, X0, COSMOS_RFLOW and "
+                     "CONST/flow are)")
+
+
+def exact_outside_mask(out, original, mask):
+    """`out` with every latent pixel that the mask keeps (ComfyUI's resized mask exactly 0) set back to
+    `original`. The sampler keeps that region exactly, but in the model's latent scale (process_latent_in);
+    ComfyUI converts the result back after the sampler (process_latent_out), and x·s/s equals x only to
+    float rounding when the format has a scale or shift (SD1.5's 0.18215, SDXL's, SD3's, Flux's)."""
+    if mask is None:
+        return out
+    keep = comfy.sampler_helpers.prepare_mask(mask, out.shape, out.device) == 0
+    return torch.where(keep, original.to(out), out)
 
 
 @dataclass
