@@ -58,12 +58,9 @@ def run_sampler(model, positive, negative, cfg: float, latent: dict, seed: int, 
     callback = latent_preview.prepare_callback(model, sampler.total_steps(steps) if hasattr(sampler, "total_steps") else steps)
     out = guider.sample(noise, samples, sampler, sigmas, denoise_mask=mask, callback=callback,
                         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-    # Where the mask keeps the latent, the result (and a drag's frames) is exactly the input, whatever
-    # the model's latent scale (see exact_outside_mask).
-    from .sampler import exact_outside_mask
-    out = exact_outside_mask(out, samples, mask)
-    if getattr(sampler, "frames", None):
-        sampler.frames = [exact_outside_mask(frame, samples, mask) for frame in sampler.frames]
+    # What the sampler left as it was (outside the mask, what a warp did not move) comes back bit-exact,
+    # whatever the model's latent scale (EditSampler.exact); a drag's frames too.
+    out = sampler.exact(out, samples)
     result = latent.copy()
     result["samples"] = out.to(comfy.model_management.intermediate_device())
     return result

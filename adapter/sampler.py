@@ -9,7 +9,6 @@ from typing import Callable, Optional
 
 import comfy.model_management
 import comfy.model_sampling
-import comfy.sampler_helpers
 import comfy.samplers
 import torch
 
@@ -43,15 +42,12 @@ def noise_levels_of(model_sampling) -> NoiseLevels:
                      "CONST/flow are)")
 
 
-def exact_outside_mask(out, original, mask):
-    """`out` with every latent pixel that the mask keeps (ComfyUI's resized mask exactly 0) set back to
-    `original`. The sampler keeps that region exactly, but in the model's latent scale (process_latent_in);
-    ComfyUI converts the result back after the sampler (process_latent_out), and x·s/s equals x only to
-    float rounding when the format has a scale or shift (SD1.5's 0.18215, SDXL's, SD3's, Flux's)."""
-    if mask is None:
+def put_back(out, original, kept):
+    """`out` with the elements where `kept` is True set to `original` (kept None, or of another shape
+    than `out`: `out` as it is)."""
+    if kept is None or kept.shape != out.shape or original.shape != out.shape:
         return out
-    keep = comfy.sampler_helpers.prepare_mask(mask, out.shape, out.device) == 0
-    return torch.where(keep, original.to(out), out)
+    return torch.where(kept.to(out.device), original.to(out), out)
 
 
 @dataclass
@@ -82,6 +78,7 @@ class EditSampler(comfy.samplers.Sampler):
         self.seed, self.batch_indices = seed, batch_indices
         self.model_calls = 0
         self.process_latent_out = None  # the model's latent_out, for latents a sampler hands out besides its result
+        self.kept, self.frames_kept = None, []  # where the result / each frame is exactly the input latent
 
     def run(self, job: EditRun):
         raise NotImplementedError
@@ -125,6 +122,7 @@ class EditSampler(comfy.samplers.Sampler):
             step_noise=stream(STEP_STREAM), known_noise=stream(KNOWN_STREAM),
             callback=step_callback, stream=stream, sigma_max=float(model_sampling.sigma_max))
         out = self.run(job)
+        self.kept = out == latent_image
         if not bool(torch.isfinite(out).all()):  # never hand NaN or inf on as a result
             raise NonFiniteOutput(f"{type(self).__name__} produced NaN or infinite values after {self.model_calls} "
                                   "model calls: the model's predictions or the inputs overflowed (check the "
@@ -134,6 +132,22 @@ class EditSampler(comfy.samplers.Sampler):
 
     def total_steps(self, steps: int) -> int:
         return steps
+
+    def frames_out(self, frames, latent):
+        """The frames a drag hands out, in ComfyUI's latent convention; notes where each is the input."""
+        self.frames_kept = [frame == latent for frame in frames]
+        return [self.process_latent_out(frame) for frame in frames]
+
+    def exact(self, out, original):
+        """The result (and the frames) with every element this sampler left exactly as its input set back
+        to `original`, the LATENT's samples before ComfyUI's process_latent_in. The sampler keeps what may
+        not change (outside the mask, what a warp did not move) bit-exact, but in the model's latent scale;
+        ComfyUI converts the result back after the sampler (process_latent_out), and x·s/s equals x only
+        to float rounding when the latent format has a scale or shift (SD1.5's 0.18215, SDXL's, SD3's,
+        Flux's). An element the edit changed is never exactly the input."""
+        if getattr(self, "frames", None):
+            self.frames = [put_back(f, original, k) for f, k in zip(self.frames, self.frames_kept)]
+        return put_back(out, original, self.kept)
 
 
 class SDESampler(EditSampler):
@@ -199,7 +213,7 @@ class DragSampler(EditSampler):
         out, frames = sde_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, self.radius, self.beta,
                                self.alpha, self.step_length, self.eta, job.step_noise, job.stream(PASTE_STREAM),
                                job.mask, job.callback, self.order)
-        self.frames = [self.process_latent_out(f) for f in frames]
+        self.frames = self.frames_out(frames, job.latent)
         return out
 
 
@@ -219,5 +233,5 @@ class WarpDragSampler(EditSampler):
         out, frames = warp_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, self.radius, self.eta,
                                 self.seam, job.noise, job.step_noise, job.known_noise, job.mask, job.callback,
                                 self.order, job.step_noise if self.replay else None)
-        self.frames = [self.process_latent_out(f) for f in frames]
+        self.frames = self.frames_out(frames, job.latent)
         return out

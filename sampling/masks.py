@@ -29,7 +29,10 @@ def fill_from_border(x, hole):
     each hole pixel next to a known one takes their mean, then counts as known. A cheap, smooth
     guess of what the hole showed (the start of an inpainting pass at a strength below 1, so that
     what the hole held before, e.g. a dragged object, is not there to be regenerated).
-    x: (B, C, H, W); hole: (B or 1, 1, H, W) in {0, 1}. A hole that covers everything gets 0."""
+    x: (B, C, H, W) or (B, C, T, H, W) (a video-VAE latent, filled frame by frame); hole: (B or 1, 1, H, W)
+    in {0, 1}. A hole that covers everything gets 0."""
+    if x.ndim > 4:
+        return fill_from_border(x.reshape(x.shape[0], -1, *x.shape[-2:]), hole).reshape(x.shape)
     known = (1 - hole).expand(x.shape[0], 1, *x.shape[-2:]).clone()
     value = x * known
     for _ in range(max(x.shape[-2], x.shape[-1])):
