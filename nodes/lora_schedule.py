@@ -30,10 +30,10 @@ class SDELoraSchedule(io.ComfyNode):
 
     @classmethod
     def execute(cls, strength, strength_at_t0, lora=None, hooks=None) -> io.NodeOutput:
+        check_range("strength", strength, -10.0, 10.0)
+        check_range("strength_at_t0", strength_at_t0, -10.0, 10.0)
         check_lora("lora", lora)
         check_hooks("hooks", hooks)
         if lora is None and hooks is None:
             raise InputError("lora or hooks must be connected: Train LoRA's lora, or Create Hook LoRA's hooks")
-        check_range("strength", strength, -10.0, 10.0)
-        check_range("strength_at_t0", strength_at_t0, -10.0, 10.0)
         return io.NodeOutput(cosine_lora_hooks(lora, hooks, strength, strength_at_t0))
