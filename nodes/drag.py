@@ -104,8 +104,10 @@ class SDEDragPointMover(io.ComfyNode):
         check_range("eta", eta, 0.0, 1.0)
         check_choice("method", method, METHODS)
         check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
-        if samples.ndim != 4:
-            raise InputError(f"latent: SDE-Drag edits images, (batch, channels, height, width); got shape {tuple(samples.shape)}")
+        # images: (batch, channels, height, width), or one frame of a video VAE's latent (Qwen-Image, Cosmos)
+        if not (samples.ndim == 4 or (samples.ndim == 5 and samples.shape[2] == 1)):
+            raise InputError(f"latent: SDE-Drag edits images, (batch, channels, height, width) or (batch, channels, 1, "
+                             f"height, width); got shape {tuple(samples.shape)}")
         check_model_input("latent", model, samples)  # before the points: their image size comes from it
         check_vae("vae", vae)
         pairs = parse_points("points", points)

@@ -428,9 +428,13 @@ def test_drag_points_in_image_pixels_map_with_the_familys_factor(family_id):
     assert torch.equal(out, x)
     with pytest.raises(InputError, match=rf"points.*outside the image, which is {w}x{h} pixels"):
         drag(family_id, {"source": [[w, 0]], "target": [[0, 0]]}, method="warp")
-    if x.ndim == 5:  # the (B, C, 1, H, W) latent the family's VAE encodes is refused by name (README)
-        with pytest.raises(InputError, match=r"latent: SDE-Drag edits images, \(batch, channels, height, width\)"):
-            drag(family_id, points, method="warp", latent=x)
+    if x.ndim == 5:  # the (B, C, 1, H, W) latent the family's VAE encodes drags the same way
+        out5, frames5 = drag(family_id, points, mask, method="warp", latent=x)
+        assert out5.shape == x.shape and torch.isfinite(out5).all()
+        assert_changed_only_inside(out5, x, drag_region(f, DRAG_MASK_COLS))
+        video = x.expand(-1, -1, 2, -1, -1)  # two frames: a video, refused by name
+        with pytest.raises(InputError, match=r"latent: SDE-Drag edits images"):
+            drag(family_id, points, method="warp", latent=video)
 
 
 @pytest.mark.parametrize("family_id", ["Flux2", "QwenImage", "HunyuanImage21", "ChromaRadiance"])
