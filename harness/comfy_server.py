@@ -2,9 +2,15 @@
 
 The server gets a temporary base directory (custom_nodes/ holding a link to this pack, models/,
 input/, output/, temp/, user/), so it never touches the host's own folders. Stdlib only.
+
+By default it serves the frontend that its ComfyUI's requirements pin (the comfyui-frontend-package
+in the venv). `front_end_root` serves another one, a `static/` folder of that package
+(`--front-end-root`): `pinned_frontend("newest-frontend")` finds the newest frontend that
+harness/setup_browser.sh installs into build/frontend-<version>/ from requirements-dev.txt's pin.
 """
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +24,25 @@ import uuid
 from find_comfyui import PACK_DIR, find_comfyui
 
 PACK_LINK_NAME = "comfyui-sde-edit"
+REQUIREMENTS_DEV = os.path.join(PACK_DIR, "requirements-dev.txt")
+
+
+def frontend_pin(key="newest-frontend"):
+    """The version pinned by a `# <key>: comfyui-frontend-package==X` line of requirements-dev.txt."""
+    with open(REQUIREMENTS_DEV, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(rf"#\s*{re.escape(key)}:\s*comfyui-frontend-package==([\w.]+)\s*$", line.strip())
+            if m:
+                return m.group(1)
+    raise LookupError(f"no '# {key}: comfyui-frontend-package==X' line in {REQUIREMENTS_DEV}")
+
+
+def pinned_frontend(key="newest-frontend"):
+    """(version, static folder) of a frontend pinned in requirements-dev.txt; the folder is None
+    until harness/setup_browser.sh has installed it into build/frontend-<version>/."""
+    version = frontend_pin(key)
+    static = os.path.join(PACK_DIR, "build", f"frontend-{version}", "comfyui_frontend_package", "static")
+    return version, (static if os.path.isfile(os.path.join(static, "index.html")) else None)
 
 
 def free_port():
@@ -33,7 +58,8 @@ class PromptError(RuntimeError):
 
 
 class ComfyServer:
-    def __init__(self, base_dir=None, python=sys.executable, comfyui=None, extra_args=(), log_path=None):
+    def __init__(self, base_dir=None, python=sys.executable, comfyui=None, extra_args=(), log_path=None,
+                 front_end_root=None):
         self.comfyui = comfyui or find_comfyui()
         if self.comfyui is None:
             raise RuntimeError("no ComfyUI found: run harness/setup_host.sh or set COMFYUI_PATH")
@@ -47,6 +73,8 @@ class ComfyServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.python, self.extra_args = python, list(extra_args)
+        if front_end_root:  # ComfyUI runs in its own folder: the path must be absolute
+            self.extra_args += ["--front-end-root", os.path.abspath(front_end_root)]
         self.log_path = log_path or os.path.join(self.base_dir, "server.log")
         self.process = None
         self.client_id = uuid.uuid4().hex

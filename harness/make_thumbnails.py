@@ -1,6 +1,6 @@
 """Thumbnails for ComfyUI's template browser: run every workflows/*.json, write workflows/<name>.jpg.
 
-    .venv/bin/python harness/make_thumbnails.py [NAME ...] [--size PX] [--keep DIR] [--out-dir DIR]
+    .venv/bin/python harness/make_thumbnails.py [NAME ...] [--size PX] [--keep DIR] [--out-dir DIR] [--animated DIR]
 
 How ComfyUI 0.3.75 shows a pack's workflows (app/custom_node_manager.py, frontend 1.32):
 - GET /api/workflow_templates lists {custom_nodes folder name: [workflow names]} for every
@@ -8,8 +8,14 @@ How ComfyUI 0.3.75 shows a pack's workflows (app/custom_node_manager.py, fronten
   workflows (this pack uses workflows/; ComfyUI logs a debug hint that example_workflows is preferred).
 - The folder is served at /api/workflow_templates/<pack folder name>/ (here comfyui-sde-edit/, the
   folder name under custom_nodes/). The browser fetches <name>.json from there, and shows <name>.jpg
-  as the card's thumbnail (custom-node templates are always mediaType image, mediaSubtype jpg, no
-  index suffix). The card crops the picture to fill it, so the thumbnails are square.
+  as the card's thumbnail: frontends 1.32.9 and 1.58.1 both build a custom-node template as
+  {name, title: name, mediaType: "image", mediaSubtype: "jpg"} from the listed name alone, so the
+  card's title is the file name and <name>.jpg is the only picture ever asked for (no .webp, no
+  index suffix, no per-pack index.json). A JPEG cannot move, so a drag's thumbnail shows its
+  animation's frames side by side; --animated also writes them as an animated WebP for the docs.
+- The cards are square (1.58: aspect-square, object-fit contain, at most 256 px high) and show the
+  whole picture; 1.58 lays a "Node graph" badge over its top left (8 px from the edges, 24 px high, on
+  a card at least 240 px wide), so the top THUMB_TOP_FREE pixels of a thumbnail hold nothing.
 
 Every thumbnail comes from a real run of that workflow through ComfyUI (one `main.py --cpu` server,
 harness/comfy_server.py; the UI format is converted and queued by commands/run_workflow.py):
@@ -32,15 +38,17 @@ harness/comfy_server.py; the UI format is converted and queued by commands/run_w
   no negative, cfg 1, scheduler simple, steps, t0, ...) is the shipped one. Its caption says "tiny
   random-weight SD3 in place of Flux: wiring test".
 
-Each thumbnail is 512 x 512: a header (the task and the model the workflow is for), the input with
-its mask outline or drag arrow, every saved output (labelled SDE / ODE by the eta of the node that made
-it; drag sub-steps left out), and a caption strip. JPEG quality 85 (20 to 60 KiB each); the runs are
-seeded, so a re-run on the same machine gives byte-identical files. All nine take about 1 minute on 2
-idle CPU cores (5 minutes when other jobs share them).
+Each thumbnail is 512 x 512: a free strip at the top, a header (the task and the model the workflow
+is for), the input with its mask outline or drag arrow, a drag's sub-steps (from the frames its
+SaveAnimatedWEBP saved: warp's moved and filled patch, or up to two of paper's sub-steps), every saved
+output (labelled SDE / ODE by the eta of the node that made it), and a caption strip. JPEG quality 85
+(20 to 60 KiB each); the runs are seeded, so a re-run on the same machine gives byte-identical files.
+All nine take about 1 minute on 2 idle CPU cores (5 minutes when other jobs share them).
 
 Python API (used by tests/test_workflows_run.py): analyse(path, size, sets) -> Plan; stage(server,
 plans) installs the stand-in files; build_prompt(plan, server, object_info, workdir) -> API prompt;
-execute(plan, server, ...) -> Result; compose(result) -> PIL image; make_tiny_lora(checkpoint, path).
+execute(plan, server, ...) -> Result; compose(result) -> PIL image; compose_animation(result) -> frames;
+frames(data) -> RGB arrays of an (animated) image file; make_tiny_lora(checkpoint, path).
 """
 import argparse
 import dataclasses
@@ -65,6 +73,10 @@ from workflow_to_api import MUTED, BYPASSED  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOWS_DIR = os.path.join(ROOT, "workflows")
 THUMB = 512          # thumbnail width and height
+# Frontend 1.58's template cards lay a badge ("Node graph", 32 px of a card at least 240 px wide) over
+# the top left of the thumbnail: this strip holds no text.
+THUMB_TOP_FREE = 72
+BACKGROUND = (30, 31, 34)
 JPEG_QUALITY = 85
 DEFAULT_SIZE = 128   # input picture size for checkpoint workflows
 # The picture size the example drag points of a workflow are written for, by family.
@@ -360,6 +372,7 @@ class Result:
     outputs: list     # [(node id, label, RGB array)] of the main outputs (first image of each)
     input: np.ndarray = None
     mask: np.ndarray = None
+    animation: list = None  # a drag's SaveAnimatedWEBP frames (RGB arrays): the input, then every sub-step
 
     @property
     def prompt(self):
@@ -369,6 +382,22 @@ class Result:
 def decode(data):
     import io
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def frames(data):
+    """Every frame of an (animated) image file, as RGB arrays."""
+    import io
+    from PIL import ImageSequence
+    with Image.open(io.BytesIO(data)) as img:
+        return [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(img)]
+
+
+def animation_of(run):
+    """The frames of the drag's animation (the first SaveAnimatedWEBP's file), or None."""
+    for img in run.images:
+        if img.class_type == "SaveAnimatedWEBP":
+            return frames(img.data)
+    return None
 
 
 def execute(plan, server, object_info=None, workdir=None, timeout=1800, prompt=None):
@@ -391,7 +420,8 @@ def execute(plan, server, object_info=None, workdir=None, timeout=1800, prompt=N
         outputs.append((node_id, label, decode(by_node[node_id][0])))
     first = lambda k: decode(by_node[k][0]) if k in by_node else None  # noqa: E731
     mask = first(THUMB_MASK)
-    return Result(plan, run, outputs, first(THUMB_INPUT), None if mask is None else mask[..., 0] > 127)
+    return Result(plan, run, outputs, first(THUMB_INPUT), None if mask is None else mask[..., 0] > 127,
+                  animation_of(run))
 
 
 # --------------------------------------------------------------------------------------- the picture
@@ -453,40 +483,61 @@ def drag_points(result):
     return json.loads(mover["inputs"]["points"])
 
 
-def compose(result):
-    """The 512 x 512 thumbnail: header, input (mask outline / drag arrow) and outputs, caption strip."""
+def substep_panels(result, most=2):
+    """(label, RGB array) of a drag's sub-steps before its result, from its animation (whose first
+    frame is the input and whose last is the result, shown by the result's own panel): warp's one frame
+    (the patch moved and the gap filled), or up to `most` evenly spaced sub-steps of paper / fast."""
+    if result.plan.task != "drag" or not result.animation or len(result.animation) < 3:
+        return []
+    steps = result.animation[1:-1]
+    (mover,) = [v for v in result.prompt.values() if v["class_type"] == "SDEDragPointMover"]
+    if mover["inputs"].get("method", "warp") == "warp":
+        return [("moved + filled", steps[0])]
+    keep = sorted({round(k * (len(steps) - 1) / max(1, most - 1)) for k in range(min(most, len(steps)))})
+    return [(f"sub-step {k + 1}", steps[k]) for k in keep]
+
+
+def default_panels(result):
+    """The thumbnail's pictures, left to right: the input (mask outline / drag arrows), a drag's
+    sub-steps, every main output."""
+    panels = []
+    if result.input is not None:
+        label = "input + drag" if result.plan.task == "drag" else "input + mask" if result.mask is not None else "input"
+        panels.append((label, result.input, result.mask))
+    panels += [(label, array, None) for label, array in substep_panels(result)]
+    panels += [(label, array, None) for _, label, array in result.outputs]
+    return panels
+
+
+def compose(result, panels=None):
+    """The 512 x 512 thumbnail: a free strip at the top (THUMB_TOP_FREE: frontend 1.58 lays the card's
+    badges there), a header (task, model), the pictures with their labels, and a caption strip."""
     plan = result.plan
-    canvas = Image.new("RGB", (THUMB, THUMB), (30, 31, 34))
+    canvas = Image.new("RGB", (THUMB, THUMB), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     margin, gap = 14, 10
-    header_font, model_font, label_font, caption_font = _font(30), _font(20), _font(20), _font(20)
+    header_font, model_font, label_font, caption_font = _font(26), _font(19), _font(18), _font(19)
 
-    y = margin
-    for text, font, colour, step in ((plan.header, header_font, (240, 240, 240), 36),
-                                     (plan.model, model_font, (170, 176, 186), 25)):
+    y = THUMB_TOP_FREE
+    for text, font, colour, step in ((plan.header, header_font, (240, 240, 240), 31),
+                                     (plan.model, model_font, (170, 176, 186), 24)):
         for line in _wrap(draw, text, font, THUMB - 2 * margin):
             draw.text((THUMB / 2, y), line, font=font, fill=colour, anchor="ma")
             y += step
-    top = y + 8
+    top = y + 10
 
     warning = plan.kind != "reference"
     caption = _wrap(draw, plan.caption, caption_font, THUMB - 2 * margin - 8)
-    strip = 14 + 25 * len(caption)
+    strip = 14 + 24 * len(caption)
     fill, ink = ((242, 201, 76), (20, 20, 20)) if warning else ((46, 110, 64), (240, 240, 240))
     draw.rectangle([0, THUMB - strip, THUMB, THUMB], fill=fill)
     for i, line in enumerate(caption):
-        draw.text((THUMB / 2, THUMB - strip + 7 + 25 * i), line, font=caption_font, fill=ink, anchor="ma")
+        draw.text((THUMB / 2, THUMB - strip + 7 + 24 * i), line, font=caption_font, fill=ink, anchor="ma")
     bottom = THUMB - strip - 8
 
-    panels = []
-    if result.input is not None:
-        label = "input + mask" if result.mask is not None else "input"
-        panels.append((label, result.input, result.mask))
-        if plan.task == "drag":
-            panels[-1] = ("input + drag", result.input, result.mask)
-    panels += [(label, array, None) for _, label, array in result.outputs]
+    panels = default_panels(result) if panels is None else panels
     n = len(panels)
-    label_h = 30
+    label_h = 28
     side = int(min((THUMB - 2 * margin - (n - 1) * gap) / n, bottom - top - label_h))
     row_w = n * side + (n - 1) * gap
     x0 = (THUMB - row_w) // 2
@@ -501,6 +552,30 @@ def compose(result):
         canvas.paste(panel, (x + (side - panel.width) // 2, y0 + (side - panel.height) // 2))
         draw.text((x + side / 2, y0 + side + 5), label, font=label_font, fill=(210, 210, 210), anchor="ma")
     return canvas
+
+
+def compose_animation(result):
+    """A drag's thumbnail as an animation: the input with its arrows next to the drag's animation
+    played frame by frame (the input, every sub-step, the result). [(PIL image, ms)], or None."""
+    if result.plan.task != "drag" or not result.animation or result.input is None:
+        return None
+    (mover,) = [v for v in result.prompt.values() if v["class_type"] == "SDEDragPointMover"]
+    warp = mover["inputs"].get("method", "warp") == "warp"
+    frames_out = []
+    last = len(result.animation) - 1
+    for k, frame in enumerate(result.animation):
+        label = ("input" if k == 0 else result.outputs[0][1] if k == last
+                 else "moved + filled" if warp else f"sub-step {k}")
+        panels = [("input + drag", result.input, result.mask), (label, frame, None)]
+        frames_out.append((compose(result, panels), 1600 if k == last else 800))
+    return frames_out
+
+
+def save_animation(frames_out, path):
+    """An animated WebP (looping) of compose_animation's frames."""
+    images = [f for f, _ in frames_out]
+    images[0].save(path, "WEBP", save_all=True, append_images=images[1:], duration=[ms for _, ms in frames_out],
+                   loop=0, quality=JPEG_QUALITY, method=6)
 
 
 def save_jpeg(image, path):
@@ -528,6 +603,9 @@ def main(argv=None):
                         help=f"input picture size for the checkpoint workflows (default {DEFAULT_SIZE})")
     parser.add_argument("--out-dir", default=WORKFLOWS_DIR, help="where <name>.jpg goes (default workflows/)")
     parser.add_argument("--keep", metavar="DIR", help="also write each run's images and API prompt here")
+    parser.add_argument("--animated", metavar="DIR",
+                        help="also write each drag workflow's thumbnail as an animated WebP, DIR/<name>.webp "
+                             "(the template browser only shows <name>.jpg; these are for the docs)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="NODE.input=value",
                         help="a widget value for every run (as run_workflow.py --set); for trying things out")
     args = parser.parse_args(argv)
@@ -546,6 +624,10 @@ def main(argv=None):
             result = execute(plan, server, object_info)
             path = os.path.join(args.out_dir, plan.name + ".jpg")
             save_jpeg(compose(result), path)
+            animation = compose_animation(result) if args.animated else None
+            if animation:
+                os.makedirs(args.animated, exist_ok=True)
+                save_animation(animation, os.path.join(args.animated, plan.name + ".webp"))
             if args.keep:
                 folder = os.path.join(args.keep, plan.name)
                 os.makedirs(folder, exist_ok=True)

@@ -1,15 +1,23 @@
 """The SDE-Drag point editor in a real browser, against a real ComfyUI server on loopback.
 
-A person's path, in both renderers (the classic LiteGraph canvas and Vue "Nodes 2.0"): open the
-drag_reference_cpu workflow from the template browser, clear its points, place two drag pairs by
-clicking in the editor, check the `points` widget, run it with the Run button and wait for the
-output. Also: dragging a dot, deleting a pair (right-click), undo, press-drag-release; the workflow
-exported from the browser re-opens with the same points and gives the same output for the same
-seed; malformed points typed by hand get an error that names `points`, and the server serves the
-next prompt.
+A person's path, on two frontends (the one the pinned ComfyUI ships, and the newest
+comfyui-frontend-package pinned in requirements-dev.txt, served with --front-end-root) and in both
+renderers (the classic LiteGraph canvas and Vue "Nodes 2.0"): open the drag workflow from the
+template browser, clear its points, place two drag pairs by clicking in the editor, check the
+`points` widget, run it with the Run button and wait for the output. Also: dragging a dot, deleting a
+pair (right-click), undo, press-drag-release; the workflow exported from the browser re-opens with the
+same points and gives the same output for the same seed; malformed points typed by hand get an error
+that names `points`, and the server serves the next prompt.
 
-Needs Chromium and the Python playwright package (harness/setup_browser.sh installs both); the tests
-skip with that hint when either is missing. Screenshots go to out/e2e/<renderer>/.
+Every page's console is read through the Chrome DevTools protocol (messages with their stacks): a
+deprecation warning raised from the pack's own scripts (/extensions/<pack>/...) fails the test, as
+does an uncaught exception thrown from them. LiteGraph's deprecation warnings are shown once per page
+by default, so a page sets LiteGraph.alwaysRepeatWarnings (where the frontend has it): a warning the
+frontend itself raised first cannot hide the pack's.
+
+Needs Chromium and the Python playwright package (harness/setup_browser.sh installs both, and the newest
+frontend into build/); the tests skip with that hint when any is missing. Screenshots and each page's
+console go to out/e2e/<frontend version>/<renderer>/.
 """
 import io
 import json
@@ -23,7 +31,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from comfy_server import PACK_DIR, ComfyServer, PromptError  # noqa: E402
+import make_thumbnails as mt  # noqa: E402
+from comfy_server import PACK_DIR, ComfyServer, PromptError, pinned_frontend  # noqa: E402
 
 # `make test` sets up the browser and sets SDE_EDIT_REQUIRE_BROWSER=1: there a missing browser is a
 # failure, not a skip. Run directly on a machine without one, these tests skip with a hint.
@@ -48,7 +57,18 @@ SHORT_PAIRS = [((28, 28), (32, 28)), ((28, 34), (32, 34))]
 SHORT_POINTS = '{"source": [[28, 28], [28, 34]], "target": [[32, 28], [32, 34]]}'
 MALFORMED = '{"source": [[28, 28]], "target": [[40, 28]'
 UI_TIMEOUT_MS = 30_000
+THUMB_TOP_FREE = mt.THUMB_TOP_FREE  # px at the top of a 512 px thumbnail kept free of text
 RUN_TIMEOUT_S = 120
+PINNED_FRONTEND = "pinned"  # the comfyui-frontend-package in the venv, the one ComfyUI's requirements pin
+NEWEST_FRONTEND = "newest"  # requirements-dev.txt's `# newest-frontend:` pin, installed into build/
+FRONTENDS = (PINNED_FRONTEND, NEWEST_FRONTEND)
+RENDERERS = ("classic", "vue")
+# The longer flows (editing in place, the exported workflow) run once per frontend, in one renderer each.
+DIAGONAL = {PINNED_FRONTEND: "classic", NEWEST_FRONTEND: "vue"}
+# Tests take `frontend` (a module-scoped fixture: one server per frontend, the tests grouped by it) and
+# `renderer` as separate parameters.
+every_frontend = pytest.mark.parametrize("frontend", FRONTENDS, indirect=True)
+every_renderer = pytest.mark.parametrize("renderer", RENDERERS)
 
 
 def find_chromium():
@@ -66,9 +86,26 @@ def post_json(server, path, payload):
     urllib.request.urlopen(request, timeout=30).close()
 
 
+def require(condition, reason):
+    if not condition:
+        if REQUIRE_BROWSER:
+            pytest.fail(f"{reason} although SDE_EDIT_REQUIRE_BROWSER=1: run harness/setup_browser.sh")
+        pytest.skip(f"{reason}: run harness/setup_browser.sh")
+
+
 @pytest.fixture(scope="module")
-def server():
-    with ComfyServer() as s:
+def frontend(request):
+    """None for the server's own frontend, else the static folder of the newest pinned one."""
+    if request.param == PINNED_FRONTEND:
+        return None
+    version, static = pinned_frontend("newest-frontend")
+    require(static, f"comfyui-frontend-package {version} is not installed in build/")
+    return static
+
+
+@pytest.fixture(scope="module")
+def server(frontend):
+    with ComfyServer(front_end_root=frontend) as s:
         # A returning user: the frontend opens the template browser by itself only on a first start,
         # at a moment of its choosing; the tests open it themselves, from the side bar.
         post_json(s, "/settings/Comfy.TutorialCompleted", True)
@@ -78,31 +115,72 @@ def server():
 @pytest.fixture(scope="module")
 def browser():
     executable = find_chromium()
-    if not executable:
-        if REQUIRE_BROWSER:
-            pytest.fail("no Chromium found although SDE_EDIT_REQUIRE_BROWSER=1: run harness/setup_browser.sh")
-        pytest.skip("browser tests need Chromium: run harness/setup_browser.sh (or set CHROMIUM)")
+    require(executable, "no Chromium found (or set CHROMIUM)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
         yield b
         b.close()
 
 
+class Console:
+    """Every console message of a page with the URLs of its stack (Chrome DevTools protocol: Playwright's
+    own console events carry only the line that called console.warn, which for LiteGraph's deprecation
+    warnings is LiteGraph itself), and the uncaught exceptions."""
+
+    def __init__(self, context, page):
+        self.messages, self.errors = [], []
+        page.on("pageerror", lambda e: self.errors.append(f"{e}\n{e.stack or ''}"))
+        self.cdp = context.new_cdp_session(page)
+        self.cdp.on("Runtime.consoleAPICalled", self.on_message)
+        self.cdp.send("Runtime.enable")
+
+    def on_message(self, event):
+        text = " ".join(str(a.get("value", a.get("description", ""))) for a in event.get("args", []))
+        frames = [f"{f.get('functionName') or '(anonymous)'} {f.get('url', '')}:{f.get('lineNumber', 0) + 1}"
+                  for f in (event.get("stackTrace") or {}).get("callFrames", [])]
+        self.messages.append({"type": event.get("type"), "text": text, "stack": frames})
+
+    def ours(self, message):
+        where = f"/extensions/{PACK_MODULE}/"
+        return where in message["text"] or any(where in f for f in message["stack"])
+
+    def deprecations_from_the_pack(self):
+        found = {}
+        for m in self.messages:
+            if "deprecat" in m["text"].lower() and self.ours(m):
+                found.setdefault(m["text"], m)  # LiteGraph repeats each warning: one of a kind is enough
+        return list(found.values())
+
+    def dump(self, path):
+        with open(path, "w", encoding="utf-8") as f:
+            for m in self.messages:
+                f.write(f"[{m['type']}] {m['text']}\n" + "".join(f"    at {frame}\n" for frame in m["stack"][:12]))
+            for e in self.errors:
+                f.write(f"[uncaught] {e}\n")
+
+
 @pytest.fixture
-def ui(server, browser, tmp_path):
+def ui(request, server, browser, tmp_path):
+    params = request.node.callspec.params
+    renderer = params.get("renderer") or DIAGONAL[params["frontend"]]
     context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
     page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack or ''}"))
-    yield ComfyPage(page, server, tmp_path, errors)
+    console = Console(context, page)
+    ui = ComfyPage(page, server, tmp_path, console, renderer)
+    yield ui
     context.close()
+    if ui.version:
+        console.dump(os.path.join(ui.out, f"console_{request.node.originalname}.txt"))
     # Uncaught exceptions thrown from the pack's own scripts (the frontend's own are not ours to judge).
-    ours = [e for e in errors if f"/extensions/{PACK_MODULE}/" in e]
+    ours = [e for e in console.errors if f"/extensions/{PACK_MODULE}/" in e]
     assert not ours, ours
+    # Deprecation warnings raised by the pack's code (its file in the text or in the stack).
+    deprecated = console.deprecations_from_the_pack()
+    assert not deprecated, "\n\n".join(f"{m['text']}\n  " + "\n  ".join(m["stack"][:8]) for m in deprecated)
 
 
-def out_dir(renderer):
-    path = os.path.join(OUT, renderer)
+def out_dir(version, renderer):
+    path = os.path.join(OUT, version, renderer)
     os.makedirs(path, exist_ok=True)
     return path
 
@@ -115,16 +193,26 @@ class ComfyPage:
     """The ComfyUI frontend in one browser page, driven the way a person would, plus a few reads of
     the frontend's state (app.graph) to check what happened."""
 
-    def __init__(self, page, server, tmp_path, errors):
-        self.page, self.server, self.tmp_path, self.errors = page, server, tmp_path, errors
+    def __init__(self, page, server, tmp_path, console, renderer):
+        self.page, self.server, self.tmp_path, self.console = page, server, tmp_path, console
+        self.renderer, self.version = renderer, None
+
+    @property
+    def out(self):
+        return out_dir(self.version, self.renderer)
 
     # ---- start-up ------------------------------------------------------------------------------
 
-    def open(self, vue_nodes):
+    def open(self, vue_nodes=None):
+        """Load the page in this test's renderer (or the one given)."""
+        vue_nodes = self.renderer == "vue" if vue_nodes is None else vue_nodes
         self.page.goto(self.server.url)
         self.page.wait_for_function(
             "window.app?.graph && window.app.extensionManager?.workflow?.activeWorkflow && "
             "window.app.extensions?.some(e => e.name === 'sde-edit.DragPointEditor')", timeout=60_000)
+        self.version = self.page.evaluate("window.__COMFYUI_FRONTEND_VERSION__")
+        # Every deprecation warning each time, not only the first of its kind on the page.
+        self.page.evaluate("() => { if ('alwaysRepeatWarnings' in LiteGraph) LiteGraph.alwaysRepeatWarnings = true }")
         # Settings live on the server (user folder), so every page states its renderer.
         self.page.evaluate("(on) => app.extensionManager.setting.set('Comfy.VueNodes.Enabled', on)", vue_nodes)
         self.page.wait_for_function("(on) => LiteGraph.vueNodesMode === on", arg=vue_nodes)
@@ -145,14 +233,50 @@ class ComfyPage:
                 pass  # it went away by itself (toasts animate out and time out)
 
     def open_template(self, name):
-        """Templates (side bar) → the pack's category → the workflow's card, as a person does."""
-        dialog = self.page.get_by_role("dialog").filter(has_text="All Templates")
+        """Templates (side bar) → the pack's category → the workflow's card (by its title, the
+        workflow's file name), as a person does. Checks the card on the way: its title, and its
+        thumbnail shown whole (not cropped by the card) with nothing of the frontend's laid over
+        the thumbnail's text (its top strip)."""
+        dialog = self.page.get_by_role("dialog").filter(has_text=PACK_MODULE)
         self.page.get_by_role("button", name="Templates", exact=True).click()
-        dialog.get_by_text(PACK_MODULE, exact=True).click()
-        dialog.get_by_text(name.replace("_", " "), exact=True).click()
+        dialog.get_by_text(PACK_MODULE, exact=True).first.click()
+        card = dialog.get_by_text(name, exact=True)
+        card.wait_for(timeout=UI_TIMEOUT_MS)
+        self.check_thumbnail(dialog, name)
+        dialog.screenshot(path=os.path.join(self.out, "templates.png"))
+        card.click()
         dialog.wait_for(state="hidden", timeout=UI_TIMEOUT_MS)
         self.page.wait_for_function(f"app.graph.nodes.some(n => n.comfyClass === '{NODE}')")
         return self.drag_node_id()
+
+    def check_thumbnail(self, dialog, name):
+        thumb = dialog.locator(f'img[alt="{name}"]').first
+        self.page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=thumb.element_handle(),
+                                    timeout=UI_TIMEOUT_MS)
+        geometry = thumb.evaluate("""(img) => {
+            const box = (r) => ({left: r.left, top: r.top, right: r.right, bottom: r.bottom})
+            let clip = img.parentElement, card = img
+            while (clip && getComputedStyle(clip).overflow === 'visible') clip = clip.parentElement
+            for (let n = img; n && !n.querySelector?.('h3'); n = n.parentElement) card = n.parentElement
+            const r = img.getBoundingClientRect()
+            // whatever the frontend draws on the card above the picture (badges, buttons)
+            const covers = [...(card?.querySelectorAll('*') ?? [])]
+                .filter((e) => !e.contains(img) && e !== img && e.getBoundingClientRect().width > 0 &&
+                               getComputedStyle(e).position === 'absolute')
+                .map((e) => box(e.getBoundingClientRect()))
+            return {img: box(r), natural: [img.naturalWidth, img.naturalHeight], clip: box(clip.getBoundingClientRect()),
+                    fit: getComputedStyle(img).objectFit, covers}
+        }""")
+        img, clip = geometry["img"], geometry["clip"]
+        assert geometry["natural"] == [512, 512], geometry
+        inside = (img["left"] >= clip["left"] - 1 and img["right"] <= clip["right"] + 1
+                  and img["top"] >= clip["top"] - 1 and img["bottom"] <= clip["bottom"] + 1)
+        assert inside or geometry["fit"] == "contain", f"the card crops the thumbnail: {geometry}"
+        # The thumbnail keeps its top strip (THUMB_TOP_FREE of 512 px) free of text for the card's badges.
+        strip = img["top"] + (img["bottom"] - img["top"]) * THUMB_TOP_FREE / 512
+        for c in geometry["covers"]:
+            overlaps = c["left"] < img["right"] and c["right"] > img["left"] and c["bottom"] > img["top"] and c["top"] < img["bottom"]
+            assert not overlaps or c["bottom"] <= strip + 1, f"the card lays {c} over the thumbnail's text: {geometry}"
 
     def drag_node_id(self):
         return self.page.evaluate(f"app.graph.nodes.find(n => n.comfyClass === '{NODE}').id")
@@ -162,9 +286,10 @@ class ComfyPage:
     def editor(self, node_id):
         return self.page.locator(f'.sde-drag-editor[data-node-id="{node_id}"]')
 
-    def show_editor(self, node_id, scale=None):
-        """Pan (and optionally zoom) the canvas so that the editor sits in the middle of the window,
-        then click the node's title so that it is on top of any node overlapping it."""
+    def show_editor(self, node_id, scale=1.0):
+        """Zoom (1 by default: frontend 1.58 hides DOM widgets when the canvas is zoomed out) and pan
+        the canvas so that the editor sits in the middle of the window, then click the node's title so
+        that it is on top of any node overlapping it."""
         self.page.evaluate("""([id, scale]) => {
             const canvas = app.canvas, node = app.graph.getNodeById(id)
             if (scale) canvas.ds.scale = scale
@@ -316,9 +441,9 @@ class ComfyPage:
         chooser.value.set_files(path)
 
 
-def make_two_pairs(ui, renderer, scale=None, pairs=PAIRS):
+def make_two_pairs(ui, scale=1.0, pairs=PAIRS):
     """Open the template, clear its example pair, place two pairs: the drag node's id."""
-    ui.open(vue_nodes=renderer == "vue")
+    ui.open()
     node_id = ui.open_template(TEMPLATE)
     ui.show_editor(node_id, scale)
     assert ui.arrows(node_id) == 1  # the template's example pair
@@ -328,10 +453,14 @@ def make_two_pairs(ui, renderer, scale=None, pairs=PAIRS):
     return node_id
 
 
-@pytest.mark.parametrize("renderer,scale", [("classic", 1.25), ("vue", 1.1)])
-def test_place_two_pairs_and_run(ui, renderer, scale):
-    out = out_dir(renderer)
-    node_id = make_two_pairs(ui, renderer, scale)
+SCALE = {"classic": 1.25, "vue": 1.1}
+
+
+@every_renderer
+@every_frontend
+def test_place_two_pairs_and_run(ui, frontend, renderer):
+    node_id = make_two_pairs(ui, SCALE[renderer])
+    out = ui.out
     assert ui.points(node_id) == EXPECTED_POINTS
     assert ui.arrows(node_id) == 2
     ui.dismiss_notices()
@@ -353,10 +482,11 @@ def test_place_two_pairs_and_run(ui, renderer, scale):
     ui.page.screenshot(path=os.path.join(out, "page.png"))
 
 
-def test_drag_a_point_delete_a_pair_undo_and_press_drag(ui):
+@every_frontend
+def test_drag_a_point_delete_a_pair_undo_and_press_drag(ui, frontend):
     """Editing in place: move a target by dragging it, delete a pair with a right-click, undo, and
     make a pair by pressing at the source and releasing at the target."""
-    node_id = make_two_pairs(ui, "classic")
+    node_id = make_two_pairs(ui)
     page = ui.page
     page.mouse.move(*ui.pixel_point(node_id, 40, 34))
     page.mouse.down()
@@ -377,8 +507,9 @@ def test_drag_a_point_delete_a_pair_undo_and_press_drag(ui):
     assert ui.arrows(node_id) == 3
 
 
-def test_saved_workflow_reopens_with_the_same_points_and_output(ui):
-    node_id = make_two_pairs(ui, "classic", pairs=SHORT_PAIRS)
+@every_frontend
+def test_saved_workflow_reopens_with_the_same_points_and_output(ui, frontend):
+    node_id = make_two_pairs(ui, pairs=SHORT_PAIRS)
     exported = ui.export_workflow()
     with open(exported) as f:
         saved = json.load(f)
@@ -392,7 +523,7 @@ def test_saved_workflow_reopens_with_the_same_points_and_output(ui):
     post_json(ui.server, "/free", {"unload_models": True, "free_memory": True})
     time.sleep(1.0)
     ui.page.reload()
-    ui.open(vue_nodes=False)
+    ui.open()
     ui.open_workflow_file(exported)
     ui.page.wait_for_function(
         f"app.graph.nodes.some(n => n.comfyClass === '{NODE}') && "
@@ -409,11 +540,14 @@ def test_saved_workflow_reopens_with_the_same_points_and_output(ui):
     assert np.array_equal(pixels(first_png), pixels(ui.saved_image(second)))
 
 
-@pytest.mark.parametrize("renderer", ["classic", "vue"])
-def test_malformed_points_typed_by_hand_get_a_clear_error(ui, renderer):
-    ui.open(vue_nodes=renderer == "vue")
+@every_renderer
+@every_frontend
+def test_malformed_points_typed_by_hand_get_a_clear_error(ui, frontend, renderer):
+    ui.open()
     node_id = ui.open_template(TEMPLATE)
-    ui.show_editor(node_id)
+    ui.dismiss_notices()
+    ui.show_node(node_id)  # the whole node below the menu bars: its text box and its editor
+    ui.focus_node(node_id)
     page = ui.page
     textarea = ui.points_textarea()
     textarea.click()
@@ -423,7 +557,7 @@ def test_malformed_points_typed_by_hand_get_a_clear_error(ui, renderer):
     editor = ui.editor(node_id)
     assert editor.get_attribute("data-pairs") == "-1"  # the editor re-read the text and says why it cannot draw it
     assert "not valid JSON" in editor.locator(".sde-drag-status").inner_text()
-    editor.screenshot(path=os.path.join(out_dir(renderer), "editor_malformed_points.png"))
+    editor.screenshot(path=os.path.join(ui.out, "editor_malformed_points.png"))
 
     # The server refuses the node when the prompt arrives (validate_inputs), naming the input; the
     # prompt's other outputs (the input preview) stay valid, so ComfyUI queues those and the frontend
@@ -435,7 +569,7 @@ def test_malformed_points_typed_by_hand_get_a_clear_error(ui, renderer):
     page.wait_for_function("id => !!(window.app.lastNodeErrors && window.app.lastNodeErrors[id])", arg=str(node_id))
     shown = page.evaluate("id => JSON.stringify(window.app.lastNodeErrors[id])", str(node_id))
     assert "points is not valid JSON" in shown, shown
-    page.screenshot(path=os.path.join(out_dir(renderer), "malformed_points_error.png"))
+    page.screenshot(path=os.path.join(ui.out, "malformed_points_error.png"))
 
     # The editor recovers the text (Clear), a new pair is placed, and the server runs it.
     ui.focus_node(node_id)

@@ -10,7 +10,7 @@
 import { app } from '../../../scripts/app.js'
 import { api } from '../../../scripts/api.js'
 import { DragPointEditor } from './sde_drag/editor_view.js'
-import { findEditImage } from './sde_drag/image_source.js'
+import { findEditImage, inputConnected } from './sde_drag/image_source.js'
 
 const NODE_CLASS = 'SDEDragPointMover'
 const POINTS = 'points'
@@ -30,7 +30,7 @@ function pointsWidget(node) {
 
 /** True while `points` has been turned into an input and is fed by a link. */
 function pointsLinked(node) {
-  return node.inputs?.some((input) => input.widget?.name === POINTS && input.link != null) ?? false
+  return node.inputs?.some((input, slot) => input.widget?.name === POINTS && inputConnected(node, slot)) ?? false
 }
 
 function vueNodesMode() {
@@ -47,7 +47,14 @@ function writePoints(node, text) {
   widget.value = text
   widget.callback?.(text, app.canvas, node)
   node.setDirtyCanvas?.(true, true)
-  app.extensionManager?.workflow?.activeWorkflow?.changeTracker?.checkState?.()
+  recordUndoState()
+}
+
+/** An undo checkpoint: captureCanvasState() on newer frontends, checkState() (its old name) before. */
+function recordUndoState() {
+  const tracker = app.extensionManager?.workflow?.activeWorkflow?.changeTracker
+  if (typeof tracker?.captureCanvasState === 'function') tracker.captureCanvasState()
+  else tracker?.checkState?.()
 }
 
 /**

@@ -14,12 +14,30 @@ const MAX_DEPTH = 12
 const IMAGE = 'IMAGE'
 const LATENT = 'LATENT'
 
-/** The link feeding input `slot` of `node`, or null. Works for links stored as a Map or an object. */
-function inputLink(node, slot) {
-  const id = node.inputs?.[slot]?.link
-  if (id == null || !node.graph) return null
-  const links = node.graph._links ?? node.graph.links
+// Graph reads go through LGraphNode's own methods (getInputLink, isInputConnected, getOutputNodes),
+// which every frontend from 1.2x to today has; newer ones warn when a slot's `link` / `links` field
+// is read directly. The field reads below are only a fallback for a frontend without those methods.
+
+/** Links by id on a frontend without node.getInputLink / getOutputNodes (a Map or an object). */
+function legacyLink(graph, id) {
+  if (id == null || !graph) return null
+  if (typeof graph.getLink === 'function') return graph.getLink(id) ?? null
+  const links = graph.links
   return (links?.get ? links.get(id) : links?.[id]) ?? null
+}
+
+/** The link feeding input `slot` of `node`, or null. */
+function inputLink(node, slot) {
+  if (!node.graph || !node.inputs?.[slot]) return null
+  if (typeof node.getInputLink === 'function') return node.getInputLink(slot) ?? null
+  return legacyLink(node.graph, node.inputs[slot].link)
+}
+
+/** True when input `slot` of `node` is fed by a link. */
+export function inputConnected(node, slot) {
+  if (!node.inputs?.[slot]) return false
+  if (typeof node.isInputConnected === 'function') return Boolean(node.isInputConnected(slot))
+  return node.inputs[slot].link != null
 }
 
 function upstreamOf(node, slot) {
@@ -32,10 +50,10 @@ function upstreamOf(node, slot) {
 /** Nodes fed by output `slot` of `node`. */
 function downstreamOf(node, slot) {
   const graph = node.graph
-  const links = graph?._links ?? graph?.links
-  const ids = node.outputs?.[slot]?.links ?? []
-  return ids
-    .map((id) => (links?.get ? links.get(id) : links?.[id]))
+  if (!graph || !node.outputs?.[slot]) return []
+  if (typeof node.getOutputNodes === 'function') return (node.getOutputNodes(slot) ?? []).filter(Boolean)
+  return (node.outputs[slot].links ?? [])
+    .map((id) => legacyLink(graph, id))
     .filter(Boolean)
     .map((link) => graph.getNodeById(link.target_id))
     .filter(Boolean)
@@ -104,7 +122,7 @@ function isActive(node) {
 /** Index of the input to follow upstream: an IMAGE input first, else a LATENT one, else a reroute's. */
 function nextInput(node) {
   const inputs = node.inputs ?? []
-  const linked = (i) => inputs[i]?.link != null
+  const linked = (i) => inputConnected(node, i)
   const byType = (type) => inputs.findIndex((input, i) => input.type === type && linked(i))
   const image = byType(IMAGE)
   if (image >= 0) return image
