@@ -35,7 +35,8 @@ CHECKPOINT = [p for p in WORKFLOWS if "reference_cpu" not in os.path.basename(p)
               and "sampler_custom_advanced" not in os.path.basename(p)]
 SIZE = 64
 # Fewer steps than shipped: SDEdit 6 x 0.5 = 3 model calls, inpaint 4, drag 10 x t0 0.6 = 6 per half-cycle.
-FAST = ["SDEditNoiseDenoise.steps=6", "SDEInpaint.steps=4", "SDEDragPointMover.steps=10"]
+FAST = ["SDEditNoiseDenoise.steps=6", "SDEInpaint.steps=4", "SDEDragPointMover.steps=10",
+        "TrainLoraNode.steps=2"]  # the LoRA workflow trains 2 steps here (100 as shipped)
 LATENT_OUTPUT = {"SDEditNoiseDenoise", "SDEInpaint", "SDEDragPointMover"}
 
 
@@ -156,6 +157,32 @@ def test_lora_is_applied(runs, server):
     assert "lora key not loaded" not in server.read_log()
     a, b = with_lora.outputs[0][2].astype(int), without.outputs[0][2].astype(int)
     assert np.abs(a - b).mean() > 1
+
+
+def test_lora_trained_in_the_graph_is_applied_on_its_schedule(runs, server):
+    """drag_train_lora.json trains a LoRA on the picture with ComfyUI's own Train LoRA (2 steps here, 100 as
+    shipped), turns it into HOOKS on SDE-Drag's cosine schedule and attaches them to both prompts; the
+    drag node gets the checkpoint's own model. The trained LoRA changes the same drag (drag_checkpoint.json:
+    same picture, seed and settings, no LoRA). That the strength the UNet sees at each step is the cosine
+    is read inside the model calls in tests/test_lora_schedule.py."""
+    trained, plain = (os.path.join(ROOT, "workflows", n) for n in ("drag_train_lora.json", "drag_checkpoint.json"))
+    (result, latents), (plain_result, plain_latents) = runs(trained), runs(plain)
+    prompt = result.prompt
+    by_class = {v["class_type"]: (k, v) for k, v in prompt.items()}
+    train_id, train = by_class["TrainLoraNode"]
+    sched_id, sched = by_class["SDELoraSchedule"]
+    props_id, props = by_class["PairConditioningSetProperties"]
+    mover_id, mover = by_class["SDEDragPointMover"]
+    ckpt_id, _ = by_class["CheckpointLoaderSimple"]
+    assert train["inputs"]["steps"] == 2 and sched["inputs"]["lora"] == [train_id, 1]
+    assert (sched["inputs"]["strength"], sched["inputs"]["strength_at_t0"]) == (1.0, 0.5)
+    assert props["inputs"]["hooks"] == [sched_id, 0]
+    assert mover["inputs"]["positive"] == [props_id, 0] and mover["inputs"]["negative"] == [props_id, 1]
+    assert mover["inputs"]["model"] == [ckpt_id, 0]
+    assert "Training LoRA" in server.read_log()
+    a, b = latents[mover_id], plain_latents[mover_id]
+    assert a.shape == b.shape and bool(torch.isfinite(a).all())
+    assert (a - b).abs().mean() > 1e-3
 
 
 def test_flux_graph_runs_with_sd3_standing_in(server, object_info, tmp_path):
