@@ -82,8 +82,9 @@ def test_run_workflow_cli_applies_seed_points_and_set(server, tmp_path):
     assert drag["inputs"]["seed"] == 7 and drag["inputs"]["steps"] == 30 and drag["inputs"]["method"] == "paper"
     assert json.loads(drag["inputs"]["points"]) == points
     names = sorted(os.listdir(out))
-    assert names == ["dragged-image_000.png", "input-image_000.png", "sub-steps-of-the-drag_000.png",
-                     "sub-steps-of-the-drag_001.png", "sub-steps-of-the-drag_002.png", "workflow_api.json"]
+    assert names == ["animation-of-the-drag_000.webp", "dragged-image_000.png", "input-image_000.png",
+                     "sub-steps-of-the-drag_000.png", "sub-steps-of-the-drag_001.png", "sub-steps-of-the-drag_002.png",
+                     "workflow_api.json"]
     before, _ = ball_centre(out / "input-image_000.png")
     after, count = ball_centre(out / "dragged-image_000.png")
     assert np.abs(before - [28, 28]).max() < 1
@@ -92,6 +93,16 @@ def test_run_workflow_cli_applies_seed_points_and_set(server, tmp_path):
     # the sub-steps walk the ball 4 px at a time: 24, 20, 16
     steps = [ball_centre(out / f"sub-steps-of-the-drag_{i:03d}.png")[0][0] for i in range(3)]
     assert np.allclose(steps, [24, 20, 16], atol=1.5), steps
+    # the animation (lossless animated WebP): the input, then the same three sub-steps
+    with Image.open(out / "animation-of-the-drag_000.webp") as animation:
+        assert animation.format == "WEBP" and animation.n_frames == 4
+        frames = []
+        for i in range(animation.n_frames):
+            animation.seek(i)
+            frames.append(np.asarray(animation.convert("RGB")).astype(int))
+    assert np.array_equal(frames[0], pixels(out / "input-image_000.png"))
+    for i in range(3):
+        assert np.array_equal(frames[i + 1], pixels(out / f"sub-steps-of-the-drag_{i:03d}.png"))
 
 
 def test_run_api_loads_image_and_mask_into_a_workflow_without_loaders(server, tmp_path):

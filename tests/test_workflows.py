@@ -95,7 +95,7 @@ def runs(server, object_info):
 
     A preview of every ReferenceSceneImage's ball_box MASK is added to the prompt, so a test can
     see the mask the server made."""
-    cache = {}
+    cache, raw = {}, {}
 
     def run(path):
         if path not in cache:
@@ -105,11 +105,15 @@ def runs(server, object_info):
                     prompt[f"{node_id}_mask"] = {"class_type": "MaskToImage", "inputs": {"mask": [node_id, 1]}}
                     prompt[f"{node_id}_mask_preview"] = {"class_type": "PreviewImage",
                                                          "inputs": {"images": [f"{node_id}_mask", 0]}}
-            images = server.output_images(server.run(prompt, timeout=120))
+            entry = server.run(prompt, timeout=120)
+            images = server.output_images(entry)
             decoded = {k: [np.asarray(Image.open(io.BytesIO(png)).convert("RGB")) for png in v]
                        for k, v in images.items()}
+            raw[path] = (entry, images)
             cache[path] = (prompt, decoded)
         return cache[path]
+
+    run.raw = raw  # path -> (history entry, {node id: [file bytes]}) of the runs made
 
     return run
 
@@ -156,6 +160,31 @@ def test_inpaint_reference_repaints_only_the_ball_box(runs):
     for node_id in saves:
         out = images[node_id][0].astype(int)
         assert np.abs(out - source)[~mask].max() <= 1
+
+
+def test_drag_reference_saves_the_drag_as_an_animation(runs):
+    """SaveAnimatedWEBP, fed by ImageBatch (the input scene, then the decoded sub-steps), saves one
+    lossless animated WebP in the output folder: the input, warp's moved and filled start, the result;
+    the history marks it animated. Its frames are the pictures the workflow's SaveImage nodes saved."""
+    path = os.path.join(ROOT, "workflows", "drag_reference_cpu.json")
+    prompt, images = runs(path)
+    entry, files = runs.raw[path]
+    (anim,) = [k for k, v in prompt.items() if v["class_type"] == "SaveAnimatedWEBP"]
+    assert prompt[prompt[anim]["inputs"]["images"][0]]["class_type"] == "ImageBatch"
+    shown = entry["outputs"][anim]
+    assert shown["animated"] == [True] and shown["images"][0]["type"] == "output", shown
+    with Image.open(io.BytesIO(files[anim][0])) as img:
+        assert img.format == "WEBP" and img.is_animated and img.n_frames == 3 and img.size == (64, 64)
+        frames = []
+        for i in range(img.n_frames):
+            img.seek(i)
+            frames.append(np.asarray(img.convert("RGB")))
+    title = {v["_meta"]["title"]: k for k, v in prompt.items() if "_meta" in v}
+    substeps, dragged, scene = images[title["Sub-steps of the drag"]], images[title["Dragged image"]], images[title["Input image"]]
+    assert len(substeps) == 2  # warp: the moved and filled start, then the result
+    assert np.array_equal(frames[0], scene[0])
+    assert all(np.array_equal(a, b) for a, b in zip(frames[1:], substeps))
+    assert np.abs(frames[-1].astype(int) - dragged[0].astype(int)).max() <= 1
 
 
 @pytest.mark.parametrize("path", CHECKPOINT, ids=ids(CHECKPOINT))

@@ -138,14 +138,38 @@ def test_checkpoint_workflow_runs_on_its_tiny_checkpoint(path, runs, server):
     assert result.input.shape == (SIZE, SIZE, 3)
     assert np.abs(result.outputs[0][2].astype(int) - result.input.astype(int)).mean() > 1
 
-    if p.task == "drag":  # the sub-step previews: one picture per sub-step of the scaled drag
+    if p.task == "drag":  # the animation of the drag: the input, then one picture per sub-step
         mover = next(v for v in prompt.values() if v["class_type"] == "SDEDragPointMover")
         assert json.loads(mover["inputs"]["points"]) == {"source": [[25, 32]], "target": [[35, 32]]}
-        (sub,) = [k for k, v in prompt.items() if v["class_type"] == "PreviewImage" and k != mt.THUMB_INPUT]
         assert mover["inputs"]["method"] == "warp"  # shipped with the node's default
-        assert len(images_of(result, sub)) == 2  # warp's frames: the moved and filled start, then the result
+        check_drag_animation(result, prompt, frame_count=3)  # warp: the input, the moved and filled start, the result
     if p.task == "inpaint":  # Load Image's MASK (the picture's transparent box) reached SDE Inpaint
         assert 0.05 < result.mask.mean() < 0.5
+
+
+def check_drag_animation(result, prompt, frame_count):
+    """The drag's SaveAnimatedWEBP (fed by ImageBatch: the input picture, then the decoded sub-steps)
+    saved one animated WebP in the output folder with `frame_count` frames: the first is the input
+    picture and the last the dragged image (lossless WebP, so to within the VAE's batch rounding)."""
+    (anim,) = [k for k, v in prompt.items() if v["class_type"] == "SaveAnimatedWEBP"]
+    batch = prompt[prompt[anim]["inputs"]["images"][0]]
+    assert batch["class_type"] == "ImageBatch"
+    substeps = prompt[batch["inputs"]["image2"][0]]
+    assert substeps["class_type"] == "VAEDecode"
+    mover = prompt[substeps["inputs"]["samples"][0]]
+    assert mover["class_type"] == "SDEDragPointMover" and substeps["inputs"]["samples"][1] == 1  # its substeps
+    shown = result.run.entry["outputs"][anim]
+    assert shown["animated"] == [True] and len(shown["images"]) == 1, shown
+    assert shown["images"][0]["type"] == "output" and shown["images"][0]["filename"].endswith(".webp")
+    (saved,) = [i for i in result.run.images if i.node_id == anim]
+    with Image.open(io.BytesIO(saved.data)) as img:
+        assert img.format == "WEBP" and img.is_animated and img.n_frames == frame_count
+        assert img.size == (SIZE, SIZE)
+    frames = mt.frames(saved.data)
+    assert np.array_equal(frames[0], result.input)  # the picture VAEEncode encodes
+    dragged = result.outputs[0][2].astype(int)
+    assert np.abs(frames[-1].astype(int) - dragged).max() <= 2
+    assert all(np.abs(a.astype(int) - b.astype(int)).mean() > 0.5 for a, b in zip(frames, frames[1:]))  # it moves
 
 
 def test_lora_is_applied(runs, server):
@@ -198,6 +222,7 @@ def test_flux_graph_runs_with_sd3_standing_in(server, object_info, tmp_path):
     result = mt.execute(p, server, object_info, prompt=prompt, timeout=300)
     ((_, _, out),) = result.outputs
     assert out.shape == (SIZE, SIZE, 3) and out.std() > 5
+    check_drag_animation(result, prompt, frame_count=3)
 
 
 # ----------------------------------------------------------------------------------- template browser
@@ -211,6 +236,9 @@ def test_every_workflow_has_a_thumbnail():
     for name in jsons:
         with Image.open(os.path.join(ROOT, "workflows", name + ".jpg")) as img:
             assert img.format == "JPEG" and img.size == (mt.THUMB, mt.THUMB)
+            # Frontend 1.58 lays the card's badges over the top of the thumbnail: nothing there but background.
+            top = np.asarray(img.convert("RGB"))[:mt.THUMB_TOP_FREE].astype(int)
+            assert np.abs(top - mt.BACKGROUND).max() <= 12, f"{name}.jpg: something drawn in its top strip"
 
 
 def test_template_browser_lists_and_serves_the_workflows(server):
