@@ -19,6 +19,7 @@ Needs Chromium and the Python playwright package (harness/setup_browser.sh insta
 frontend into build/); the tests skip with that hint when any is missing. Screenshots and each page's
 console go to out/e2e/<frontend version>/<renderer>/.
 """
+import contextlib
 import io
 import json
 import os
@@ -45,7 +46,7 @@ else:
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 OUT = os.path.join(PACK_DIR, "out", "e2e")
-TEMPLATE = "drag_reference_cpu"
+TEMPLATE = "SDE-Drag (reference model, CPU)"  # the workflow's file name, the card's title
 PACK_MODULE = "comfyui-sde-edit"  # the name ComfyServer links the pack under in custom_nodes/
 NODE = "SDEDragPointMover"
 # Two drag pairs on the reference scene (ball at 28, 28): the ball's centre and its lower part, both
@@ -59,6 +60,7 @@ MALFORMED = '{"source": [[28, 28]], "target": [[40, 28]'
 UI_TIMEOUT_MS = 30_000
 THUMB_TOP_FREE = mt.THUMB_TOP_FREE  # px at the top of a 512 px thumbnail kept free of text
 RUN_TIMEOUT_S = 120
+MISSING_LINE = "point editor"  # the line a node gets when its editor cannot be shown
 PINNED_FRONTEND = "pinned"  # the comfyui-frontend-package in the venv, the one ComfyUI's requirements pin
 NEWEST_FRONTEND = "newest"  # requirements-dev.txt's `# newest-frontend:` pin, installed into build/
 FRONTENDS = (PINNED_FRONTEND, NEWEST_FRONTEND)
@@ -159,10 +161,9 @@ class Console:
                 f.write(f"[uncaught] {e}\n")
 
 
-@pytest.fixture
-def ui(request, server, browser, tmp_path):
-    params = request.node.callspec.params
-    renderer = params.get("renderer") or DIAGONAL[params["frontend"]]
+@contextlib.contextmanager
+def browser_page(server, browser, tmp_path, renderer, name):
+    """A ComfyPage on a fresh browser context; on leaving, the console is saved and checked."""
     context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     console = Console(context, page)
@@ -170,13 +171,21 @@ def ui(request, server, browser, tmp_path):
     yield ui
     context.close()
     if ui.version:
-        console.dump(os.path.join(ui.out, f"console_{request.node.originalname}.txt"))
+        console.dump(os.path.join(ui.out, f"console_{name}.txt"))
     # Uncaught exceptions thrown from the pack's own scripts (the frontend's own are not ours to judge).
     ours = [e for e in console.errors if f"/extensions/{PACK_MODULE}/" in e]
     assert not ours, ours
     # Deprecation warnings raised by the pack's code (its file in the text or in the stack).
     deprecated = console.deprecations_from_the_pack()
     assert not deprecated, "\n\n".join(f"{m['text']}\n  " + "\n  ".join(m["stack"][:8]) for m in deprecated)
+
+
+@pytest.fixture
+def ui(request, server, browser, tmp_path):
+    params = request.node.callspec.params
+    renderer = params.get("renderer") or DIAGONAL[params["frontend"]]
+    with browser_page(server, browser, tmp_path, renderer, request.node.originalname) as page:
+        yield page
 
 
 def out_dir(version, renderer):
@@ -232,7 +241,7 @@ class ComfyPage:
             except sync_api.Error:
                 pass  # it went away by itself (toasts animate out and time out)
 
-    def open_template(self, name):
+    def open_template(self, name, check_card=True):
         """Templates (side bar) → the pack's category → the workflow's card (by its title, the
         workflow's file name), as a person does. Checks the card on the way: its title, and its
         thumbnail shown whole (not cropped by the card) with nothing of the frontend's laid over
@@ -242,7 +251,8 @@ class ComfyPage:
         dialog.get_by_text(PACK_MODULE, exact=True).first.click()
         card = dialog.get_by_text(name, exact=True)
         card.wait_for(timeout=UI_TIMEOUT_MS)
-        self.check_thumbnail(dialog, name)
+        if check_card:
+            self.check_thumbnail(dialog, name)
         dialog.screenshot(path=os.path.join(self.out, "templates.png"))
         card.click()
         dialog.wait_for(state="hidden", timeout=UI_TIMEOUT_MS)
@@ -277,6 +287,11 @@ class ComfyPage:
         for c in geometry["covers"]:
             overlaps = c["left"] < img["right"] and c["right"] > img["left"] and c["bottom"] > img["top"] and c["top"] < img["bottom"]
             assert not overlaps or c["bottom"] <= strip + 1, f"the card lays {c} over the thumbnail's text: {geometry}"
+
+    def missing_editor_note(self, node_id):
+        """The text of the line the pack adds to the node when its editor cannot be shown, or None."""
+        return self.page.evaluate(
+            f"(id) => app.graph.getNodeById(id).widgets.find(w => w.name === '{MISSING_LINE}')?.value ?? null", node_id)
 
     def drag_node_id(self):
         return self.page.evaluate(f"app.graph.nodes.find(n => n.comfyClass === '{NODE}').id")
@@ -466,6 +481,7 @@ def test_place_two_pairs_and_run(ui, frontend, renderer):
     ui.dismiss_notices()
     ui.editor(node_id).screenshot(path=os.path.join(out, "editor_before_run.png"))
 
+    assert ui.missing_editor_note(node_id) is None  # the editor is there: no line saying it is missing
     prompt_id, entry = ui.run_and_wait()
     sent = ui.server.get(f"/history/{prompt_id}")[prompt_id]["prompt"][2][str(node_id)]["inputs"]["points"]
     assert sent == EXPECTED_POINTS
@@ -578,3 +594,43 @@ def test_malformed_points_typed_by_hand_get_a_clear_error(ui, frontend, renderer
     assert ui.points(node_id) == '{"source": [[28, 28]], "target": [[32, 28]]}'
     _, entry = ui.run_and_wait()
     assert pixels(ui.saved_image(entry)).shape == (64, 64, 3)
+
+
+def test_a_renderer_without_dom_widgets_keeps_the_points_text_and_says_why_the_editor_is_missing(browser, tmp_path):
+    """Frontend 1.27.10 (requirements-dev.txt's `# old-frontend:` pin; the last one whose Vue renderer
+    shows no DOM widgets): the classic canvas shows the editor; after switching to Vue "Nodes 2.0" the
+    editor is gone, and the node keeps its points text box (with the points), gets a line saying why
+    the editor is missing, and a toast says it too. The typed points still reach the server. (This
+    frontend is older than the 1.32.9 that ComfyUI 0.3.75 asks for; it warns so, and runs.)"""
+    version, static = pinned_frontend("old-frontend")
+    require(static, f"comfyui-frontend-package {version} is not installed in build/")
+    with ComfyServer(front_end_root=static) as server:
+        post_json(server, "/settings/Comfy.TutorialCompleted", True)
+        with browser_page(server, browser, tmp_path, "vue", "editor_missing") as ui:
+            ui.open(vue_nodes=False)  # this frontend draws a stale graph if a template opens in Vue mode
+            assert ui.version == version
+            node_id = ui.open_template(TEMPLATE, check_card=False)
+            ui.show_node(node_id)
+            ui.editor(node_id).wait_for(timeout=UI_TIMEOUT_MS)  # the classic canvas shows the editor
+            assert ui.missing_editor_note(node_id) is None
+            ui.page.evaluate("() => app.extensionManager.setting.set('Comfy.VueNodes.Enabled', true)")
+            ui.page.wait_for_function("() => LiteGraph.vueNodesMode === true")
+            ui.show_node(node_id)
+            ui.page.wait_for_function(
+                f"(id) => app.graph.getNodeById(id).widgets.some(w => w.name === '{MISSING_LINE}')",
+                arg=node_id, timeout=UI_TIMEOUT_MS)
+            note = ui.missing_editor_note(node_id)
+            assert "Vue renderer (Nodes 2.0) does not show DOM widgets" in note, note
+            toast = ui.page.locator(".p-toast-message").filter(has_text="point editor not shown")
+            toast.wait_for(timeout=UI_TIMEOUT_MS)
+            assert "Vue renderer (Nodes 2.0)" in toast.inner_text()
+            assert ui.editor(node_id).count() == 0 or not ui.editor(node_id).is_visible()
+            textarea = ui.points_textarea()  # the text box is still there, with the points
+            assert textarea.input_value() == ui.points(node_id)
+            ui.page.screenshot(path=os.path.join(ui.out, "editor_missing.png"))
+            # The line is neither saved with the workflow nor sent: the prompt runs as before.
+            widgets = ui.page.evaluate("(id) => app.graph.getNodeById(id).serialize().widgets_values", node_id)
+            assert note not in widgets and widgets[0] == ui.points(node_id)
+            prompt_id, entry = ui.run_and_wait()
+            sent = ui.server.get(f"/history/{prompt_id}")[prompt_id]["prompt"][2][str(node_id)]["inputs"]
+            assert sent["points"] == ui.points(node_id) and MISSING_LINE not in sent

@@ -6,6 +6,13 @@
 // editor writes and re-reads: it is saved with the workflow, sent in the prompt, and can be typed.
 // The editor itself is a DOM widget, the one kind of custom widget that both the classic LiteGraph
 // canvas and the Vue "Nodes 2.0" renderer display; it is excluded from the workflow and the prompt.
+//
+// Where the editor cannot be shown (a frontend without DOM widgets, one whose Vue renderer does not
+// display them, as 1.27 does not, or a widget that fails to mount), nothing else changes: the
+// `points` text stays, and the node gets a short line saying why the editor is missing (a toast says
+// it too, once). It is found out by feature detection: addDOMWidget missing or throwing, or the
+// editor's element still not in the page while its node has been on screen, at a zoom where DOM
+// widgets are shown, for MISSING_AFTER_MS.
 
 import { app } from '../../../scripts/app.js'
 import { api } from '../../../scripts/api.js'
@@ -20,8 +27,19 @@ const MIN_NODE_WIDTH = 360
 // Upstream edits (a new image in LoadImage, a re-linked latent) raise no single event the editor
 // could listen to, so live editors re-read the graph on a slow timer; it only compares a few values.
 const POLL_MS = 700
+const MISSING_AFTER_MS = 2000
+const MIN_SHOWN_SCALE = 0.6 // below it, frontends hide DOM widgets on purpose (hideOnZoom, low quality)
+const MISSING_WIDGET = 'point editor'
+const REASONS = {
+  noDomWidgets: 'this frontend has no DOM widgets (node.addDOMWidget), which the point editor is',
+  vue: "this frontend's Vue renderer (Nodes 2.0) does not show DOM widgets such as the point editor: " +
+    'turn Nodes 2.0 off in the settings, or update the frontend',
+  canvas: 'the point editor did not appear on the canvas'
+}
 
 const editors = new Map() // node → DragPointEditor
+const missing = new Map() // node → the widget that says why its editor is missing
+const toasted = new Set() // reasons already told in a toast
 let pollTimer = null
 
 function pointsWidget(node) {
@@ -76,10 +94,78 @@ function passToCanvas(event) {
   return true
 }
 
+/**
+ * Say on the node (a read-only text line under its widgets) and once in a toast why its editor is
+ * missing; the `points` text is left as it is and keeps working.
+ */
+function reportMissing(node, reason) {
+  const label = `${node.title ?? 'SDE-Drag Point Mover'} #${node.id}`
+  if (!toasted.has(reason)) {
+    toasted.add(reason)
+    app.extensionManager?.toast?.add?.({
+      severity: 'warn',
+      summary: 'SDE-Drag: point editor not shown',
+      detail: `${label}: ${reason}. Type the points instead: {"source": [[x, y], ...], "target": [[x, y], ...]} in image pixels.`,
+      life: 15000
+    })
+  }
+  const text = `not shown: ${reason}. Type the points above.`
+  let line = missing.get(node)
+  if (!line && typeof node.addWidget === 'function') {
+    line = node.addWidget('text', MISSING_WIDGET, text, () => {}, { serialize: false })
+    line.serialize = false // neither in the workflow nor in the prompt
+    line.disabled = true
+    missing.set(node, line)
+  }
+  if (line) line.value = text
+  node.setDirtyCanvas?.(true, true)
+}
+
+/** The editor showed up after all: drop the line that said it was missing. */
+function clearMissing(node) {
+  const line = missing.get(node)
+  if (!line) return
+  missing.delete(node)
+  const at = node.widgets?.indexOf(line) ?? -1
+  if (typeof node.removeWidget === 'function') node.removeWidget(line)
+  else if (at >= 0) node.widgets.splice(at, 1)
+  node.setDirtyCanvas?.(true, true)
+}
+
+/** True while the node is on screen at a zoom where its DOM widgets are meant to be shown. */
+function shouldShowWidgets(node) {
+  const canvas = app.canvas
+  if (!canvas || (canvas.graph && node.graph !== canvas.graph) || node.flags?.collapsed) return false
+  if ((canvas.ds?.scale ?? 1) < MIN_SHOWN_SCALE || canvas.low_quality) return false
+  const area = canvas.visible_area ?? canvas.ds?.visible_area // [x, y, width, height] in graph units
+  if (!area || !node.pos || !node.size) return true
+  const [x, y] = node.pos
+  const [width, height] = node.size
+  return x < area[0] + area[2] && x + width > area[0] && y < area[1] + area[3] && y + height > area[1]
+}
+
+/** A node on screen whose editor has not been in the page for MISSING_AFTER_MS: say why. */
+function watchMount(node, editor) {
+  if (editor.element.isConnected) {
+    editor.unseenSince = null
+    clearMissing(node)
+    return true
+  }
+  if (!shouldShowWidgets(node)) {
+    editor.unseenSince = null
+    return false
+  }
+  editor.unseenSince ??= Date.now()
+  if (Date.now() - editor.unseenSince >= MISSING_AFTER_MS) {
+    reportMissing(node, vueNodesMode() ? REASONS.vue : REASONS.canvas)
+  }
+  return false
+}
+
 function refreshAll() {
   for (const [node, editor] of editors) {
     if (!node.graph) editors.delete(node) // removed without onRemoved (e.g. graph cleared)
-    else if (editor.element.isConnected) editor.refresh()
+    else if (watchMount(node, editor)) editor.refresh()
   }
   if (!editors.size && pollTimer) {
     clearInterval(pollTimer)
@@ -110,13 +196,23 @@ function attachEditor(node) {
     isReadOnly: () => pointsLinked(node),
     passToCanvas
   })
-  const domWidget = node.addDOMWidget(EDITOR_WIDGET, 'sde-drag-points', editor.element, {
-    serialize: false, // not part of the prompt: the data is in `points`
-    hideOnZoom: true,
-    getMinHeight: () => MIN_EDITOR_HEIGHT,
-    getValue: () => undefined,
-    setValue: () => {}
-  })
+  if (typeof node.addDOMWidget !== 'function') {
+    reportMissing(node, REASONS.noDomWidgets)
+    return
+  }
+  let domWidget
+  try {
+    domWidget = node.addDOMWidget(EDITOR_WIDGET, 'sde-drag-points', editor.element, {
+      serialize: false, // not part of the prompt: the data is in `points`
+      hideOnZoom: true,
+      getMinHeight: () => MIN_EDITOR_HEIGHT,
+      getValue: () => undefined,
+      setValue: () => {}
+    })
+  } catch (error) {
+    reportMissing(node, `the point editor could not be added (${error?.message ?? error})`)
+    return
+  }
   domWidget.serialize = false // not part of the workflow's widgets_values either
   editor.element.dataset.nodeId = String(node.id)
   editors.set(node, editor)
@@ -137,6 +233,7 @@ function attachEditor(node) {
   })
   chain(node, 'onRemoved', () => {
     editors.delete(node)
+    missing.delete(node)
     editor.destroy()
   })
   chain(node, 'onConnectionsChange', () => editor.refresh())
