@@ -17,7 +17,7 @@ server saved and measures, per strength and sampler:
 Writes out/demo/ (input, every output, sheet.png, table.md, server.log) and docs/demo_sheet.png.
 No checkpoint is needed: the model is the pack's exact reference-scene model.
 
-Then, on the same server, the SDE-Drag part (commands/demo_drag.py): workflows/drag_reference_cpu.json,
+Then, on the same server, the SDE-Drag part (commands/demo_drag.py): workflows/SDE-Drag (reference model, CPU).json,
 through commands/run_workflow.py, drags the ball of a few scenes with SDE-Drag (η = 1) and ODE-Drag (η = 0)
 and measures how far the output's ball is from the target and how real the output is. Writes
 out/demo/drag/ and docs/demo_drag_sheet.png. --skip-drag leaves it out.
@@ -284,7 +284,7 @@ def main(argv=None):
     if drags is not None:
         drag_dir = os.path.join(OUT, "drag")
         drag_table = demo_drag.write_report(drags, command, out_dir=drag_dir)
-        print("\nSDE-Drag (workflows/drag_reference_cpu.json), distance of the output's ball to the target and "
+        print("\nSDE-Drag (workflows/SDE-Drag (reference model, CPU).json), distance of the output's ball to the target and "
               "realism:\n")
         print(drag_table)
         print(f"outputs: {drag_dir}/ (<drag>_input.png, <drag>_sde.png, <drag>_ode.png, <drag>_sde_substeps.png, "

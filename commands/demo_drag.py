@@ -1,6 +1,6 @@
 """The SDE-Drag part of `make demo`: drags of the ball on the reference scene model, SDE against ODE.
 
-Runs workflows/drag_reference_cpu.json as shipped, through commands/run_workflow.py's `execute`, on a
+Runs workflows/SDE-Drag (reference model, CPU).json as shipped, through commands/run_workflow.py's `execute`, on a
 ComfyUI server that is already started (commands/demo.py passes its own), with these overrides:
 
     ReferenceSceneImage x, y, colour   the input scene (the ball at the drag's source)
@@ -43,7 +43,7 @@ from comfy_server import ComfyServer, PromptError  # noqa: E402
 from find_comfyui import PACK_DIR  # noqa: E402
 from run_workflow import Overrides, execute  # noqa: E402
 
-WORKFLOW = os.path.join(PACK_DIR, "workflows", "drag_reference_cpu.json")
+WORKFLOW = os.path.join(PACK_DIR, "workflows", "SDE-Drag (reference model, CPU).json")
 OUT = os.path.join(PACK_DIR, "out", "demo", "drag")
 DOCS_SHEET = os.path.join(PACK_DIR, "docs", "demo_drag_sheet.png")
 SIZE = 64  # the workflow's resolution
@@ -180,7 +180,7 @@ def settings_text(results):
 
 def table_header(results, command):
     return (f"SDE-Drag through ComfyUI on the reference scene model (eps, {SIZE}×{SIZE}): "
-            "`workflows/drag_reference_cpu.json` as shipped, with the input scene, the points, eta, the seed and "
+            "`workflows/SDE-Drag (reference model, CPU).json` as shipped, with the input scene, the points, eta, the seed and "
             f"cfg set per run; it ran with {settings_text(results)}. (The model ignores its conditioning, so cfg 1 "
             "and the workflow's cfg 3 give identical images; cfg 1 skips the negative pass.) Ball centre: centroid "
             "of the pixels that differ from the background by more than 0.25; distance: from it to the target. "
@@ -235,7 +235,7 @@ def make_sheet(results, factor=2, gap=6):
             sheet.paste(big_tile(png), (col_x[3] + i * (tile + gap), y))
             draw.text((col_x[3] + i * (tile + gap), y + tile + 2), f"sub-step {i + 1}", fill="black", font=small)
     draw.text((6, height - foot_h + 4),
-              "workflows/drag_reference_cpu.json through ComfyUI on the reference scene model: "
+              "workflows/SDE-Drag (reference model, CPU).json through ComfyUI on the reference scene model: "
               f"{settings_text(results)}.\nDistance: from the output's ball centre to the arrow's head; realism: "
               "RMS distance to the nearest reference scene ([0, 1] pixel units, lower = better).",
               fill="black", font=small)

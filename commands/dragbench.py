@@ -12,7 +12,7 @@ DATA is searched recursively for samples in either public layout:
                                       target, handle, target, ... as (x, y)) and "mask" (an HxW array, > 0 = may
                                       change); user_drag.png is copied along if present.
 
-Each sample runs through commands/run_workflow.py: the workflow (default workflows/drag_checkpoint.json,
+Each sample runs through commands/run_workflow.py: the workflow (default workflows/SDE-Drag (SD1.5 checkpoint).json,
 with the checkpoint given by --checkpoint; any other with --workflow) gets the sample's picture
 (--image), its mask (--mask; white = may change), its points (--points, every SDE-Drag Point Mover)
 and its prompt (--prompt, the positive text encoder). Seeds and every other setting stay as the
@@ -67,7 +67,7 @@ import run_workflow as rw  # noqa: E402
 from comfy_server import PromptError  # noqa: E402
 from find_comfyui import PACK_DIR  # noqa: E402
 
-DEFAULT_WORKFLOW = os.path.join(PACK_DIR, "workflows", "drag_checkpoint.json")
+DEFAULT_WORKFLOW = os.path.join(PACK_DIR, "workflows", "SDE-Drag (SD1.5 checkpoint).json")
 SDE_DRAG, DRAGDIFFUSION = "sde-drag", "dragdiffusion"
 LAYOUT_FILES = {SDE_DRAG: ("origin_image.png", "prompt.json"), DRAGDIFFUSION: ("original_image.png", "meta_data.pkl")}
 RESULT_NAME = "dragged_image.png"
@@ -310,7 +310,7 @@ def main(argv=None):
     parser.add_argument("data", help="DragBench folder (either layout; searched recursively)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (one sub-folder per sample)")
     parser.add_argument("--workflow", default=DEFAULT_WORKFLOW, help="UI or API workflow with an SDE-Drag Point Mover "
-                        "(default: workflows/drag_checkpoint.json)")
+                        "(default: workflows/SDE-Drag (SD1.5 checkpoint).json)")
     parser.add_argument("--size", type=parse_size, default="auto", help="auto (default), N or WxH")
     parser.add_argument("--multiple", type=int, default=8, help="size multiple for --size auto (default 8)")
     parser.add_argument("--only", metavar="TEXT", help="only samples whose path contains TEXT")
@@ -324,7 +324,7 @@ def main(argv=None):
     except ValueError as e:
         parser.error(str(e))
     if os.path.abspath(args.workflow) == DEFAULT_WORKFLOW and not (args.checkpoint or args.comfyui):
-        parser.error("the default workflow (drag_checkpoint.json) needs --checkpoint NAME_OR_PATH (an SD1.5 "
+        parser.error("the default workflow (SDE-Drag (SD1.5 checkpoint).json) needs --checkpoint NAME_OR_PATH (an SD1.5 "
                      "checkpoint), or give --workflow")
     os.makedirs(args.out, exist_ok=True)
     started = time.time()

@@ -1,5 +1,5 @@
 """commands/run_workflow.py (headless runner) and commands/dragbench.py (DragBench runner) on a real ComfyUI
-server (CPU), with the shipped workflows/drag_reference_cpu.json: the overrides reach the prompt the
+server (CPU), with the shipped workflows/SDE-Drag (reference model, CPU).json: the overrides reach the prompt the
 server runs, and the ball of the reference scene really moves to the target.
 
 The DragBench folders are made here from reference scenes (sampling/scenes.py), one in each public
@@ -24,7 +24,7 @@ import dragbench  # noqa: E402
 import run_workflow as rw  # noqa: E402
 from comfy_server import ComfyServer  # noqa: E402
 
-WORKFLOW = os.path.join(ROOT, "workflows", "drag_reference_cpu.json")
+WORKFLOW = os.path.join(ROOT, "workflows", "SDE-Drag (reference model, CPU).json")
 DRAG_TITLE = "SDE-Drag Point Mover"
 FAST = f"{DRAG_TITLE}.steps=30"  # the shipped 50 give the same result on this model; 30 save time
 

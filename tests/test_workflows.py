@@ -19,8 +19,12 @@ from comfy_server import ComfyServer  # noqa: E402
 from workflow_to_api import SKIP_TYPES, VIRTUAL_TYPES, to_api  # noqa: E402
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
-RUNNABLE = [p for p in WORKFLOWS if "reference_cpu" in os.path.basename(p)
-            or "sampler_custom_advanced" in os.path.basename(p)]
+def runs_on_the_reference_model(path):
+    with open(path, encoding="utf-8") as f:
+        return any(n["type"] == "ReferenceSceneModel" for n in json.load(f)["nodes"])
+
+
+RUNNABLE = [p for p in WORKFLOWS if runs_on_the_reference_model(p)]  # no checkpoint: they run as shipped
 CHECKPOINT = [p for p in WORKFLOWS if p not in RUNNABLE]
 
 # What the conversion of each checkpoint workflow must give the pack's nodes: widget values, and
@@ -29,13 +33,13 @@ DRAG = {"seed": 1234, "steps": 100, "t0": 0.6, "cfg": 3.0, "drag_step": 2.0, "pa
         "alpha": 1.1, "eta": 1.0, "scheduler": "ddim_uniform"}
 SD_POINTS = '{"source": [[200, 256]], "target": [[280, 256]]}'
 EXPECTED = {
-    "drag_checkpoint.json": {
+    "SDE-Drag (SD1.5 checkpoint).json": {
         "SDEDragPointMover": {
             "points": SD_POINTS, **DRAG, "model": ("CheckpointLoaderSimple", 0), "positive": ("CLIPTextEncode", 0),
             "negative": ("CLIPTextEncode", 0), "latent": ("VAEEncode", 0), "vae": ("CheckpointLoaderSimple", 2),
             "mask": None},
     },
-    "drag_lora.json": {
+    "SDE-Drag (SD1.5 + picture LoRA).json": {
         "SDEDragPointMover": {
             "points": SD_POINTS, **DRAG, "model": ("LoraLoader", 0), "positive": ("CLIPTextEncode", 0),
             "negative": ("CLIPTextEncode", 0), "latent": ("VAEEncode", 0), "vae": ("CheckpointLoaderSimple", 2),
@@ -43,7 +47,7 @@ EXPECTED = {
         "LoraLoader": {"model": ("CheckpointLoaderSimple", 0), "clip": ("CheckpointLoaderSimple", 1),
                        "strength_model": 1.0, "strength_clip": 1.0},
     },
-    "drag_flux.json": {
+    "SDE-Drag (Flux).json": {
         "SDEDragPointMover": {
             "points": '{"source": [[400, 512]], "target": [[560, 512]]}', **dict(DRAG, cfg=1.0, scheduler="simple"),
             "model": ("UNETLoader", 0), "positive": ("FluxGuidance", 0), "negative": None, "latent": ("VAEEncode", 0),
@@ -51,14 +55,14 @@ EXPECTED = {
         "FluxGuidance": {"guidance": 3.5, "conditioning": ("CLIPTextEncode", 0)},
         "DualCLIPLoader": {"type": "flux"},
     },
-    "sdedit_checkpoint.json": {
+    "SDEdit (SD1.5 checkpoint).json": {
         "SDEditNoiseDenoise": {
             "seed": 0, "steps": 30, "strength": 0.5, "eta": 1.0, "cfg": 7.0, "scheduler": "normal", "repeats": 1,
             "model": ("CheckpointLoaderSimple", 0), "positive": ("CLIPTextEncode", 0),
             "negative": ("CLIPTextEncode", 0), "latent_image": ("VAEEncode", 0),
         },
     },
-    "inpaint_checkpoint.json": {
+    "SDE Inpaint (SD1.5 inpainting).json": {
         "SDEInpaint": {
             "seed": 0, "steps": 25, "strength": 1.0, "eta": 1.0, "cfg": 7.0, "scheduler": "normal", "order": 1,
             "grow_mask_by": 6, "feather": 4,
@@ -146,7 +150,7 @@ def test_cpu_workflow_runs_and_saves_images(path, runs):
 def test_inpaint_reference_repaints_only_the_ball_box(runs):
     """The ball_box MASK reaches both SDE Inpaint nodes: outside it, the SDE and the ODE result are the
     input image."""
-    prompt, images = runs(os.path.join(ROOT, "workflows", "inpaint_reference_cpu.json"))
+    prompt, images = runs(os.path.join(ROOT, "workflows", "SDE Inpaint (reference model, CPU).json"))
     (scene_id,) = [k for k, v in prompt.items() if v["class_type"] == "ReferenceSceneImage"]
     (preview_id,) = [k for k, v in prompt.items()
                      if v["class_type"] == "PreviewImage" and v["inputs"]["images"] == [scene_id, 0]]
@@ -166,7 +170,7 @@ def test_drag_reference_saves_the_drag_as_an_animation(runs):
     """SaveAnimatedWEBP, fed by ImageBatch (the input scene, then the decoded sub-steps), saves one
     lossless animated WebP in the output folder: the input, warp's moved and filled start, the result;
     the history marks it animated. Its frames are the pictures the workflow's SaveImage nodes saved."""
-    path = os.path.join(ROOT, "workflows", "drag_reference_cpu.json")
+    path = os.path.join(ROOT, "workflows", "SDE-Drag (reference model, CPU).json")
     prompt, images = runs(path)
     entry, files = runs.raw[path]
     (anim,) = [k for k, v in prompt.items() if v["class_type"] == "SaveAnimatedWEBP"]

@@ -1,16 +1,16 @@
 """Every checkpoint workflow in workflows/ runs end to end on a real ComfyUI server, and the template
 browser lists every workflow of the pack with its thumbnail.
 
-The checkpoint workflows (all but *_reference_cpu* and *sampler_custom_advanced*, which
-test_workflows.py runs) are converted from the UI format and queued as shipped, with the checkpoint
-and LoRA names they ask for. Under those names the server holds tiny random-weight stand-ins (set up
+The checkpoint workflows (all but those on the Reference Scene Model, which test_workflows.py runs)
+are converted from the UI format and queued as shipped, with the checkpoint and LoRA names they ask
+for. Under those names the server holds tiny random-weight stand-ins (set up
 by harness/make_thumbnails.py, the same code that makes the thumbnails): the tiny checkpoint that
 ComfyUI's own CheckpointLoaderSimple detects as the workflow's family (harness/tiny_checkpoints.py) and
 a tiny LoRA whose keys ComfyUI maps onto it. Random weights prove the wiring, not the quality. To stay
 fast, the input picture is a generated 64 x 64 scene (VAEEncode follows the picture's size), the drag
 points are scaled to it, and the pack's node runs fewer steps (--set overrides, as run_workflow.py).
 
-drag_flux.json cannot run here: ComfyUI builds Flux's T5-XXL text encoder at a fixed 4.76B parameters
+SDE-Drag (Flux).json cannot run here: ComfyUI builds Flux's T5-XXL text encoder at a fixed 4.76B parameters
 whatever the file holds (measured below on the meta device), so it is skipped with that reason; its
 graph, with its three loaders replaced by the tiny SD3 checkpoint (what its thumbnail shows), runs."""
 import glob
@@ -31,8 +31,7 @@ import make_thumbnails as mt  # noqa: E402
 from comfy_server import PACK_LINK_NAME, ComfyServer  # noqa: E402
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
-CHECKPOINT = [p for p in WORKFLOWS if "reference_cpu" not in os.path.basename(p)
-              and "sampler_custom_advanced" not in os.path.basename(p)]
+CHECKPOINT = [p for p in WORKFLOWS if mt.analyse(p).kind != "reference"]  # test_workflows.py runs the others
 SIZE = 64
 # Fewer steps than shipped: SDEdit 6 x 0.5 = 3 model calls, inpaint 4, drag 10 x t0 0.6 = 6 per half-cycle.
 FAST = ["SDEditNoiseDenoise.steps=6", "SDEInpaint.steps=4", "SDEDragPointMover.steps=10",
@@ -173,10 +172,10 @@ def check_drag_animation(result, prompt, frame_count):
 
 
 def test_lora_is_applied(runs, server):
-    """drag_lora.json is drag_checkpoint.json plus a LoraLoader: every key of the tiny LoRA maps onto
+    """SDE-Drag (SD1.5 + picture LoRA).json is SDE-Drag (SD1.5 checkpoint).json plus a LoraLoader: every key of the tiny LoRA maps onto
     the tiny SD1.5 (ComfyUI warns 'lora key not loaded' for any that does not), and it changes the
     result of the same drag."""
-    lora, plain = (os.path.join(ROOT, "workflows", n) for n in ("drag_lora.json", "drag_checkpoint.json"))
+    lora, plain = (os.path.join(ROOT, "workflows", n) for n in ("SDE-Drag (SD1.5 + picture LoRA).json", "SDE-Drag (SD1.5 checkpoint).json"))
     with_lora, without = runs(lora)[0], runs(plain)[0]
     assert "lora key not loaded" not in server.read_log()
     a, b = with_lora.outputs[0][2].astype(int), without.outputs[0][2].astype(int)
@@ -186,10 +185,10 @@ def test_lora_is_applied(runs, server):
 def test_lora_trained_in_the_graph_is_applied_on_its_schedule(runs, server):
     """drag_train_lora.json trains a LoRA on the picture with ComfyUI's own Train LoRA (2 steps here, 100 as
     shipped), turns it into HOOKS on SDE-Drag's cosine schedule and attaches them to both prompts; the
-    drag node gets the checkpoint's own model. The trained LoRA changes the same drag (drag_checkpoint.json:
+    drag node gets the checkpoint's own model. The trained LoRA changes the same drag (SDE-Drag (SD1.5 checkpoint).json:
     same picture, seed and settings, no LoRA). That the strength the UNet sees at each step is the cosine
     is read inside the model calls in tests/test_lora_schedule.py."""
-    trained, plain = (os.path.join(ROOT, "workflows", n) for n in ("drag_train_lora.json", "drag_checkpoint.json"))
+    trained, plain = (os.path.join(ROOT, "workflows", n) for n in ("drag_train_lora.json", "SDE-Drag (SD1.5 checkpoint).json"))
     (result, latents), (plain_result, plain_latents) = runs(trained), runs(plain)
     prompt = result.prompt
     by_class = {v["class_type"]: (k, v) for k, v in prompt.items()}
@@ -210,10 +209,10 @@ def test_lora_trained_in_the_graph_is_applied_on_its_schedule(runs, server):
 
 
 def test_flux_graph_runs_with_sd3_standing_in(server, object_info, tmp_path):
-    """drag_flux.json's graph with UNETLoader, DualCLIPLoader and VAELoader replaced by the tiny SD3
+    """SDE-Drag (Flux).json's graph with UNETLoader, DualCLIPLoader and VAELoader replaced by the tiny SD3
     checkpoint (a flow-matching model with a 16-channel latent, like Flux): FluxGuidance, no negative,
     cfg 1 and the simple scheduler run through the drag node. This is what its thumbnail shows."""
-    p = mt.analyse(os.path.join(ROOT, "workflows", "drag_flux.json"), SIZE, FAST)
+    p = mt.analyse(os.path.join(ROOT, "workflows", "SDE-Drag (Flux).json"), SIZE, FAST)
     assert p.kind == "flux" and p.points == {"source": [[25, 32]], "target": [[35, 32]]}  # 1024 px design
     mt.stage(server, [p])
     prompt = mt.build_prompt(p, server, object_info, str(tmp_path))
