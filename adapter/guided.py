@@ -60,7 +60,8 @@ def run_sampler(model, positive, negative, cfg: float, latent: dict, seed: int, 
                         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
     # What the sampler left as it was (outside the mask, what a warp did not move) comes back bit-exact,
     # whatever the model's latent scale (EditSampler.exact); a drag's frames too.
-    out = sampler.exact(out, samples)
+    if hasattr(sampler, "exact"):  # the pack's samplers; ComfyUI's own (KSAMPLER) are left as they are
+        out = sampler.exact(out, samples)
     result = latent.copy()
     result["samples"] = out.to(comfy.model_management.intermediate_device())
     return result

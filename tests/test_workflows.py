@@ -47,6 +47,17 @@ EXPECTED = {
         "LoraLoader": {"model": ("CheckpointLoaderSimple", 0), "clip": ("CheckpointLoaderSimple", 1),
                        "strength_model": 1.0, "strength_clip": 1.0},
     },
+    "drag_train_lora.json": {
+        "SDEDragPointMover": {
+            "points": SD_POINTS, **DRAG, "model": ("CheckpointLoaderSimple", 0),
+            "positive": ("PairConditioningSetProperties", 0), "negative": ("PairConditioningSetProperties", 1),
+            "latent": ("VAEEncode", 0), "vae": ("CheckpointLoaderSimple", 2), "mask": None},
+        "TrainLoraNode": {"steps": 100, "learning_rate": 0.0002, "rank": 16, "model": ("CheckpointLoaderSimple", 0),
+                          "latents": ("RebatchLatents", 0), "positive": ("CLIPTextEncode", 0)},
+        "SDELoraSchedule": {"strength": 1.0, "strength_at_t0": 0.5, "lora": ("TrainLoraNode", 1)},
+        "PairConditioningSetProperties": {"hooks": ("SDELoraSchedule", 0), "positive_NEW": ("CLIPTextEncode", 0),
+                                          "negative_NEW": ("CLIPTextEncode", 0)},
+    },
     "SDE-Drag (Flux).json": {
         "SDEDragPointMover": {
             "points": '{"source": [[400, 512]], "target": [[560, 512]]}', **dict(DRAG, cfg=1.0, scheduler="simple"),
