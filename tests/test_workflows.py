@@ -47,7 +47,7 @@ EXPECTED = {
         "LoraLoader": {"model": ("CheckpointLoaderSimple", 0), "clip": ("CheckpointLoaderSimple", 1),
                        "strength_model": 1.0, "strength_clip": 1.0},
     },
-    "drag_train_lora.json": {
+    "SDE-Drag (SD1.5, LoRA trained here).json": {
         "SDEDragPointMover": {
             "points": SD_POINTS, **DRAG, "model": ("CheckpointLoaderSimple", 0),
             "positive": ("PairConditioningSetProperties", 0), "negative": ("PairConditioningSetProperties", 1),

@@ -183,12 +183,12 @@ def test_lora_is_applied(runs, server):
 
 
 def test_lora_trained_in_the_graph_is_applied_on_its_schedule(runs, server):
-    """drag_train_lora.json trains a LoRA on the picture with ComfyUI's own Train LoRA (2 steps here, 100 as
+    """SDE-Drag (SD1.5, LoRA trained here).json trains a LoRA on the picture with ComfyUI's own Train LoRA (2 steps here, 100 as
     shipped), turns it into HOOKS on SDE-Drag's cosine schedule and attaches them to both prompts; the
     drag node gets the checkpoint's own model. The trained LoRA changes the same drag (SDE-Drag (SD1.5 checkpoint).json:
     same picture, seed and settings, no LoRA). That the strength the UNet sees at each step is the cosine
     is read inside the model calls in tests/test_lora_schedule.py."""
-    trained, plain = (os.path.join(ROOT, "workflows", n) for n in ("drag_train_lora.json", "SDE-Drag (SD1.5 checkpoint).json"))
+    trained, plain = (os.path.join(ROOT, "workflows", n) for n in ("SDE-Drag (SD1.5, LoRA trained here).json", "SDE-Drag (SD1.5 checkpoint).json"))
     (result, latents), (plain_result, plain_latents) = runs(trained), runs(plain)
     prompt = result.prompt
     by_class = {v["class_type"]: (k, v) for k, v in prompt.items()}
