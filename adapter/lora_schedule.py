@@ -11,6 +11,7 @@ below takes the strength from the step's σ and the schedule being sampled (the 
 rule as the CFG ramp), whatever the order of the calls.
 """
 import comfy.hooks
+import torch
 
 from ..sampling.ramps import cosine_ramp, schedule_position
 
@@ -21,6 +22,7 @@ class CosineKeyframes(comfy.hooks.HookKeyframeGroup):
     def __init__(self, at_end: float = 1.0, at_top: float = 0.5):
         super().__init__()
         self.at_end, self.at_top = at_end, at_top
+        self._sigmas, self._schedule = None, None  # the sampled schedule, read once as floats
 
     def strength_at(self, sigma: float, schedule) -> float:
         return cosine_ramp(*schedule_position(schedule, sigma), self.at_end, self.at_top)
@@ -28,11 +30,15 @@ class CosineKeyframes(comfy.hooks.HookKeyframeGroup):
     def prepare_current_keyframe(self, curr_t, transformer_options) -> bool:
         """Called by ComfyUI before each model call with the call's σ; True when the strength
         changed (ComfyUI then re-patches the weights)."""
-        strength = self.strength_at(float(curr_t), [float(s) for s in transformer_options["sample_sigmas"]])
-        changed = strength != self._current_strength
+        sigmas = transformer_options["sample_sigmas"]
+        if sigmas is not self._sigmas:  # one copy off the device per sampling, not per model call
+            self._sigmas, self._schedule = sigmas, torch.as_tensor(sigmas).flatten().tolist()
+        strength = self.strength_at(float(curr_t), self._schedule)
+        if strength == self._current_strength:
+            return False
         self._current_keyframe = comfy.hooks.HookKeyframe(strength)
         self._current_strength = strength
-        return changed
+        return True
 
     def is_empty(self):
         return False
