@@ -1,0 +1,184 @@
+"""The pack's trained scene model: ComfyUI's own UNet (openaimodel.UNetModel) and CLIP text
+transformer (sd1_clip.SDClipModel with ComfyUI's SD1 tokenizer) at small widths, in pixel space
+(ComfyUI's pixel_space VAE: 3 channels, one latent pixel per image pixel), EPS on SD1's schedule.
+
+`build_unet(training=True)` / `build_text_encoder(training=True)` make the trainable modules for
+commands/train_scene_model.py; `load(path)` reads a weights file and returns ComfyUI's MODEL, CLIP
+and VAE, refusing a missing, truncated or foreign file by name before building anything.
+"""
+import json
+import os
+
+import torch
+
+WEIGHTS_NAME = "sde_edit_scene_model.safetensors"
+FORMAT = "sde-edit-scene-model"
+FORMAT_VERSION = "1"
+UNET_PREFIX, CLIP_PREFIX = "model.diffusion_model.", "cond_stage_model."
+RESOLUTION = 32
+
+UNET_CONFIG = dict(  # 3.5 M parameters: 32, 64, 128 channels at 32², 16², 8²; cross-attention at 16² and 8²
+    image_size=RESOLUTION, in_channels=3, out_channels=3, model_channels=32, channel_mult=[1, 2, 4],
+    num_res_blocks=[1, 1, 1], transformer_depth=[0, 1, 1], transformer_depth_output=[1, 1, 1, 1, 0, 0],
+    transformer_depth_middle=1, context_dim=32, num_head_channels=32, use_linear_in_transformer=True,
+    use_spatial_transformer=True, legacy=False, adm_in_channels=None, use_checkpoint=False)
+
+# CLIP's text transformer (comfy.clip_model.CLIPTextModel) at 32 wide, 2 layers. It is not trained:
+# its seeded random weights give every caption a fixed embedding and the UNet's cross-attention
+# learns to read it (ComfyUI's CLIP layers add in place, which autograd cannot differentiate).
+CLIP_CONFIG = {
+    "hidden_size": 32, "intermediate_size": 128, "num_attention_heads": 2, "num_hidden_layers": 2,
+    "max_position_embeddings": 77, "vocab_size": 49408, "hidden_act": "quick_gelu",
+    "layer_norm_eps": 1e-5, "projection_dim": 32, "bos_token_id": 49406, "eos_token_id": 49407,
+}
+
+
+class WeightsFileError(ValueError):
+    pass
+
+
+def _training_ops():
+    """ComfyUI's layer classes skip weight initialisation (checkpoints fill them); training needs
+    torch's own initialisation, so each class gets its torch base class's reset_parameters back."""
+    import comfy.ops
+    base = comfy.ops.disable_weight_init
+
+    def initialised(cls, torch_cls):
+        def reset_parameters(self):
+            if torch_cls is torch.nn.Embedding:
+                self.bias = None
+            return torch_cls.reset_parameters(self)
+        return type(cls.__name__, (cls,), {"reset_parameters": reset_parameters})
+
+    class TrainingOps(base):
+        Linear = initialised(base.Linear, torch.nn.Linear)
+        Conv2d = initialised(base.Conv2d, torch.nn.Conv2d)
+        Conv3d = initialised(base.Conv3d, torch.nn.Conv3d)
+        GroupNorm = initialised(base.GroupNorm, torch.nn.GroupNorm)
+        LayerNorm = initialised(base.LayerNorm, torch.nn.LayerNorm)
+        Embedding = initialised(base.Embedding, torch.nn.Embedding)
+    return TrainingOps
+
+
+def build_unet(training: bool = False):
+    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+    import comfy.ops
+    ops = _training_ops() if training else comfy.ops.disable_weight_init
+    return UNetModel(**UNET_CONFIG, operations=ops)
+
+
+def _text_encoder_classes():
+    import comfy.sd1_clip
+
+    class SceneClipModel(comfy.sd1_clip.SDClipModel):
+        def __init__(self, device="cpu", dtype=None, model_options={}, **kwargs):
+            super().__init__(device=device, dtype=dtype, textmodel_json_config=dict(CLIP_CONFIG),
+                             layer="last", return_projected_pooled=False, model_options=model_options)
+
+    class SceneTokenizer(comfy.sd1_clip.SD1Tokenizer):
+        def __init__(self, embedding_directory=None, tokenizer_data={}):
+            super().__init__(embedding_directory=embedding_directory, tokenizer_data=tokenizer_data,
+                             clip_name="l", tokenizer=comfy.sd1_clip.SDTokenizer)
+
+    class SceneClip(comfy.sd1_clip.SD1ClipModel):
+        def __init__(self, device="cpu", dtype=None, model_options={}, **kwargs):
+            super().__init__(device=device, dtype=dtype, model_options=model_options, clip_name="l", clip_model=SceneClipModel)
+
+    return SceneClip, SceneTokenizer
+
+
+def build_text_encoder(training: bool = False):
+    """SD1ClipModel (ComfyUI's CLIP wrapper) around the small transformer. training=True: weights
+    initialised by torch and unfrozen."""
+    SceneClip, _ = _text_encoder_classes()
+    model = SceneClip(dtype=torch.float32)
+    if training:  # initialised by torch (seeded by the caller), then frozen
+        model.clip_l.transformer = type(model.clip_l.transformer)(CLIP_CONFIG, torch.float32, "cpu", _training_ops())
+        model.requires_grad_(False)
+        model.eval()
+    return model
+
+
+def tokenizer():
+    _, SceneTokenizer = _text_encoder_classes()
+    return SceneTokenizer()
+
+
+def read_weights(path: str):
+    """The state dict and metadata of a scene-model file; WeightsFileError naming the file if it is
+    missing, not a safetensors file (truncated, foreign) or not this model's weights."""
+    import safetensors
+    import safetensors.torch
+    name = os.path.basename(path)
+    if not os.path.isfile(path):
+        raise WeightsFileError(f"scene model weights {name!r} not found at {path}")
+    try:
+        with safetensors.safe_open(path, "pt") as f:
+            meta = f.metadata() or {}
+        sd = safetensors.torch.load_file(path)
+    except Exception as e:  # safetensors raises its own errors for truncated / non-safetensors files
+        raise WeightsFileError(f"scene model weights {name!r} cannot be read as safetensors "
+                               f"(truncated or not a weights file): {e}") from None
+    if meta.get("format") != FORMAT:
+        raise WeightsFileError(f"{name!r} is not an SDE-Edit scene model (metadata format "
+                               f"{meta.get('format')!r}, expected {FORMAT!r})")
+    if meta.get("version") != FORMAT_VERSION:
+        raise WeightsFileError(f"{name!r} is scene model format version {meta.get('version')!r}; this pack reads {FORMAT_VERSION!r}")
+    unet = {k[len(UNET_PREFIX):]: v.float() for k, v in sd.items() if k.startswith(UNET_PREFIX)}
+    clip = {k[len(CLIP_PREFIX):]: v.float() for k, v in sd.items() if k.startswith(CLIP_PREFIX)}
+    want = set(build_unet_shapes())
+    if set(unet) != want:
+        missing, extra = sorted(want - set(unet))[:3], sorted(set(unet) - want)[:3]
+        raise WeightsFileError(f"{name!r}: its UNet weights do not match the scene model (missing {missing}, unexpected {extra})")
+    return unet, clip, meta
+
+
+def build_unet_shapes():
+    with torch.device("meta"):
+        return {k: v.shape for k, v in build_unet().state_dict().items()}
+
+
+def save_weights(path: str, unet: torch.nn.Module, text_encoder: torch.nn.Module, meta: dict):
+    """UNet in float16; the text encoder in float32, exactly the weights the UNet was trained on."""
+    import safetensors.torch
+    sd = {UNET_PREFIX + k: v.detach().to(torch.float16).contiguous() for k, v in unet.state_dict().items()}
+    sd.update({CLIP_PREFIX + k: v.detach().float().contiguous() for k, v in text_encoder.state_dict().items()})
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, **{k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}}
+    safetensors.torch.save_file(sd, path, metadata=meta)
+
+
+def load(path: str):
+    """(MODEL, CLIP, VAE) for ComfyUI from a scene-model weights file."""
+    import comfy.latent_formats
+    import comfy.model_base
+    import comfy.model_management
+    import comfy.model_patcher
+    import comfy.sd
+    import comfy.supported_models_base
+    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    unet_sd, clip_sd, _ = read_weights(path)
+
+    class SceneModelConfig(comfy.supported_models_base.BASE):
+        unet_config = dict(UNET_CONFIG)
+        unet_extra_config = {}
+        latent_format = comfy.latent_formats.ChromaRadiance  # 3 channels, pixel space, no scaling
+        sampling_settings = {}  # SD1's scaled-linear schedule, 1000 steps
+        memory_usage_factor = 0.05
+        supported_inference_dtypes = [torch.float32]
+
+    config = SceneModelConfig(dict(UNET_CONFIG))
+    device = comfy.model_management.get_torch_device()
+    model = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.EPS, device=device, unet_model=UNetModel)
+    model.diffusion_model.load_state_dict(unet_sd, strict=True)
+    model.diffusion_model.to(torch.float32)
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=comfy.model_management.unet_offload_device())
+
+    SceneClip, SceneTokenizer = _text_encoder_classes()
+    target = comfy.supported_models_base.ClipTarget(SceneTokenizer, SceneClip)
+    clip = comfy.sd.CLIP(target, model_options={"dtype": torch.float32})
+    missing, unexpected = clip.load_sd({k.removeprefix("clip_l.transformer."): v for k, v in clip_sd.items()})
+    if missing:
+        raise WeightsFileError(f"{os.path.basename(path)!r}: text encoder weights missing: {sorted(missing)[:3]}")
+    vae = comfy.sd.VAE(sd={"pixel_space_vae": torch.tensor(1.0)})
+    return patcher, clip, vae
