@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow clean
+.PHONY: setup demo docs test test-slow clean
 
 setup:
 	@harness/setup_host.sh >/dev/null
@@ -11,6 +11,10 @@ setup:
 
 demo: setup
 	$(PY) commands/demo.py
+
+# make demo, then the demo's sheets copied into docs/ (make demo itself writes only under out/)
+docs: setup
+	$(PY) commands/demo.py --docs
 
 test: setup
 	SDE_EDIT_REQUIRE_BROWSER=1 $(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
 """The pack's trained scene model: ComfyUI's own UNet (openaimodel.UNetModel) and CLIP text
 transformer (sd1_clip.SDClipModel with ComfyUI's SD1 tokenizer) at small widths, in pixel space
-(ComfyUI's pixel_space VAE: 3 channels, one latent pixel per image pixel), EPS on SD1's schedule.
+(ComfyUI's pixel_space VAE: 3 channels, one latent pixel per image pixel), v-prediction on SD1's
+schedule (ComfyUI's V_PREDICTION, as SD2-768).
 
 `build_unet(training=True)` / `build_text_encoder(training=True)` make the trainable modules for
 commands/train_scene_model.py; `load(path)` reads a weights file and returns ComfyUI's MODEL, CLIP
@@ -157,7 +158,8 @@ def load(path: str):
     import comfy.supported_models_base
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
-    unet_sd, clip_sd, _ = read_weights(path)
+    unet_sd, clip_sd, meta = read_weights(path)
+    model_type = {"v": comfy.model_base.ModelType.V_PREDICTION, "eps": comfy.model_base.ModelType.EPS}[meta.get("prediction", "eps")]
 
     class SceneModelConfig(comfy.supported_models_base.BASE):
         unet_config = dict(UNET_CONFIG)
@@ -169,7 +171,7 @@ def load(path: str):
 
     config = SceneModelConfig(dict(UNET_CONFIG))
     device = comfy.model_management.get_torch_device()
-    model = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.EPS, device=device, unet_model=UNetModel)
+    model = comfy.model_base.BaseModel(config, model_type=model_type, device=device, unet_model=UNetModel)
     model.diffusion_model.load_state_dict(unet_sd, strict=True)
     model.diffusion_model.to(torch.float32)
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=comfy.model_management.unet_offload_device())

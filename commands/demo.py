@@ -14,13 +14,17 @@ server saved and measures, per strength and sampler:
                    (the model's data set: the smaller, the more the output is a real scene)
     faithfulness = RMS pixel distance of an output to the stroke input (the smaller, the closer)
 
-Writes out/demo/ (input, every output, sheet.png, table.md, server.log) and docs/demo_sheet.png.
-No checkpoint is needed: the model is the pack's exact reference-scene model.
+Writes out/demo/ (input, every output, sheet.png, table.md, server.log); with --docs it also copies
+the sheets to docs/ (`make docs`). No checkpoint is needed: the model is the pack's exact
+reference-scene model.
 
 Then, on the same server, the SDE-Drag part (commands/demo_drag.py): workflows/SDE-Drag (reference model, CPU).json,
 through commands/run_workflow.py, drags the ball of a few scenes with SDE-Drag (η = 1) and ODE-Drag (η = 0)
 and measures how far the output's ball is from the target and how real the output is. Writes
-out/demo/drag/ and docs/demo_drag_sheet.png. --skip-drag leaves it out.
+out/demo/drag/. --skip-drag leaves it out.
+
+Last, the part on the scene model trained here (commands/demo_trained.py): the three "(trained model,
+CPU)" workflows as shipped, their outputs read back by the scene parser. Writes out/demo/trained/.
 """
 import argparse
 import importlib
@@ -36,6 +40,7 @@ from PIL import Image, ImageDraw
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
 import demo_drag  # noqa: E402
+import demo_trained  # noqa: E402
 from comfy_server import ComfyServer, PromptError  # noqa: E402
 from comfy_host import import_sampling  # noqa: E402
 from demo_drag import font, png_to_tensor  # noqa: E402  (shared with the drag part)
@@ -151,6 +156,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=8, help="noise draws per setting (batch elements)")
     parser.add_argument("--seed", type=int, default=1234, help="seed of both parts")
     parser.add_argument("--skip-drag", action="store_true", help="leave out the SDE-Drag part")
+    parser.add_argument("--docs", action="store_true", help="also copy the sheets to docs/ (what `make docs` runs)")
     args = parser.parse_args(argv)
 
     started = time.time()
@@ -172,7 +178,6 @@ def main(argv=None):
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
     os.makedirs(OUT)
-    os.makedirs(os.path.dirname(DOCS_SHEET), exist_ok=True)
 
     server = ComfyServer(log_path=os.path.join(OUT, "server.log"))
     results, rows, drags = {}, [], None
@@ -225,6 +230,10 @@ def main(argv=None):
             drag_started = time.time()
             drags = demo_drag.run(server, args.seed, out_dir=os.path.join(OUT, "drag"))
             drag_secs = time.time() - drag_started
+        print("The scene model trained here: the three (trained model, CPU) workflows ...", flush=True)
+        trained_started = time.time()
+        trained = demo_trained.run(server, out_dir=os.path.join(OUT, "trained"))
+        trained_secs = time.time() - trained_started
     except PromptError as e:
         print(f"demo: ComfyUI rejected or failed a prompt: {e}\nserver log: {server.log_path}", file=sys.stderr)
         return 1
@@ -258,7 +267,8 @@ def main(argv=None):
     sheet = make_sheet(stroke, results, args.strengths, args.steps)
     sheet_path = os.path.join(OUT, "sheet.png")
     sheet.save(sheet_path)
-    shutil.copyfile(sheet_path, DOCS_SHEET)
+    if args.docs:
+        shutil.copyfile(sheet_path, DOCS_SHEET)
     sheet = make_sheet(stroke, blurred, args.strengths, args.steps,
                        caption=lambda r: f"imprint {r['imprint'].mean():.1f} tau\nnoise level {r['noise'].mean():.2f}",
                        footer=f"SDEdit through ComfyUI on the reference set blurred by tau = {TAU:g} (a model with error), "
@@ -266,7 +276,8 @@ def main(argv=None):
                               "left of the stroke, in units of tau (true samples: about 0.8); noise level 1 = as the "
                               "model's own samples.")
     sheet.save(os.path.join(OUT, "sheet_blurred.png"))
-    shutil.copyfile(os.path.join(OUT, "sheet_blurred.png"), DOCS_SHEET_BLURRED)
+    if args.docs:
+        shutil.copyfile(os.path.join(OUT, "sheet_blurred.png"), DOCS_SHEET_BLURRED)
 
     print()
     print(f"{'strength':>9}  {'sampler':<10} {'realism':>8} {'faithful':>9} {'colour kept':>12} {'ball moved':>11} {'seconds':>8}")
@@ -279,17 +290,22 @@ def main(argv=None):
     print(blurred_table)
     print(f"\noutputs: {OUT}/ (stroke_input.png, <sampler>_s<strength>_<i>.png, blurred_*.png, sheet.png, "
           "sheet_blurred.png, table.md, server.log)")
-    print(f"sheet copied to {DOCS_SHEET}; SDEdit part {sdedit_secs:.0f} s")
+    print(f"{'sheets copied to docs/; ' if args.docs else ''}SDEdit part {sdedit_secs:.0f} s")
 
     if drags is not None:
         drag_dir = os.path.join(OUT, "drag")
-        drag_table = demo_drag.write_report(drags, command, out_dir=drag_dir)
+        drag_table = demo_drag.write_report(drags, command, out_dir=drag_dir,
+                                            docs_sheet=demo_drag.DOCS_SHEET if args.docs else None)
         print("\nSDE-Drag (workflows/SDE-Drag (reference model, CPU).json), distance of the output's ball to the target and "
               "realism:\n")
         print(drag_table)
         print(f"outputs: {drag_dir}/ (<drag>_input.png, <drag>_sde.png, <drag>_ode.png, <drag>_sde_substeps.png, "
               f"<drag>_ode_substeps.png, sheet.png, table.md)")
-        print(f"sheet copied to {demo_drag.DOCS_SHEET}; SDE-Drag part {drag_secs:.0f} s")
+        print(f"SDE-Drag part {drag_secs:.0f} s")
+    trained_dir = os.path.join(OUT, "trained")
+    print("\nThe scene model trained here (docs/scene_model.md), the three workflows as shipped:\n")
+    print(demo_trained.write_report(trained, out_dir=trained_dir, docs=args.docs))
+    print(f"outputs: {trained_dir}/ (every saved picture, sheet.png, table.md); trained-model part {trained_secs:.0f} s")
     print(f"total {time.time() - started:.0f} s")
     return 0
 

@@ -19,7 +19,7 @@ It fetches the dragged image and the sub-steps (one picture per sub-step) and me
     realism  = RMS pixel distance ([0, 1] units) to the nearest reference scene (lower = more real)
 
 Writes OUT (out/demo/drag/: the input, both outputs and both sub-step strips of every drag, sheet.png,
-table.md) and docs/demo_drag_sheet.png. Standalone (starts its own server):
+table.md); `make docs` copies the sheet to docs/demo_drag_sheet.png. Standalone (starts its own server):
 
     .venv/bin/python commands/demo_drag.py [--seed 1234] [--cfg 1]
 """
@@ -242,15 +242,17 @@ def make_sheet(results, factor=2, gap=6):
     return sheet
 
 
-def write_report(results, command, out_dir=OUT, docs_sheet=DOCS_SHEET):
-    """table.md and sheet.png in out_dir, the sheet copied to docs_sheet; returns the Markdown table."""
+def write_report(results, command, out_dir=OUT, docs_sheet=None):
+    """table.md and sheet.png in out_dir (and the sheet copied to docs_sheet, if given); returns the
+    Markdown table."""
     table = markdown_table(results)
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(table_header(results, command) + table)
     sheet_path = os.path.join(out_dir, "sheet.png")
     make_sheet(results).save(sheet_path)
-    os.makedirs(os.path.dirname(docs_sheet), exist_ok=True)
-    shutil.copyfile(sheet_path, docs_sheet)
+    if docs_sheet:
+        os.makedirs(os.path.dirname(docs_sheet), exist_ok=True)
+        shutil.copyfile(sheet_path, docs_sheet)
     return table
 
 
@@ -277,7 +279,7 @@ def main(argv=None):
     extra = argv if argv is not None else sys.argv[1:]
     table = write_report(results, " ".join([".venv/bin/python commands/demo_drag.py", *extra]))
     print("\n" + table)
-    print(f"outputs: {OUT}/; sheet copied to {DOCS_SHEET}; total {time.time() - started:.0f} s")
+    print(f"outputs: {OUT}/; total {time.time() - started:.0f} s")
     return 0
 
 

@@ -5,8 +5,10 @@ dropout (so CFG means something). Seeded; stops at --steps or --minutes, whichev
     .venv/bin/python commands/train_scene_model.py --out models/sde_edit_scene_model.safetensors
 
 Writes the weights (EMA, float16 safetensors with the run's settings in the metadata) and a JSON log
-of the loss next to them (<out>.log.json). EPS objective on SD1's scaled-linear schedule (the
-schedule ComfyUI samples an EPS model with), min-SNR-5 weighting, AdamW, EMA 0.999.
+of the loss next to them (<out>.log.json). v-prediction on SD1's scaled-linear schedule (ComfyUI's
+V_PREDICTION model type, as SD2's 768-v models: an ε-model's small errors at high noise become large
+errors in its clean-image estimate, which wrecked the samples of a first ε run at 500 steps),
+min-SNR-5 weighting, AdamW, EMA 0.999.
 """
 import argparse
 import json
@@ -26,8 +28,8 @@ sys.path.insert(0, os.path.join(ROOT, "harness"))
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=os.path.join(ROOT, "models", "sde_edit_scene_model.safetensors"))
-    p.add_argument("--steps", type=int, default=2500)
-    p.add_argument("--minutes", type=float, default=57.0, help="stop early at this wall-clock budget")
+    p.add_argument("--steps", type=int, default=2200)
+    p.add_argument("--minutes", type=float, default=50.0, help="stop early at this wall-clock budget")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--train-size", type=int, default=20000)
@@ -84,9 +86,10 @@ def main():
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
         with torch.autocast("cpu", dtype=torch.bfloat16):  # AMX: twice the fp32 speed on this CPU
             pred = unet(xt, timesteps=t.float(), context=context).float()
+        target = ab.sqrt() * noise - (1 - ab).sqrt() * x0  # v-prediction: x0 = √ᾱ·x_t − √(1 − ᾱ)·v
         snr = ab / (1 - ab)
-        weight = (snr.clamp(max=5.0) / snr).flatten()
-        loss = (weight * ((pred - noise) ** 2).flatten(1).mean(1)).mean()
+        weight = (snr.clamp(max=5.0) / (snr + 1)).flatten()  # min-SNR-5, in v's units
+        loss = (weight * ((pred - target) ** 2).flatten(1).mean(1)).mean()
         # cosine decay over the run: by steps, or by the wall-clock budget if that binds first
         progress = min(1.0, max(step / args.steps, (time.time() - started) / 60 / args.minutes))
         lr = args.lr * min(1.0, (step + 1) / warmup) * (0.5 + 0.5 * math.cos(math.pi * progress))
@@ -115,7 +118,7 @@ def _save(args, scene_model, unet, text, ema_unet, log, step, started):
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     live_unet = {k: v.clone() for k, v in unet.state_dict().items()}
     unet.load_state_dict(ema_unet)
-    meta = {"steps": str(step), "batch": str(args.batch), "lr": str(args.lr), "train_size": str(args.train_size),
+    meta = {"prediction": "v", "steps": str(step), "batch": str(args.batch), "lr": str(args.lr), "train_size": str(args.train_size),
             "caption_dropout": str(args.caption_dropout), "seed": str(args.seed),
             "minutes": f"{(time.time() - started) / 60:.1f}", "command": "commands/train_scene_model.py"}
     tmp = args.out + ".partial"

@@ -90,6 +90,7 @@ TASK_TITLES = {"drag": "SDE-Drag Point Mover", "inpaint": "SDE Inpaint", "sdedit
                "sampler": "SDE Sampler in SamplerCustomAdvanced"}
 FAMILY_TITLES = {"sd15": "SD1.5", "sd15_inpaint": "SD1.5 inpainting", "sd3": "SD3", "sdxl": "SDXL"}
 WIRING = "tiny random-weight checkpoint: wiring test"
+AS_SHIPPED = ("reference", "trained")  # workflows that run as shipped: no stand-in files, no generated input
 TEXT_ENCODERS = ("DualCLIPLoader", "CLIPLoader", "TripleCLIPLoader")
 
 
@@ -100,7 +101,7 @@ class Plan:
     name: str
     path: str
     workflow: dict
-    kind: str             # "reference" (runs as shipped), "checkpoint" (tiny files under its names), "flux"
+    kind: str             # "reference" / "trained" (run as shipped), "checkpoint" (tiny files under its names), "flux"
     task: str             # drag / inpaint / sdedit / sampler
     header: str           # the task
     model: str            # what it runs on
@@ -114,7 +115,7 @@ class Plan:
 
     @property
     def overrides(self):
-        if self.kind == "reference":
+        if self.kind in AS_SHIPPED:
             return rw.Overrides(sets=list(self.sets))
         return rw.Overrides(points=json.dumps(self.points) if self.points else None, sets=list(self.sets))
 
@@ -153,6 +154,10 @@ def analyse(path, size=DEFAULT_SIZE, sets=()):
         return Plan(name, path, workflow, "reference", task, TASK_TITLES[task],
                     "on the Reference Scene Model: runs on a CPU",
                     "a real run of this workflow: no checkpoint needed", sets=sets)
+    if "SDESceneModelLoader" in types:
+        return Plan(name, path, workflow, "trained", task, TASK_TITLES[task],
+                    "on the scene model trained here: runs on a CPU",
+                    "a real run of this workflow on the trained model (32×32)", sets=sets)
     ckpts = {n["widgets_values"][0]: family_of_checkpoint(n["widgets_values"][0])
              for n in nodes if n["type"] == "CheckpointLoaderSimple"}
     loras = [n["widgets_values"][0] for n in nodes if n["type"] == "LoraLoader"]
@@ -258,7 +263,7 @@ def make_input(plan, directory):
     sdedit: a stroke painting; inpaint: a clean scene whose alpha is 0 over a box around the ball (the
     region Load Image's MASK marks for repainting, as the MaskEditor would); drag: a clean scene with
     the ball under the first source point. All from the pack's reference scene renderer."""
-    if plan.kind == "reference":
+    if plan.kind in AS_SHIPPED:
         return None
     import torch
     scenes = importlib.import_module(import_sampling().__name__ + ".scenes")
@@ -526,7 +531,7 @@ def compose(result, panels=None):
             y += step
     top = y + 10
 
-    warning = plan.kind != "reference"
+    warning = plan.kind not in AS_SHIPPED
     caption = _wrap(draw, plan.caption, caption_font, THUMB - 2 * margin - 8)
     strip = 14 + 24 * len(caption)
     fill, ink = ((242, 201, 76), (20, 20, 20)) if warning else ((46, 110, 64), (240, 240, 240))

@@ -3,9 +3,10 @@ adapter; the maths is in ../sampling."""
 from .drag import SDEDragPointMover
 from .inpaint import SDEInpaint
 from .lora_schedule import SDELoraSchedule
-from .reference import ReferenceSceneImage, ReferenceSceneModel
+from .reference import ReferenceSceneImage, ReferenceSceneModel, SceneWorldImage
+from .scene_model import SceneModelLoader
 from .sde_sampler import SDESamplerEta
 from .sdedit import SDEditNoiseDenoise
 
 NODES = [SDEditNoiseDenoise, SDEInpaint, SDEDragPointMover, SDESamplerEta, SDELoraSchedule, ReferenceSceneModel,
-         ReferenceSceneImage]
+         ReferenceSceneImage, SceneModelLoader, SceneWorldImage]

@@ -1,4 +1,5 @@
 import functools
+import random
 
 import comfy.latent_formats
 import torch
@@ -6,7 +7,7 @@ from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import check_choice, check_range
 from ..adapter.reference_models import PARAMETERIZATIONS, make_model
-from ..sampling import scenes
+from ..sampling import scene_world, scenes
 from ..sampling.oracles import BlurredImages, EmpiricalImages
 from .common import CATEGORY, choices_valid
 
@@ -98,3 +99,36 @@ class ReferenceSceneImage(io.ComfyNode):
         else:
             img = scenes.stroke_painting(x, y, colour, resolution)
         return io.NodeOutput(img.permute(1, 2, 0)[None].contiguous(), box)
+
+
+WORLD_KINDS = ["scene", "stroke painting"]
+
+
+class SceneWorldImage(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="SDESceneWorldImage",
+            display_name="Scene World Image",
+            category=f"{CATEGORY}/testing",
+            description="A picture of the scene world the pack's scene model was trained on (one to three balls, "
+                        "boxes and bars on sky and ground; 32×32), or a rough stroke painting of it, drawn from a "
+                        "seed; with the mask of its nearest object and its caption.",
+            inputs=[
+                io.Int.Input("seed", default=0, min=0, max=2 ** 31 - 1, tooltip="Which scene (the same seed draws the same scene)."),
+                io.Combo.Input("kind", options=WORLD_KINDS, default="scene"),
+            ],
+            outputs=[io.Image.Output(), io.Mask.Output(display_name="nearest_object"), io.String.Output(display_name="caption")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, kind=None):
+        return choices_valid(kind=(kind, WORLD_KINDS))
+
+    @classmethod
+    def execute(cls, seed, kind) -> io.NodeOutput:
+        check_choice("kind", kind, WORLD_KINDS)
+        check_range("seed", seed, 0, 2 ** 31 - 1)
+        w = scene_world.random_world(random.Random(seed))
+        img = scene_world.render(w) if kind == "scene" else scene_world.stroke_painting(w)
+        return io.NodeOutput(img.permute(1, 2, 0)[None].contiguous(), scene_world.object_mask(w)[None], w.caption)

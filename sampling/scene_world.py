@@ -11,7 +11,7 @@ Images are (N, 3, S, S) in [0, 1], channels first; pixel i covers [i, i + 1). No
 """
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -187,3 +187,34 @@ def split(n_train: int, n_held_out: int, seed: int = 0, size: int = SIZE):
         elif len(fresh) < n_held_out // 2:
             fresh.append(w)
     return train, unseen + fresh
+
+
+def stroke_painting(world: World):
+    """A rough painting of a scene, as the strokes SDEdit starts from: flat sky and ground colours, a
+    wobbly horizon, every object a flat blob of its colour (a ball painted as a square, a bar twice
+    as thick), no shading or lighting."""
+    size = world.size
+    ys, xs = _grid(size)
+    sky = torch.tensor(SKIES[world.sky]).mean(0)[:, None, None]
+    ground = torch.tensor(GROUNDS[world.ground]).mean(0)[:, None, None]
+    horizon = world.horizon + 1.5 * torch.sin(xs / 4.0)
+    img = torch.where(ys < horizon, sky, ground).clone()
+    for obj in world.objects:
+        blob = replace(obj, kind="box") if obj.kind == "ball" else obj
+        if obj.kind == "bar":
+            blob_cover = coverage(obj, size, ys, xs) + coverage(replace(obj, size=obj.size + 1.0), size, ys, xs)
+        else:
+            blob_cover = coverage(blob, size, ys, xs)
+        paint_mask = blob_cover >= 0.5
+        img = torch.where(paint_mask, torch.tensor(COLOURS[obj.colour])[:, None, None], img)
+    return img
+
+
+def object_mask(world: World, index: int = -1, threshold: float = 0.5):
+    """(S, S) float mask of one object's visible pixels (default: the nearest)."""
+    ys, xs = _grid(world.size)
+    covers = [coverage(o, world.size, ys, xs) for o in world.objects]
+    seen = covers[index].clone()
+    for c in covers[index + 1 if index >= 0 else len(covers) + index + 1:]:
+        seen = seen * (1 - c)
+    return (seen >= threshold).float()

@@ -31,7 +31,7 @@ import make_thumbnails as mt  # noqa: E402
 from comfy_server import PACK_LINK_NAME, ComfyServer  # noqa: E402
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
-CHECKPOINT = [p for p in WORKFLOWS if mt.analyse(p).kind != "reference"]  # test_workflows.py runs the others
+CHECKPOINT = [p for p in WORKFLOWS if mt.analyse(p).kind not in mt.AS_SHIPPED]  # test_workflows.py runs the others
 SIZE = 64
 # Fewer steps than shipped: SDEdit 6 x 0.5 = 3 model calls, inpaint 4, drag 10 x t0 0.6 = 6 per half-cycle.
 FAST = ["SDEditNoiseDenoise.steps=6", "SDEInpaint.steps=4", "SDEDragPointMover.steps=10",

@@ -1,0 +1,387 @@
+"""The scene model trained here (models/sde_edit_scene_model.safetensors): its own sample quality and
+the three tasks on it, SDE against ODE, judged by the scene parser. Through ComfyUI in-process (the
+loader's MODEL / CLIP / VAE, the pack's nodes' own execute). Prints Markdown tables; --json writes the
+figures.
+
+    .venv/bin/python benchmarks/bench_scene_model.py [quality sdedit inpaint drag] [--n 24] [--json out/scene_model.json]
+
+- quality: n samples (ComfyUI's euler_ancestral, 30 steps, normal schedule) for the captions of fresh
+  scenes and of never-seen combinations, at cfg 1, 3 and 5: share that parse as a valid scene
+  (residual ≤ scene_parser.VALID_RESIDUAL, one to three objects), share whose objects match their
+  caption (kind and colour), coverage of positions (4×4 cells) and sizes, copying (nearest training
+  image distance, against the held-out split's).
+- sdedit: stroke paintings of fresh scenes, SDE (η 1) against ODE (η 0), strength 0.3–0.9, 30 steps:
+  valid share, caption match, realism (parse residual), faithfulness (RMS to the strokes).
+- inpaint: the nearest object's mask (grown 1 px) repainted with the caption as prompt, SDE against
+  ODE at 10, 25, 50 steps: valid share, caption match (the object came back), residual in the hole,
+  largest change outside it.
+- drag: the nearest object dragged 8 px right or down, objects smaller (size 3.5) and larger (7) than
+  the default patch (radius 5), alone or with a second object that must stay put; warp, fast, paper
+  and ODE-Drag (paper at η 0): placement error, size error, identity, realism, RMS to the ideal
+  result (the world rendered with the object moved) where the object was, neighbour's move and
+  change, model evaluations counted by a UNet wrapper.
+Intervals: 95 % (Wilson for shares, ±1.96 standard errors for means), over scenes.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import replace
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]
+from comfy_host import import_pack  # noqa: E402
+
+import_pack()
+import comfy.sample  # noqa: E402
+import nodes as comfy_nodes  # noqa: E402
+import torch  # noqa: E402
+
+from sde_edit_pack.adapter import scene_model  # noqa: E402
+from sde_edit_pack.nodes.drag import SDEDragPointMover  # noqa: E402
+from sde_edit_pack.nodes.inpaint import SDEInpaint  # noqa: E402
+from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise  # noqa: E402
+from sde_edit_pack.sampling import scene_parser as sp  # noqa: E402
+from sde_edit_pack.sampling import scene_world as sw  # noqa: E402
+
+WEIGHTS = os.path.join(ROOT, "models", scene_model.WEIGHTS_NAME)
+CFG = 3.0
+
+
+def wilson(k, n, z=1.96):
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return p, max(0.0, c - h), min(1.0, c + h)
+
+
+def share(flags):
+    p, lo, hi = wilson(sum(flags), len(flags))
+    return f"{100 * p:.0f} % [{100 * lo:.0f}, {100 * hi:.0f}]"
+
+
+def mean_ci(xs):
+    xs = [x for x in xs if x == x]
+    if not xs:
+        return "–"
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return f"{m:.3g}"
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+    return f"{m:.3g} ± {1.96 * sd / math.sqrt(len(xs)):.2g}"
+
+
+class Counted:
+    """The loader's MODEL with a UNet wrapper that counts latents through the model."""
+
+    def __init__(self, model):
+        self.latents = 0
+        self.model = model.clone()
+
+        def wrapper(apply, args):
+            self.latents += args["input"].shape[0]
+            return apply(args["input"], args["timestep"], **args["c"])
+        self.model.set_model_unet_function_wrapper(wrapper)
+
+
+def setup():
+    torch.set_num_threads(2)
+    model, clip, vae = scene_model.load(WEIGHTS)
+    encode = comfy_nodes.CLIPTextEncode()
+    cache = {}
+
+    def cond(texts):
+        for t in set(texts) - set(cache):
+            cache[t] = encode.encode(clip, t)[0][0][0]
+        return [[torch.cat([cache[t] for t in texts]), {}]]
+    return model, cond
+
+
+def images_of(latent):
+    return ((latent["samples"] + 1) / 2).clamp(0, 1)
+
+
+def latent_of(images):
+    return {"samples": images * 2 - 1}
+
+
+def fresh_worlds(n, seed=100):
+    """Fresh draws without a held-out combination (the train split's distribution, unseen scenes)."""
+    _, held = sw.split(0, 2 * n, seed=seed)
+    return [w for w in held if not sw.is_held_out(w)][:n], [w for w in held if sw.is_held_out(w)][:n]
+
+
+def quality(model, cond, n, out):
+    fresh, unseen = fresh_worlds(n)
+    train, _ = sw.split(20000, 0, seed=0)
+    train_imgs = sw.render_all(train)
+    held_imgs = sw.render_all(fresh)
+    held_near = sp.nearest_distance(held_imgs, train_imgs)
+    real_parse = sp.parse_all(held_imgs)
+    rows = []
+    for label, worlds in (("fresh captions", fresh), ("never-seen combinations", unseen)):
+        for cfg in (1.0, 3.0, 5.0):
+            if label != "fresh captions" and cfg != CFG:
+                continue
+            texts = [w.caption for w in worlds]
+            noise = comfy.sample.prepare_noise(torch.zeros(len(texts), 3, 32, 32), 7)
+            samples = comfy.sample.sample(model, noise, 30, cfg, "euler_ancestral", "normal", cond(texts), cond([""] * len(texts)),
+                                          torch.zeros(len(texts), 3, 32, 32), seed=7)
+            imgs = ((samples + 1) / 2).clamp(0, 1)
+            parses = sp.parse_all(imgs)
+            valid = [p.valid() for p in parses]
+            match = [p.valid() and p.matches(t) for p, t in zip(parses, texts)]
+            near = sp.nearest_distance(imgs, train_imgs)
+            row = {"set": label, "cfg": cfg, "n": len(texts), "valid": share(valid), "match": share(match),
+                   "residual": mean_ci([p.residual for p in parses]),
+                   "nearest_train": f"{float(near.median()):.3f}", "held_out_nearest_train": f"{float(held_near.median()):.3f}",
+                   "copies": sum(float(d) < 0.01 for d in near)}
+            if label == "fresh captions" and cfg == CFG:
+                row.update(coverage(parses, real_parse))
+                out["quality_samples"] = imgs[:32]
+            rows.append(row)
+            print(row, flush=True)
+    out["quality"] = rows
+    print("\n| captions | cfg | n | valid scene | matches caption | parse residual | nearest training image (median) | held-out's (median) | copies (< 0.01) |")
+    print("|---|---:|---:|---|---|---|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['set']} | {r['cfg']:g} | {r['n']} | {r['valid']} | {r['match']} | {r['residual']} | {r['nearest_train']} | {r['held_out_nearest_train']} | {r['copies']} |")
+    r = [r for r in rows if "cells" in r][0]
+    print(f"\nCoverage at cfg {CFG:g}: {r['cells']}; object sizes {r['sizes']}")
+
+
+def coverage(parses, real):
+    def cells(ps):
+        return {(int(o.x // 8), int(o.y // 8)) for p in ps for o in p.objects}
+
+    def sizes(ps):
+        return [o.size for p in ps for o in p.objects]
+    got, want = cells([p for p in parses if p.valid()]), cells(real)
+    s, r = sizes([p for p in parses if p.valid()]), sizes(real)
+    return {"cells": f"{len(got & want)} of the {len(want)} 8×8-px cells the held-out scenes use",
+            "sizes": f"samples {mean_ci(s)} (min {min(s, default=0):.1f}, max {max(s, default=0):.1f}), held-out {mean_ci(r)} "
+                     f"(min {min(r):.1f}, max {max(r):.1f})"}
+
+
+def sdedit(model, cond, n, out):
+    worlds, _ = fresh_worlds(n, seed=200)
+    strokes = torch.stack([sw.stroke_painting(w) for w in worlds])
+    texts = [w.caption for w in worlds]
+    rows = []
+    for strength in (0.3, 0.5, 0.7, 0.9):
+        for eta in (1.0, 0.0):
+            (lat,) = SDEditNoiseDenoise.execute(model, cond(texts), cond([""] * n), latent_of(strokes), 0, 30, strength,
+                                                eta, CFG, "normal", 1).args
+            imgs = images_of(lat)
+            parses = sp.parse_all(imgs)
+            rows.append({"strength": strength, "method": "SDE" if eta else "ODE", "n": n,
+                         "valid": share([p.valid() for p in parses]),
+                         "match": share([p.valid() and p.matches(t) for p, t in zip(parses, texts)]),
+                         "residual": mean_ci([p.residual for p in parses]),
+                         "to_strokes": mean_ci([float(((a - b) ** 2).mean().sqrt()) for a, b in zip(imgs, strokes)])})
+            print(rows[-1], flush=True)
+            if strength == 0.5:
+                out[f"sdedit_{'sde' if eta else 'ode'}"] = imgs[:8]
+    out["sdedit_strokes"] = strokes[:8]
+    out["sdedit"] = rows
+    print("\n| strength | method | n | valid scene | matches caption | realism: parse residual (lower is better) | faithfulness: RMS to the strokes |")
+    print("|---:|---|---:|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['strength']:g} | {r['method']} | {r['n']} | {r['valid']} | {r['match']} | {r['residual']} | {r['to_strokes']} |")
+
+
+def grow(mask, px=1):
+    return torch.nn.functional.max_pool2d(mask[:, None], 2 * px + 1, 1, px)[:, 0]
+
+
+def inpaint(model, cond, n, out):
+    worlds, _ = fresh_worlds(n, seed=300)
+    imgs = sw.render_all(worlds)
+    mask = grow(torch.stack([sw.object_mask(w) for w in worlds]))
+    texts = [w.caption for w in worlds]
+    rows = []
+    for steps in (10, 25, 50):
+        for eta in (1.0, 0.0):
+            (lat,) = SDEInpaint.execute(model, cond(texts), cond([""] * n), latent_of(imgs), 0, steps, 1.0, eta, CFG,
+                                        "normal", 1, 0, 0, mask=mask).args
+            res = images_of(lat)
+            parses = sp.parse_all(res)
+            hole = [float((((r - sw.render(p.world)) ** 2).mean(0) * m).sum().div(m.sum()).sqrt())
+                    for r, p, m in zip(res, parses, mask)]
+            outside = float(((res - imgs).abs() * (1 - mask[:, None])).amax())
+            rows.append({"steps": steps, "method": "SDE" if eta else "ODE", "n": n,
+                         "valid": share([p.valid() for p in parses]),
+                         "match": share([p.valid() and p.matches(t) for p, t in zip(parses, texts)]),
+                         "hole_residual": mean_ci(hole), "outside": outside})
+            print(rows[-1], flush=True)
+            if steps == 25:
+                out[f"inpaint_{'sde' if eta else 'ode'}"] = res[:8]
+    out["inpaint_input"] = (imgs * (1 - mask[:, None]))[:8]
+    out["inpaint"] = rows
+    print("\n| steps | method | n | valid scene | matches caption (object back) | residual in the hole | largest change outside |")
+    print("|---:|---|---:|---|---|---|---:|")
+    for r in rows:
+        print(f"| {r['steps']} | {r['method']} | {r['n']} | {r['valid']} | {r['match']} | {r['hole_residual']} | {r['outside']:.2g} |")
+
+
+DRAG_METHODS = (("warp", "warp", 1.0), ("fast", "fast", 1.0), ("paper SDE-Drag", "paper", 1.0), ("ODE-Drag", "paper", 0.0))
+
+
+def drag_worlds(size, direction, rng):
+    """Six scenes whose dragged object (the nearest) sits at (12, 14): three kinds, alone or with a
+    second object away from the path. Colours and backgrounds vary; the drag is 8 px."""
+    worlds = []
+    dx, dy = direction
+    for kind in sw.KINDS:
+        for neighbour in (False, True):
+            colours = rng.sample(list(sw.COLOURS), 2)
+            obj = sw.Obj(kind, colours[0], 12.0, 14.0, size, rng.uniform(0, math.pi) if kind == "bar" else 0.0)
+            objects = [obj]
+            if neighbour:  # opposite the drag's direction from the path, clear of both windows
+                nx, ny = (26.0, 26.0) if dx else (26.0, 8.0)
+                objects = [sw.Obj(rng.choice(sw.KINDS), colours[1], nx, ny, 3.0, 0.5)] + objects
+                objects.sort(key=lambda o: o.y)
+            worlds.append(sw.World(tuple(objects), rng.choice(list(sw.SKIES)), rng.choice(list(sw.GROUNDS)),
+                                   rng.randint(*sw.HORIZON_ROWS), 1.0, rng.uniform(-1, 1), 32))
+    return [replace(w, caption=sw.caption(w.objects, w.ground, w.sky)) for w in worlds]
+
+
+def drag(model, cond, n_unused, out):
+    rng = random.Random(5)
+    cases = [(size, d) for size in (3.5, 7.0) for d in ((8, 0), (0, 8))]
+    rows = {}
+    pictures = {}
+    for size, (dx, dy) in cases:
+        worlds = drag_worlds(size, (dx, dy), rng)
+        imgs = sw.render_all(worlds)
+        texts = [w.caption for w in worlds]
+        points = json.dumps({"source": [[12, 14]], "target": [[12 + dx, 14 + dy]]})
+        for label, method, eta in DRAG_METHODS:
+            counted = Counted(model)
+            started = time.time()
+            lat, _ = SDEDragPointMover.execute(counted.model, cond(texts), latent_of(imgs), points, 0, 100, 0.6, CFG, 2.0, 5,
+                                               0.3, 1.1, eta, "ddim_uniform", method, negative=cond([""] * len(texts)),
+                                               vae=None).args
+            seconds = time.time() - started
+            res = images_of(lat)
+            for w, img, r in zip(worlds, imgs, res):
+                p = sp.parse(r)
+                moved = [o for o in w.objects if (o.x, o.y) == (12.0, 14.0)][0]
+                ideal_obj = replace(moved, x=moved.x + dx, y=moved.y + dy)
+                ideal = replace(w, objects=tuple(sorted([o if o is not moved else ideal_obj for o in w.objects], key=lambda o: o.y)))
+                found = [o for o in p.objects if o.colour == moved.colour]
+                o = min(found, key=lambda o: math.hypot(o.x - ideal_obj.x, o.y - ideal_obj.y)) if found else None
+                source = sw.object_mask(replace(w, objects=(moved,))) * (1 - sw.object_mask(replace(w, objects=(ideal_obj,))))
+                left = float((((r - sw.render(ideal)) ** 2).mean(0) * source).sum().div(source.sum().clamp_min(1)).sqrt())
+                others = [x for x in w.objects if x is not moved]
+                nb_move = nb_change = float("nan")
+                if others:
+                    nb = others[0]
+                    nbm = sw.object_mask(replace(w, objects=(nb,)))
+                    nb_change = float(((r - img).abs().amax(0) * nbm).amax())
+                    cand = [q for q in p.objects if q.colour == nb.colour]
+                    nb_move = min((math.hypot(q.x - nb.x, q.y - nb.y) for q in cand), default=float("inf"))
+                key = (label, "small" if size < 5 else "large")
+                rows.setdefault(key, []).append({
+                    "placement": math.hypot(o.x - ideal_obj.x, o.y - ideal_obj.y) if o else float("nan"),
+                    "lost": o is None, "size_error": abs(o.size - moved.size) / moved.size if o else float("nan"),
+                    "identity": bool(o and o.kind == moved.kind), "valid": p.valid(), "residual": p.residual,
+                    "left_behind": left, "nb_move": nb_move, "nb_change": nb_change,
+                    "evals": counted.latents / len(worlds), "seconds": seconds / len(worlds)})
+            if (size, dx) == (7.0, 8):
+                pictures[label] = res
+                pictures["input"] = imgs
+        print({k: len(v) for k, v in rows.items()}, flush=True)
+    out["drag_pictures"] = pictures
+    table = []
+    print("\n| method | object | n | placement px | lost | size error | identity | valid scene | parse residual | left behind (RMS to ideal at the source) | neighbour moved px | neighbour's largest change | evaluations per drag | s per drag |")
+    print("|---|---|---:|---|---:|---|---|---|---|---|---|---|---:|---:|")
+    for (label, size), rs in rows.items():
+        r = {"method": label, "object": size, "n": len(rs),
+             "placement": mean_ci([x["placement"] for x in rs]), "lost": sum(x["lost"] for x in rs),
+             "size_error": mean_ci([x["size_error"] for x in rs]), "identity": share([x["identity"] for x in rs]),
+             "valid": share([x["valid"] for x in rs]), "residual": mean_ci([x["residual"] for x in rs]),
+             "left_behind": mean_ci([x["left_behind"] for x in rs]), "nb_move": mean_ci([x["nb_move"] for x in rs]),
+             "nb_change": mean_ci([x["nb_change"] for x in rs]), "evals": sum(x["evals"] for x in rs) / len(rs),
+             "seconds": sum(x["seconds"] for x in rs) / len(rs)}
+        table.append(r)
+        print(f"| {label} | {size} | {r['n']} | {r['placement']} | {r['lost']} | {r['size_error']} | {r['identity']} | {r['valid']} | "
+              f"{r['residual']} | {r['left_behind']} | {r['nb_move']} | {r['nb_change']} | {r['evals']:.0f} | {r['seconds']:.1f} |")
+    out["drag"] = table
+
+
+def grid(rows, scale=4, gap=2):
+    """rows: list of (B, 3, 32, 32) tensors -> one PIL image, a row each."""
+    from PIL import Image
+    width = max(r.shape[0] for r in rows)
+    canvas = torch.ones(3, len(rows) * (32 + gap) + gap, width * (32 + gap) + gap)
+    for i, r in enumerate(rows):
+        for j, img in enumerate(r):
+            canvas[:, gap + i * (32 + gap): gap + i * (32 + gap) + 32, gap + j * (32 + gap): gap + j * (32 + gap) + 32] = img
+    arr = (canvas.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+    img = Image.fromarray(arr)
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+
+def pictures(out, directory):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    os.makedirs(directory, exist_ok=True)
+    with open(WEIGHTS + ".log.json") as f:
+        log = json.load(f)["loss"]
+    steps, losses = [e[0] for e in log], [e[1] for e in log]
+    smooth = [sum(losses[max(0, i - 49):i + 1]) / len(losses[max(0, i - 49):i + 1]) for i in range(len(losses))]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(steps, losses, color="0.8", lw=0.5, label="batch loss")
+    ax.plot(steps, smooth, color="C0", label="mean of 50")
+    ax.set_yscale("log")
+    ax.set_xlabel("step (batch 64)")
+    ax.set_ylabel("min-SNR-weighted ε loss")
+    ax.legend()
+    ax.set_title("Scene model training (commands/train_scene_model.py)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(directory, "scene_model_loss.png"), dpi=110)
+    if "quality_samples" in out:
+        s = out["quality_samples"]
+        grid([s[i:i + 8] for i in range(0, len(s), 8)]).save(os.path.join(directory, "scene_model_samples.png"))
+    if "sdedit_sde" in out:
+        grid([out["sdedit_strokes"], out["sdedit_sde"], out["sdedit_ode"]]).save(os.path.join(directory, "scene_model_sdedit.png"))
+    if "inpaint_sde" in out:
+        grid([out["inpaint_input"], out["inpaint_sde"], out["inpaint_ode"]]).save(os.path.join(directory, "scene_model_inpaint.png"))
+    if "drag_pictures" in out:
+        d = out["drag_pictures"]
+        grid([d["input"]] + [d[label] for label, _, _ in DRAG_METHODS]).save(os.path.join(directory, "scene_model_drag.png"))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("parts", nargs="*", default=["quality", "sdedit", "inpaint", "drag"])
+    p.add_argument("--n", type=int, default=24, help="scenes per setting (quality: captions)")
+    p.add_argument("--json", help="write the figures (and tensors, to <json>.pt) here")
+    p.add_argument("--pictures", metavar="DIR", help="write the loss curve and picture grids here (docs/ for the model card)")
+    args = p.parse_args()
+    model, cond = setup()
+    out = {}
+    for part in args.parts:
+        started = time.time()
+        print(f"\n## {part}\n", flush=True)
+        {"quality": quality, "sdedit": sdedit, "inpaint": inpaint, "drag": drag}[part](model, cond, args.n, out)
+        print(f"\n({part}: {time.time() - started:.0f} s)", flush=True)
+    if args.pictures:
+        pictures(out, args.pictures)
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        torch.save({k: v for k, v in out.items() if isinstance(v, (torch.Tensor, dict))}, args.json + ".pt")
+        with open(args.json, "w") as f:
+            json.dump({k: v for k, v in out.items() if isinstance(v, list)}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The shipped scene model (models/sde_edit_scene_model.safetensors) through its loader node: it loads
+as ComfyUI's MODEL, CLIP and VAE, samples valid scenes that match their caption in a few steps, its
+text encoder gives what training saw; a missing, truncated or foreign file is refused by name."""
+import os
+
+import pytest
+import safetensors.torch
+import torch
+
+import comfy.sample
+import nodes as comfy_nodes
+
+from sde_edit_pack.adapter import scene_model
+from sde_edit_pack.adapter.checks import InputError
+from sde_edit_pack.nodes.scene_model import MODELS_DIR, SceneModelLoader
+from sde_edit_pack.sampling import scene_parser as sp
+
+WEIGHTS = os.path.join(MODELS_DIR, scene_model.WEIGHTS_NAME)
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return SceneModelLoader.execute(scene_model.WEIGHTS_NAME).args
+
+
+def test_shipped_weights_are_small():
+    assert os.path.getsize(WEIGHTS) <= 20 * 1024 * 1024
+
+
+def test_loads_and_samples_scenes_that_match_their_caption(loaded):
+    """Four samples per caption, 20 steps of euler_ancestral at cfg 3: at least 7 of 8 parse as a
+    valid scene showing what the caption names."""
+    model, clip, vae = loaded
+    texts = ["a red ball on grass", "a blue box left of a yellow bar on sand, at dusk"]
+    hits = 0
+    for text in texts:
+        pos = comfy_nodes.CLIPTextEncode().encode(clip, text)[0]
+        neg = comfy_nodes.CLIPTextEncode().encode(clip, "")[0]
+        empty = torch.zeros(4, 3, 32, 32)
+        noise = comfy.sample.prepare_noise(empty, 3)
+        out = comfy.sample.sample(model, noise, 20, 3.0, "euler_ancestral", "normal", pos, neg, empty, seed=3)
+        images = vae.decode(out).movedim(-1, 1)  # the pixel_space VAE: (B, H, W, C) in [0, 1]
+        assert images.shape == (4, 3, 32, 32) and torch.isfinite(images).all()
+        for img in images:
+            p = sp.parse(img)
+            hits += p.valid() and p.matches(text)
+    assert hits >= 7
+
+
+def test_text_encoder_in_comfyui_gives_what_training_saw(loaded):
+    """CLIPTextEncode's conditioning equals the frozen encoder's forward on the caption's tokens (the
+    path commands/train_scene_model.py embeds captions with)."""
+    _, clip, _ = loaded
+    text = "a purple bar left of a red ball on snow, overcast"
+    cond = comfy_nodes.CLIPTextEncode().encode(clip, text)[0][0][0]
+    tokens = [t for t, _ in scene_model.tokenizer().tokenize_with_weights(text)["l"][0]]
+    with torch.no_grad():
+        direct = clip.cond_stage_model.clip_l([tokens])[0]
+    assert cond.shape == (1, 77, scene_model.CLIP_CONFIG["hidden_size"])
+    assert torch.allclose(cond, direct, atol=1e-5)
+
+
+def test_missing_truncated_and_foreign_files_are_refused_by_name(tmp_path):
+    with pytest.raises(scene_model.WeightsFileError, match="'absent.safetensors' not found"):
+        scene_model.read_weights(str(tmp_path / "absent.safetensors"))
+    data = open(WEIGHTS, "rb").read()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(scene_model.WeightsFileError, match="'cut.safetensors' cannot be read as safetensors"):
+        scene_model.read_weights(str(tmp_path / "cut.safetensors"))
+    safetensors.torch.save_file({"w": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(scene_model.WeightsFileError, match="'foreign.safetensors' is not an SDE-Edit scene model"):
+        scene_model.read_weights(str(tmp_path / "foreign.safetensors"))
+    sd = safetensors.torch.load_file(WEIGHTS)
+    sd.pop(next(k for k in sd if k.startswith(scene_model.UNET_PREFIX)))
+    safetensors.torch.save_file(sd, str(tmp_path / "partial.safetensors"),
+                                metadata={"format": scene_model.FORMAT, "version": scene_model.FORMAT_VERSION})
+    with pytest.raises(scene_model.WeightsFileError, match="'partial.safetensors': its UNet weights do not match"):
+        scene_model.read_weights(str(tmp_path / "partial.safetensors"))
+
+
+def test_loader_node_names_its_input():
+    with pytest.raises(InputError, match="^weights: .*'nothing.safetensors' not found"):
+        SceneModelLoader.execute("nothing.safetensors")
+    with pytest.raises(InputError, match="^weights must be a file name"):
+        SceneModelLoader.execute("../README.md")
