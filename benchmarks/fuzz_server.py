@@ -86,7 +86,12 @@ ROLE = {"SDEditNoiseDenoise": "pack", "SDEInpaint": "pack", "SDEDragPointMover":
         "ReferenceSceneModel": "model", "ReferenceSceneImage": "image"}
 # Pack nodes the fuzzer leaves out, and why (the report lists them).
 NOT_FUZZED = {"SDELoraSchedule": "needs a LORA_MODEL from Train LoRA (minutes of training per prompt) or a LoRA file; "
-                                 "its bad inputs are refused by name in tests/test_lora_schedule.py"}
+                                 "its bad inputs are refused by name in tests/test_lora_schedule.py",
+              "SDESceneModelLoader": "a loader whose one input is a file name (the graphs here run on the reference "
+                                     "model); missing, truncated and foreign files and bad names are refused by name in "
+                                     "tests/test_scene_model.py",
+              "SDESceneWorldImage": "an input picture for the trained model's workflows (the graphs here draw theirs with "
+                                    "ReferenceSceneImage); its bad inputs are refused by name in tests/test_scene_model.py"}
 DROP = object()  # an input left out of the prompt
 
 

@@ -174,8 +174,11 @@ def test_fill_from_border_is_the_mean_of_the_known_neighbours_ring_by_ring():
 
 def test_paper_gives_what_the_node_gave_before_method_existed():
     """The outputs of commit 899dbf0 (the node before `method`), saved in tests/data: the same drags
-    with method paper give them again (to 1e-6: bit for bit on the machine that saved them; the margin
-    is for another CPU's summation order)."""
+    with method paper give them again, bit for bit on the torch and CPU that saved them. The margin,
+    1e-5 (about 40 float32 ulps at the outputs' scale, 2), is for another CPU's or torch's summation
+    order: torch 2.14.1 (ComfyUI's requirements take the newest) differs from the saved outputs by up
+    to 2.1e-6 after the drag's 50-odd steps, on large and small values alike. A change to the algorithm moves
+    them by far more (eta 1 against eta 0 differ by order 1)."""
     from safetensors.torch import load_file
     from fixtures import scene_model
     import os
@@ -185,10 +188,10 @@ def test_paper_gives_what_the_node_gave_before_method_existed():
     for parameterization in ("eps", "v_prediction", "flow"):
         for eta in (1.0, 0.0):
             out, _ = drag(gmm_model(parameterization, SHAPE), latent, points, method="paper", eta=eta)
-            torch.testing.assert_close(out["samples"], before[f"{parameterization}-{eta}"], rtol=0, atol=1e-6)
+            torch.testing.assert_close(out["samples"], before[f"{parameterization}-{eta}"], rtol=0, atol=1e-5)
     scene = {"samples": scenes.to_latent(scenes.render(scenes.Scene(28, 28, "red"))[None])}
     mask = torch.zeros(1, 64, 64)
     mask[:, 14:44, 14:56] = 1
     out, _ = drag(scene_model(), scene, json.dumps({"source": [[28, 28]], "target": [[40, 28]]}), method="paper",
                   negative=None, cfg=1.0, drag_step=4.0, patch_radius=8, mask=mask)
-    torch.testing.assert_close(out["samples"], before["scene"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(out["samples"], before["scene"], rtol=0, atol=1e-5)
