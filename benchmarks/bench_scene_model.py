@@ -49,6 +49,7 @@ from sde_edit_pack.sampling import scene_world as sw  # noqa: E402
 
 WEIGHTS = os.path.join(ROOT, "models", scene_model.WEIGHTS_NAME)
 CFG = 3.0
+VAE = None  # the loader's pixel_space VAE: tells the drag node 1 latent pixel = 1 image pixel
 
 
 def wilson(k, n, z=1.96):
@@ -100,7 +101,7 @@ def setup():
         for t in set(texts) - set(cache):
             cache[t] = encode.encode(clip, t)[0][0][0]
         return [[torch.cat([cache[t] for t in texts]), {}]]
-    return model, cond
+    return model, cond, vae
 
 
 def images_of(latent):
@@ -267,7 +268,7 @@ def drag(model, cond, n_unused, out):
             started = time.time()
             lat, _ = SDEDragPointMover.execute(counted.model, cond(texts), latent_of(imgs), points, 0, 100, 0.6, CFG, 2.0, 5,
                                                0.3, 1.1, eta, "ddim_uniform", method, negative=cond([""] * len(texts)),
-                                               vae=None).args
+                                               vae=VAE).args
             seconds = time.time() - started
             res = images_of(lat)
             for w, img, r in zip(worlds, imgs, res):
@@ -363,16 +364,20 @@ def pictures(out, directory):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("parts", nargs="*", default=["quality", "sdedit", "inpaint", "drag"])
-    p.add_argument("--n", type=int, default=24, help="scenes per setting (quality: captions)")
+    p.add_argument("--n", type=int, default=24, help="scenes per setting of sdedit and inpaint")
+    p.add_argument("--n-quality", type=int, default=100, help="samples per setting of quality")
     p.add_argument("--json", help="write the figures (and tensors, to <json>.pt) here")
     p.add_argument("--pictures", metavar="DIR", help="write the loss curve and picture grids here (docs/ for the model card)")
     args = p.parse_args()
-    model, cond = setup()
+    model, cond, vae = setup()
+    global VAE
+    VAE = vae
     out = {}
     for part in args.parts:
         started = time.time()
         print(f"\n## {part}\n", flush=True)
-        {"quality": quality, "sdedit": sdedit, "inpaint": inpaint, "drag": drag}[part](model, cond, args.n, out)
+        n = args.n_quality if part == "quality" else args.n
+        {"quality": quality, "sdedit": sdedit, "inpaint": inpaint, "drag": drag}[part](model, cond, n, out)
         print(f"\n({part}: {time.time() - started:.0f} s)", flush=True)
     if args.pictures:
         pictures(out, args.pictures)

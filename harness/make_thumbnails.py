@@ -17,6 +17,15 @@ How ComfyUI 0.3.75 shows a pack's workflows (app/custom_node_manager.py, fronten
   whole picture; 1.58 lays a "Node graph" badge over its top left (8 px from the edges, 24 px high, on
   a card at least 240 px wide), so the top THUMB_TOP_FREE pixels of a thumbnail hold nothing.
 
+Since the scene model trained here exists (docs/scene_model.md), the checkpoint and Flux cards no
+longer show random-weight noise: by default their thumbnail is their own graph run on that model
+(`shown_on_trained`): the checkpoint loader (or Flux's three loaders) replaced by the pack's
+SDESceneModelLoader, which gives MODEL, CLIP and VAE in the same slots, a LoraLoader passed through
+(its LoRA is made for SD1.5), the input a 32×32 scene-world picture with the drag points scaled to it,
+and the positive prompt that picture's caption; every other node and value is the shipped one. The
+caption strip says so. --stand-ins makes the old wiring-test thumbnails on the tiny random checkpoints
+(what tests/test_workflows_run.py runs).
+
 Every thumbnail comes from a real run of that workflow through ComfyUI (one `main.py --cpu` server,
 harness/comfy_server.py; the UI format is converted and queued by commands/run_workflow.py):
 - Reference Scene (CPU) workflows run exactly as shipped, no overrides: the picture is meaningful.
@@ -91,6 +100,7 @@ TASK_TITLES = {"drag": "SDE-Drag Point Mover", "inpaint": "SDE Inpaint", "sdedit
 FAMILY_TITLES = {"sd15": "SD1.5", "sd15_inpaint": "SD1.5 inpainting", "sd3": "SD3", "sdxl": "SDXL"}
 WIRING = "tiny random-weight checkpoint: wiring test"
 AS_SHIPPED = ("reference", "trained")  # workflows that run as shipped: no stand-in files, no generated input
+TRAINED_WEIGHTS = "sde_edit_scene_model.safetensors"  # the loader's file, for graphs shown on the trained model
 TEXT_ENCODERS = ("DualCLIPLoader", "CLIPLoader", "TripleCLIPLoader")
 
 
@@ -112,12 +122,27 @@ class Plan:
     loras: list = dataclasses.field(default_factory=list)        # lora names (made for `family`)
     points: dict = None   # scaled drag points, when the input picture is generated
     sets: list = dataclasses.field(default_factory=list)         # extra run_workflow --set overrides
+    shown_on_trained: bool = False  # a checkpoint / Flux graph run on the scene model trained here (thumbnails)
+    text: str = None      # the positive prompt put in (shown_on_trained)
 
     @property
     def overrides(self):
         if self.kind in AS_SHIPPED:
             return rw.Overrides(sets=list(self.sets))
-        return rw.Overrides(points=json.dumps(self.points) if self.points else None, sets=list(self.sets))
+        return rw.Overrides(points=json.dumps(self.points) if self.points else None, sets=list(self.sets),
+                            prompt=self.text)
+
+
+TRAINED_SIZE = 32
+
+
+def on_trained_model(plan):
+    """The plan of a checkpoint / Flux workflow run on the scene model trained here (its thumbnail)."""
+    if plan.kind in AS_SHIPPED:
+        return plan
+    shown = analyse(plan.path, TRAINED_SIZE, plan.sets)
+    return dataclasses.replace(shown, shown_on_trained=True, loras=[], checkpoints={},
+                               caption="shown: this graph run on the scene model trained here (32×32 px)")
 
 
 def _live_nodes(workflow):
@@ -239,6 +264,7 @@ def stage(server, plans):
     LoRA file per name). Fails if two workflows want one name for different families."""
     base = server.base_dir
     wanted = {}
+    plans = [p for p in plans if not p.shown_on_trained]  # those run on the trained model need no stand-ins
     for plan in plans:
         items = dict(plan.checkpoints) if plan.kind == "checkpoint" else {}
         if plan.kind == "flux":
@@ -257,6 +283,27 @@ def stage(server, plans):
 
 # ------------------------------------------------------------------------------------------ the input
 
+def trained_model_input(plan):
+    """(RGB uint8, alpha or None, caption): a scene-world picture for a graph shown on the trained model.
+    sdedit: a stroke painting; inpaint: a scene, alpha 0 over its nearest object (grown 1 px); drag: a
+    ball of size 5 under the first source point on another object's scene."""
+    import random
+    import torch
+    sw = importlib.import_module(import_sampling().__name__ + ".scene_world")
+    world = sw.random_world(random.Random({"sdedit": 9, "inpaint": 24, "drag": 16}[plan.task]), size=TRAINED_SIZE)
+    if plan.task == "drag":
+        x, y = plan.points["source"][0]
+        ball = sw.Obj("ball", "red", x, y, 5.0)
+        world = dataclasses.replace(world, objects=(ball,), caption=sw.caption([ball], world.ground, world.sky))
+    img = sw.stroke_painting(world) if plan.task == "sdedit" else sw.render(world)
+    rgb = (img.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    alpha = None
+    if plan.task == "inpaint":
+        hole = torch.nn.functional.max_pool2d(sw.object_mask(world)[None, None], 3, 1, 1)[0, 0]
+        alpha = ((1 - hole) * 255).to(torch.uint8).numpy()
+    return rgb, alpha, world.caption
+
+
 def make_input(plan, directory):
     """The generated input picture for a checkpoint / Flux run (a PNG path), or None.
 
@@ -265,6 +312,12 @@ def make_input(plan, directory):
     the ball under the first source point. All from the pack's reference scene renderer."""
     if plan.kind in AS_SHIPPED:
         return None
+    if plan.shown_on_trained:
+        rgb, alpha, _ = trained_model_input(plan)
+        picture = Image.fromarray(rgb if alpha is None else np.dstack([rgb, alpha]), "RGB" if alpha is None else "RGBA")
+        path = os.path.join(directory, f"{plan.name}_input_trained.png")
+        picture.save(path)
+        return path
     import torch
     scenes = importlib.import_module(import_sampling().__name__ + ".scenes")
     size, scale = plan.size, plan.size / scenes.SIZE
@@ -315,6 +368,21 @@ def swap_flux_loaders(prompt):
     return prompt
 
 
+def swap_to_trained_model(prompt):
+    """Every CheckpointLoaderSimple becomes the trained scene model's loader (MODEL, CLIP, VAE in the
+    same slots); a LoraLoader is passed through (its links go to its own model and clip inputs)."""
+    for node_id, entry in list(prompt.items()):
+        if entry["class_type"] == "CheckpointLoaderSimple":
+            prompt[node_id] = {"class_type": "SDESceneModelLoader", "inputs": {"weights": TRAINED_WEIGHTS},
+                               "_meta": {"title": "the scene model trained here, in place of the checkpoint"}}
+    for node_id in [k for k, v in prompt.items() if v["class_type"] == "LoraLoader"]:
+        inputs = prompt[node_id]["inputs"]
+        _replace_links(prompt, (node_id, 0), inputs["model"])
+        _replace_links(prompt, (node_id, 1), inputs["clip"])
+        del prompt[node_id]
+    return prompt
+
+
 def build_prompt(plan, server, object_info, workdir):
     """The API prompt that runs: the workflow with the plan's overrides (uploaded input picture, scaled
     points, --set values), Flux's loaders swapped, and two previews for the thumbnail added: the
@@ -323,9 +391,13 @@ def build_prompt(plan, server, object_info, workdir):
     image = make_input(plan, workdir)
     if image:
         overrides.image = image
+    if plan.shown_on_trained:
+        overrides.prompt = trained_model_input(plan)[2]
     prompt = rw.prepare(plan.workflow, server, overrides, object_info)
     if plan.kind == "flux":
         swap_flux_loaders(prompt)
+    if plan.shown_on_trained:
+        swap_to_trained_model(prompt)
     encoders = [v for v in prompt.values() if v["class_type"] == "VAEEncode"]
     if encoders:
         prompt[THUMB_INPUT] = {"class_type": "PreviewImage", "inputs": {"images": encoders[0]["inputs"]["pixels"]},
@@ -531,7 +603,7 @@ def compose(result, panels=None):
             y += step
     top = y + 10
 
-    warning = plan.kind not in AS_SHIPPED
+    warning = plan.kind not in AS_SHIPPED and not plan.shown_on_trained
     caption = _wrap(draw, plan.caption, caption_font, THUMB - 2 * margin - 8)
     strip = 14 + 24 * len(caption)
     fill, ink = ((242, 201, 76), (20, 20, 20)) if warning else ((46, 110, 64), (240, 240, 240))
@@ -611,10 +683,15 @@ def main(argv=None):
     parser.add_argument("--animated", metavar="DIR",
                         help="also write each drag workflow's thumbnail as an animated WebP, DIR/<name>.webp "
                              "(the template browser only shows <name>.jpg; these are for the docs)")
+    parser.add_argument("--stand-ins", action="store_true",
+                        help="run checkpoint and Flux workflows on the tiny random stand-ins (wiring test) instead of "
+                             "on the scene model trained here")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="NODE.input=value",
                         help="a widget value for every run (as run_workflow.py --set); for trying things out")
     args = parser.parse_args(argv)
     plans = [analyse(p, args.size, args.sets) for p in workflow_paths(args.names)]
+    if not args.stand_ins:
+        plans = [on_trained_model(p) for p in plans]
     os.makedirs(args.out_dir, exist_ok=True)
     started = time.time()
     log = os.path.join(args.keep, "server.log") if args.keep else None
