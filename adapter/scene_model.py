@@ -174,6 +174,9 @@ def load(path: str):
     model = comfy.model_base.BaseModel(config, model_type=model_type, device=device, unet_model=UNetModel)
     model.diffusion_model.load_state_dict(unet_sd, strict=True)
     model.diffusion_model.to(torch.float32)
+    # Frozen weights: a prompt runs under inference mode anyway, but code calling the nodes directly
+    # (the benchmark, the tests) would otherwise record autograd graphs across a whole sampling run.
+    model.requires_grad_(False)
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=comfy.model_management.unet_offload_device())
 
     SceneClip, SceneTokenizer = _text_encoder_classes()

@@ -344,7 +344,7 @@ def pictures(out, directory):
     ax.plot(steps, smooth, color="C0", label="mean of 50")
     ax.set_yscale("log")
     ax.set_xlabel("step (batch 64)")
-    ax.set_ylabel("min-SNR-weighted ε loss")
+    ax.set_ylabel("min-SNR-5-weighted v loss")
     ax.legend()
     ax.set_title("Scene model training (commands/train_scene_model.py)", fontsize=10)
     fig.tight_layout()
