@@ -142,7 +142,7 @@ def on_trained_model(plan):
         return plan
     shown = analyse(plan.path, TRAINED_SIZE, plan.sets)
     return dataclasses.replace(shown, shown_on_trained=True, loras=[], checkpoints={},
-                               caption="shown: this graph run on the scene model trained here (32×32 px)")
+                               caption="shown: this graph run on the scene model trained here (32 by 32 px)")
 
 
 def _live_nodes(workflow):
@@ -182,7 +182,7 @@ def analyse(path, size=DEFAULT_SIZE, sets=()):
     if "SDESceneModelLoader" in types:
         return Plan(name, path, workflow, "trained", task, TASK_TITLES[task],
                     "on the scene model trained here: runs on a CPU",
-                    "a real run of this workflow on the trained model (32×32)", sets=sets)
+                    "a real run of this workflow on the trained model (32 by 32 px)", sets=sets)
     ckpts = {n["widgets_values"][0]: family_of_checkpoint(n["widgets_values"][0])
              for n in nodes if n["type"] == "CheckpointLoaderSimple"}
     loras = [n["widgets_values"][0] for n in nodes if n["type"] == "LoraLoader"]
