@@ -69,7 +69,7 @@ def make_sheet(rows):
     height = len(rows) * (tile + label + 34) + 40
     sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
-    draw.text((gap, 10), "The scene model trained here (32×32), the three workflows as shipped; read back by the scene parser",
+    draw.text((gap, 10), "The scene model trained here (32 by 32 px): its three workflows as shipped",
               fill="black", font=font(15))
     y = 40
     for name, text, pictures, _ in rows:
