@@ -36,6 +36,8 @@ def main():
     p.add_argument("--caption-dropout", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="where to train (default: the GPU when there is one; the shipped run was on the CPU)")
     args = p.parse_args()
 
     from comfy_host import boot_comfyui, load_package, PACKAGE
@@ -58,12 +60,15 @@ def main():
     def token_ids(text):
         return [t for t, _ in tok.tokenize_with_weights(text)["l"][0]]
 
+    dev = torch.device(args.device)
     unet = scene_model.build_unet(training=True)
     text = scene_model.build_text_encoder(training=True)  # frozen: captions are embedded once
     unet.train()
     with torch.no_grad():
         contexts = torch.cat([text.clip_l([token_ids(w.caption) for w in train[i:i + 500]])[0] for i in range(0, len(train), 500)])
         empty = text.clip_l([token_ids("")])[0]
+    unet.to(dev)
+    images, contexts, empty = images.to(dev), contexts.to(dev), empty.to(dev)
     print(f"data: {len(train)} scenes rendered, captions embedded in {time.time() - started:.0f} s", flush=True)
     params = list(unet.parameters())
     print(f"parameters: UNet {sum(p.numel() for p in unet.parameters()) / 1e6:.2f} M, "
@@ -72,19 +77,19 @@ def main():
     ema_unet = {k: v.detach().clone() for k, v in unet.state_dict().items()}
 
     betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2  # SD1's schedule
-    alphas_cumprod = torch.cumprod(1 - betas, 0).float()
+    alphas_cumprod = torch.cumprod(1 - betas, 0).float().to(dev)
     log, step = [], 0
     warmup = 200
     while step < args.steps and (time.time() - started) / 60 < args.minutes:
-        idx = torch.tensor([rng.randrange(len(train)) for _ in range(args.batch)])
+        idx = torch.tensor([rng.randrange(len(train)) for _ in range(args.batch)], device=dev)
         x0 = images[idx]
-        dropped = torch.tensor([rng.random() < args.caption_dropout for _ in range(args.batch)])
+        dropped = torch.tensor([rng.random() < args.caption_dropout for _ in range(args.batch)], device=dev)
         context = torch.where(dropped[:, None, None], empty, contexts[idx])
-        t = torch.randint(0, 1000, (args.batch,))
+        t = torch.randint(0, 1000, (args.batch,)).to(dev)  # drawn on the CPU: the same draws on any device
         ab = alphas_cumprod[t][:, None, None, None]
-        noise = torch.randn_like(x0)
+        noise = torch.randn(x0.shape).to(dev)
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-        with torch.autocast("cpu", dtype=torch.bfloat16):  # AMX: twice the fp32 speed on this CPU
+        with torch.autocast(dev.type, dtype=torch.bfloat16):  # AMX: twice the fp32 speed on this CPU
             pred = unet(xt, timesteps=t.float(), context=context).float()
         target = ab.sqrt() * noise - (1 - ab).sqrt() * x0  # v-prediction: x0 = √ᾱ·x_t − √(1 − ᾱ)·v
         snr = ab / (1 - ab)
@@ -122,9 +127,11 @@ def _save(args, scene_model, unet, text, ema_unet, log, step, started):
             "caption_dropout": str(args.caption_dropout), "seed": str(args.seed),
             "minutes": f"{(time.time() - started) / 60:.1f}", "command": "commands/train_scene_model.py"}
     tmp = args.out + ".partial"
-    scene_model.save_weights(tmp, unet, text, meta)
+    scene_model.save_weights(tmp, unet.cpu(), text, meta)
+    os.chmod(tmp, 0o644)  # safetensors writes 0600; the weights are shipped
     os.replace(tmp, args.out)
     unet.load_state_dict(live_unet)
+    unet.to(live_unet[next(iter(live_unet))].device)
     with open(args.out + ".log.json", "w") as f:
         json.dump({"meta": meta, "loss": [[e["step"], round(e["loss"], 5), e["seconds"]] for e in log]}, f)
 
