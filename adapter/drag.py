@@ -2,6 +2,8 @@
 the number of latents each sends through the model (the cost formula the README states)."""
 from dataclasses import dataclass, replace
 
+import torch
+
 from ..sampling.drag import drag_substep_count
 from .guided import RisingCFGGuider, run_sampler, schedule_tail
 from .sampler import DragSampler, WarpDragSampler
@@ -56,16 +58,24 @@ def setting_for(method: str, steps: int, t0: float, drag_step: float) -> DragSet
     return PRESETS[method]
 
 
+def latent_region(region, samples):
+    """A checked MASK (B or 1, H, W) at image or latent resolution -> (B or 1, 1, H, W) at the
+    latent's: the share of each latent pixel's image pixels it covers (area), 1 where at least half."""
+    at_latent = torch.nn.functional.interpolate(region[:, None].float(), size=tuple(samples.shape[-2:]), mode="area")
+    return (at_latent >= 0.5).float()
+
+
 def run_drag(model, positive, negative, latent: dict, pairs, setting: DragSetting, seed: int, cfg: float, radius: int,
-             beta: float, alpha: float, eta: float, scheduler: str, mask=None):
+             beta: float, alpha: float, eta: float, scheduler: str, mask=None, region=None):
     """Drag `latent` along `pairs` (latent pixels). Returns (LATENT, [latent per frame], sampler).
-    negative None: no guidance (one model call per latent, cfg ignored)."""
+    negative None: no guidance (one model call per latent, cfg ignored). region: what moves, from
+    `latent_region` (warp only)."""
     sigmas = schedule_tail(model, scheduler, setting.steps, setting.run_steps())
     if negative is None:
         negative, cfg = positive, 1.0
     where = dict(seed=seed, batch_indices=latent.get("batch_index"))
     if setting.algorithm == "warp":
-        sampler = WarpDragSampler(pairs, radius, setting.seam, eta, setting.order, setting.replay, **where)
+        sampler = WarpDragSampler(pairs, radius, setting.seam, eta, setting.order, setting.replay, region, **where)
     else:
         sampler = DragSampler(pairs, radius, beta, alpha, setting.drag_step, eta, setting.order, **where)
     out = run_sampler(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask,

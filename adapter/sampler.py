@@ -218,20 +218,22 @@ class DragSampler(EditSampler):
 
 
 class WarpDragSampler(EditSampler):
-    """Warp-and-inpaint drag (`sampling.drag.warp_drag`): the windows moved once on the clean
-    latent, then one repair pass from the schedule's first σ: Cycle-SDE replay of the input's
+    """Warp-and-inpaint drag (`sampling.drag.warp_drag`): the windows (or the region, a
+    (B or 1, 1, H, W) mask at latent resolution) moved once on the clean latent, then one repair pass from the schedule's first σ: Cycle-SDE replay of the input's
     recorded noise (replay, the node's preset) or SDE inpainting with fresh noise. `frames`: the
     warped start and the result."""
 
-    def __init__(self, pairs, radius: int, seam: int = 1, eta: float = 1.0, order: int = 1, replay: bool = False, **kw):
+    def __init__(self, pairs, radius: int, seam: int = 1, eta: float = 1.0, order: int = 1, replay: bool = False,
+                 region=None, **kw):
         super().__init__(**kw)
         self.pairs, self.radius, self.seam, self.eta, self.order = pairs, radius, seam, eta, order
-        self.replay = replay
+        self.replay, self.region = replay, region
         self.frames = []
 
     def run(self, job: EditRun):
         out, frames = warp_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, self.radius, self.eta,
                                 self.seam, job.noise, job.step_noise, job.known_noise, job.mask, job.callback,
-                                self.order, job.step_noise if self.replay else None)
+                                self.order, job.step_noise if self.replay else None,
+                                None if self.region is None else self.region.to(job.latent))
         self.frames = self.frames_out(frames, job.latent)
         return out

@@ -4,7 +4,7 @@ from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
                               check_memory, check_model, check_model_input, check_range, check_vae, check_work)
-from ..adapter.drag import METHODS, PRESETS, run_drag, setting_for
+from ..adapter.drag import METHODS, PRESETS, latent_region, run_drag, setting_for
 from ..sampling.drag import drag_substep_count
 from ..adapter.points import check_inside, downscale_factor, parse_points, to_latent
 from .common import CATEGORY, LATENTS_HELD, choices_valid, eta_input, scheduler_input, seed_input
@@ -70,6 +70,11 @@ class SDEDragPointMover(io.ComfyNode):
                 # that API prompts written before it existed still run (with the default).
                 io.Combo.Input("method", options=list(METHODS), default=DEFAULT_METHOD, optional=True,
                                tooltip=METHOD_TOOLTIP),
+                io.Mask.Input("region", optional=True,
+                              tooltip="What moves (method warp): white = the object to move, at image or latent resolution "
+                                      "(a segmentation node's mask, a painted mask, Load Image's alpha). One pair moves it; "
+                                      "several pairs rotate, scale or bend it (an inverse-distance field of the pairs). Not "
+                                      "connected: a square window of patch_radius around each handle."),
             ],
             outputs=[io.Latent.Output(display_name="latent"),
                      io.Latent.Output(display_name="substeps",
@@ -88,7 +93,7 @@ class SDEDragPointMover(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, positive, latent, points, seed, steps, t0, cfg, drag_step, patch_radius, beta, alpha,
-                eta, scheduler, method=DEFAULT_METHOD, negative=None, mask=None, vae=None) -> io.NodeOutput:
+                eta, scheduler, method=DEFAULT_METHOD, negative=None, mask=None, vae=None, region=None) -> io.NodeOutput:
         check_model("model", model)
         check_conditioning("positive", positive)
         if negative is not None:
@@ -115,6 +120,15 @@ class SDEDragPointMover(io.ComfyNode):
         check_inside("points", pairs, samples.shape[-1] * factor, samples.shape[-2] * factor)
         mask_name = "mask" if mask is not None else "latent's noise_mask"
         mask = check_mask(mask_name, mask if mask is not None else latent.get("noise_mask"), samples)
+        region = check_mask("region", region, samples)
+        if region is not None:
+            if method != "warp":
+                raise InputError(f"region: only method warp moves a region; {method} copies square patches of "
+                                 f"patch_radius (disconnect region, or choose warp)")
+            region = latent_region(region, samples)
+            if not bool(region.any()):
+                raise InputError("region is empty at the latent's resolution (no latent pixel is at least half covered): "
+                                 "mark the object to move in white")
 
         setting = setting_for(method, steps, t0, drag_step)
         pairs = to_latent(pairs, factor)
@@ -126,7 +140,7 @@ class SDEDragPointMover(io.ComfyNode):
         recorded = k + 1 if (setting.algorithm == "cycle" or setting.replay) else 0
         check_memory("latent", samples, LATENTS_HELD + recorded)
         out, frames, _ = run_drag(model, positive, negative, latent, pairs, setting, seed, cfg, patch_radius, beta, alpha,
-                                  eta, scheduler, mask)
+                                  eta, scheduler, mask, region)
         substeps = latent.copy()
         substeps["samples"] = torch.cat(frames).to(out["samples"])
         substeps.pop("noise_mask", None)

@@ -121,9 +121,64 @@ def warp(x, moves, radius: int):
     return moved, hole, torch.maximum(hole, pasted)
 
 
+def displacement(pairs, height: int, width: int, power: float = 2.0):
+    """The backward displacement field of a region drag, (1, 2, H, W) as (dx, dy): the pixel q of the
+    result shows the input at q − d(q). d is Shepard's inverse-distance interpolation (power 2) of the
+    pairs' moves T − S, weighted by the distance from q to each target T, so every target shows its
+    source exactly; one pair is a translation, several pairs rotate, scale, stretch or bend what lies
+    between them (Inpaint4Drag, Lu and Han 2025, moves its region by such a field, backwards, so the
+    moved region has no holes)."""
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
+                            indexing="ij")
+    if not pairs:
+        return torch.zeros(1, 2, height, width)
+    moves = torch.tensor([[t[0] - s[0], t[1] - s[1]] for s, t in pairs], dtype=torch.float32)  # (P, 2)
+    targets = torch.tensor([t for _, t in pairs], dtype=torch.float32)
+    dist2 = (xs[None] - targets[:, 0, None, None]) ** 2 + (ys[None] - targets[:, 1, None, None]) ** 2  # (P, H, W)
+    at_target = dist2 < 1e-12
+    weights = torch.where(at_target.any(0, keepdim=True), at_target.float(), dist2.clamp_min(1e-12) ** (-power / 2))
+    weights = weights / weights.sum(0, keepdim=True)
+    return torch.einsum("phw,pc->chw", weights, moves)[None]
+
+
+def _bilinear(values, src_x, src_y):
+    """values (B, C, H, W) read at the (H, W) source coordinates, bilinearly, 0 outside. At whole-pixel
+    coordinates the weights are exactly 1 and 0, so a whole-pixel move copies bit for bit."""
+    batch, channels, height, width = values.shape
+    x0, y0 = src_x.floor(), src_y.floor()
+    fx, fy = src_x - x0, src_y - y0
+    flat = values.reshape(batch, channels, height * width)
+    out = torch.zeros_like(values)
+    for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        ix, iy = x0 + dx, y0 + dy
+        inside = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height) & (w > 0)
+        index = (iy.clamp(0, height - 1) * width + ix.clamp(0, width - 1)).long().flatten()
+        picked = flat[:, :, index].reshape(batch, channels, height, width)
+        out = out + torch.where(inside, w * picked, torch.zeros_like(picked))
+    return out
+
+
+def warp_region(x, region, pairs):
+    """Move what the region marks along the pairs' field (`displacement`), by backward mapping on the
+    clean latent x (bilinear; a whole-pixel translation copies exactly). region: (B or 1, 1, H, W), 1 =
+    moves. Returns (moved latent, hole, changed) as `warp`: hole = region pixels that nothing moved
+    onto, changed = hole ∪ where the moved region landed."""
+    batch, height, width = x.shape[0], x.shape[-2], x.shape[-1]
+    d = displacement(pairs, height, width).to(x)
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=x.dtype, device=x.device),
+                            torch.arange(width, dtype=x.dtype, device=x.device), indexing="ij")
+    src_x, src_y = xs - d[0, 0], ys - d[0, 1]
+    region = (region > 0.5).to(x).expand(batch, 1, height, width)
+    flat = x.reshape(batch, -1, height, width)
+    landed = _bilinear(region, src_x, src_y) > 0.5
+    moved = torch.where(landed, _bilinear(flat, src_x, src_y), flat).reshape(x.shape)
+    hole = (region > 0.5) & ~landed
+    return moved, hole.to(x), (hole | landed).to(x)
+
+
 def warp_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, eta: float = 1.0, seam: int = 1,
               noise=None, step_noise=None, known_noise=None, keep=None, callback=None, order: int = 1,
-              chain_noise=None):
+              chain_noise=None, region=None):
     """Warp-and-inpaint drag: the idea of Inpaint4Drag (Lu and Han 2025, arXiv 2509.04582) on the
     pack's SDE sampler, in latent space.
 
@@ -139,13 +194,17 @@ def warp_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, 
     The pass repaints the pasted windows too: a window carries its old background along, and the pass
     is what fits it to the new place.
     noise: ComfyUI's N(0, I) for the start; step_noise / known_noise: the step and re-injection
-    streams. keep: optional mask, 1 = may change. Returns (edited latent, [the warped start, the
+    streams. keep: optional mask, 1 = may change. region: optional (B or 1, 1, H, W) mask of what
+    moves; with it, step 1 moves exactly the region along the pairs' field (`warp_region`) instead of
+    the windows. Returns (edited latent, [the warped start, the
     edited latent]) (the frames a GIF of the drag shows).
     """
-    moves = substeps(pairs, x0.shape[-2], x0.shape[-1], math.inf)[0]
-    moved, hole, region = warp(x0, moves, radius)
+    if region is not None:
+        moved, hole, changed = warp_region(x0, region, pairs)
+    else:
+        moved, hole, changed = warp(x0, substeps(pairs, x0.shape[-2], x0.shape[-1], math.inf)[0], radius)
     guide = fill_from_border(moved, hole)
-    repaint = grow(region[:, 0], seam)[:, None]
+    repaint = grow(changed[:, 0], seam)[:, None]
     if keep is not None:
         repaint = repaint * keep
     if not bool(repaint.any()):  # no points, or nothing inside the mask: nothing to do

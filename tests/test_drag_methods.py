@@ -195,3 +195,56 @@ def test_paper_gives_what_the_node_gave_before_method_existed():
     out, _ = drag(scene_model(), scene, json.dumps({"source": [[28, 28]], "target": [[40, 28]]}), method="paper",
                   negative=None, cfg=1.0, drag_step=4.0, patch_radius=8, mask=mask)
     torch.testing.assert_close(out["samples"], before["scene"], rtol=0, atol=1e-5)
+
+
+# ------------------------------------------------------------------ region drag (issue 17, first part)
+
+def test_displacement_field_moves_each_target_from_its_source():
+    """One pair: a translation everywhere. Several pairs: each target shows its own source exactly."""
+    from sde_edit_pack.sampling.drag import displacement
+    d = displacement([((2.0, 3.0), (7.0, 1.0))], 8, 10)
+    assert torch.equal(d[0, 0], torch.full((8, 10), 5.0)) and torch.equal(d[0, 1], torch.full((8, 10), -2.0))
+    pairs = [((2.0, 2.0), (2.0, 6.0)), ((6.0, 6.0), (6.0, 2.0))]  # two handles turned about the centre
+    d = displacement(pairs, 9, 9)
+    for (sx, sy), (tx, ty) in pairs:
+        assert d[0, :, int(ty), int(tx)].tolist() == [tx - sx, ty - sy]
+    assert d.abs().max() <= 4.0  # a convex blend of the moves, never beyond them
+
+
+def test_warp_region_moves_exactly_the_region_and_marks_what_it_uncovered():
+    from sde_edit_pack.sampling.drag import warp_region
+    x = torch.arange(2 * 10 * 12, dtype=torch.float32).reshape(1, 2, 10, 12)
+    region = torch.zeros(1, 1, 10, 12)
+    region[..., 2:5, 1:4] = 1  # a 3×3 block, moved 4 right and 1 down
+    moved, hole, changed = warp_region(x, region, [((2.0, 3.0), (6.0, 4.0))])
+    assert torch.equal(moved[..., 3:6, 5:8], x[..., 2:5, 1:4])
+    landed = torch.zeros(10, 12, dtype=torch.bool)
+    landed[3:6, 5:8] = True
+    assert torch.equal(moved[..., ~landed], x[..., ~landed])  # nothing else is written
+    assert torch.equal(hole[0, 0].bool(), region[0, 0].bool() & ~landed)
+    assert torch.equal(changed[0, 0].bool(), region[0, 0].bool() | landed)
+
+
+def test_a_region_moves_an_object_wider_than_the_window():
+    """On the exact object-set model, a window of radius 1 (2×2 latent px, smaller than the object)
+    does not carry the object to its target; the object's own mask as the region does, to within one
+    pixel, and the result is a scene of the set. The region is refused by name for fast and paper,
+    and when it marks nothing."""
+    thing = scenes.Thing(12, 12, "ball", "blue")
+    image = scenes.render_thing(thing)
+    latent = {"samples": scenes.to_latent(image[None])}
+    points = json.dumps({"source": [[12, 12]], "target": [[20, 12]]})
+    region = ((image - scenes.background(image.shape[-1])).abs().amax(0) > 0.25).float()[None]
+    target = torch.tensor([20.0, 12.0])
+    window, _ = drag(object_model(), latent, points, negative=None, patch_radius=1)
+    moved, _ = drag(object_model(), latent, points, negative=None, patch_radius=1, region=region)
+    window_error = (scenes.object_centres(scenes.to_image(window["samples"]))[0] - target).norm()
+    region_error = (scenes.object_centres(scenes.to_image(moved["samples"]))[0] - target).norm()
+    assert region_error <= 1.0 < window_error, (region_error, window_error)
+    references, _ = scenes.object_images()
+    assert EmpiricalImages(references).nearest(scenes.to_image(moved["samples"]))[0].max() < 1e-3
+    for method in ("fast", "paper"):
+        with pytest.raises(InputError, match="^region: only method warp"):
+            drag(object_model(), latent, points, method=method, negative=None, region=region)
+    with pytest.raises(InputError, match="^region is empty"):
+        drag(object_model(), latent, points, negative=None, region=torch.zeros_like(region))
