@@ -231,7 +231,8 @@ def inpaint(model, cond, n, out):
         print(f"| {r['steps']} | {r['method']} | {r['n']} | {r['valid']} | {r['match']} | {r['hole_residual']} | {r['outside']:.2g} |")
 
 
-DRAG_METHODS = (("warp", "warp", 1.0), ("fast", "fast", 1.0), ("paper SDE-Drag", "paper", 1.0), ("ODE-Drag", "paper", 0.0))
+DRAG_METHODS = (("warp", "warp", 1.0), ("warp + region", "warp", 1.0), ("fast", "fast", 1.0), ("paper SDE-Drag", "paper", 1.0),
+                ("ODE-Drag", "paper", 0.0))  # "+ region": the dragged object's own mask as the node's region
 
 
 def drag_worlds(size, direction, rng):
@@ -253,7 +254,7 @@ def drag_worlds(size, direction, rng):
     return [replace(w, caption=sw.caption(w.objects, w.ground, w.sky)) for w in worlds]
 
 
-def drag(model, cond, n_unused, out):
+def drag(model, cond, n_unused, out, methods=None):
     rng = random.Random(5)
     cases = [(size, d) for size in (3.5, 7.0) for d in ((8, 0), (0, 8))]
     rows = {}
@@ -263,12 +264,16 @@ def drag(model, cond, n_unused, out):
         imgs = sw.render_all(worlds)
         texts = [w.caption for w in worlds]
         points = json.dumps({"source": [[12, 14]], "target": [[12 + dx, 14 + dy]]})
+        regions = torch.stack([sw.object_mask(replace(w, objects=tuple(o for o in w.objects if (o.x, o.y) == (12.0, 14.0))))
+                               for w in worlds])
         for label, method, eta in DRAG_METHODS:
+            if methods and label not in methods:
+                continue
             counted = Counted(model)
             started = time.time()
             lat, _ = SDEDragPointMover.execute(counted.model, cond(texts), latent_of(imgs), points, 0, 100, 0.6, CFG, 2.0, 5,
                                                0.3, 1.1, eta, "ddim_uniform", method, negative=cond([""] * len(texts)),
-                                               vae=VAE).args
+                                               vae=VAE, region=regions if "region" in label else None).args
             seconds = time.time() - started
             res = images_of(lat)
             for w, img, r in zip(worlds, imgs, res):
@@ -358,7 +363,7 @@ def pictures(out, directory):
         grid([out["inpaint_input"], out["inpaint_sde"], out["inpaint_ode"]]).save(os.path.join(directory, "scene_model_inpaint.png"))
     if "drag_pictures" in out:
         d = out["drag_pictures"]
-        grid([d["input"]] + [d[label] for label, _, _ in DRAG_METHODS]).save(os.path.join(directory, "scene_model_drag.png"))
+        grid([d["input"]] + [d[label] for label, _, _ in DRAG_METHODS if label in d]).save(os.path.join(directory, "scene_model_drag.png"))
 
 
 def main():
@@ -367,6 +372,7 @@ def main():
     p.add_argument("--n", type=int, default=24, help="scenes per setting of sdedit and inpaint")
     p.add_argument("--n-quality", type=int, default=100, help="samples per setting of quality")
     p.add_argument("--json", help="write the figures (and tensors, to <json>.pt) here")
+    p.add_argument("--drag-methods", nargs="+", metavar="LABEL", help="drag: only these rows (e.g. warp 'warp + region')")
     p.add_argument("--pictures", metavar="DIR", help="write the loss curve and picture grids here (docs/ for the model card)")
     args = p.parse_args()
     model, cond, vae = setup()
@@ -377,7 +383,10 @@ def main():
         started = time.time()
         print(f"\n## {part}\n", flush=True)
         n = args.n_quality if part == "quality" else args.n
-        {"quality": quality, "sdedit": sdedit, "inpaint": inpaint, "drag": drag}[part](model, cond, n, out)
+        if part == "drag":
+            drag(model, cond, n, out, args.drag_methods)
+        else:
+            {"quality": quality, "sdedit": sdedit, "inpaint": inpaint}[part](model, cond, n, out)
         print(f"\n({part}: {time.time() - started:.0f} s)", flush=True)
     if args.pictures:
         pictures(out, args.pictures)
