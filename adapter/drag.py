@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..sampling.drag import drag_substep_count
+from ..sampling.masks import grow
 from .guided import RisingCFGGuider, run_sampler, schedule_tail
 from .sampler import DragSampler, WarpDragSampler
 
@@ -58,11 +59,14 @@ def setting_for(method: str, steps: int, t0: float, drag_step: float) -> DragSet
     return PRESETS[method]
 
 
-def latent_region(region, samples):
+def latent_region(region, samples, grow_by: int = 1):
     """A checked MASK (B or 1, H, W) at image or latent resolution -> (B or 1, 1, H, W) at the
-    latent's: the share of each latent pixel's image pixels it covers (area), 1 where at least half."""
+    latent's: 1 where it covers at least half a latent pixel's image pixels (area), then grown by
+    `grow_by` latent pixels. Grown, because an object's edge pixels that a mask leaves out stay behind
+    as a rim at the source: on the trained scene model a 1-px growth halved what a large object left
+    behind (0.181 -> 0.092 RMS) and its placement error (1.22 -> 0.75 px), docs/scene_model.md."""
     at_latent = torch.nn.functional.interpolate(region[:, None].float(), size=tuple(samples.shape[-2:]), mode="area")
-    return (at_latent >= 0.5).float()
+    return grow((at_latent >= 0.5).float()[:, 0], grow_by)[:, None]
 
 
 def run_drag(model, positive, negative, latent: dict, pairs, setting: DragSetting, seed: int, cfg: float, radius: int,
