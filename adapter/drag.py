@@ -5,7 +5,8 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..sampling.drag import drag_substep_count
-from ..sampling.masks import grow
+from ..sampling.masks import grow, paint_strokes
+from .checks import InputError
 from .guided import RisingCFGGuider, run_sampler, schedule_tail
 from .sampler import DragSampler, WarpDragSampler
 
@@ -67,6 +68,29 @@ def latent_region(region, samples, grow_by: int = 1):
     behind (0.181 -> 0.092 RMS) and its placement error (1.22 -> 0.75 px), docs/scene_model.md."""
     at_latent = torch.nn.functional.interpolate(region[:, None].float(), size=tuple(samples.shape[-2:]), mode="area")
     return grow((at_latent >= 0.5).float()[:, 0], grow_by)[:, None]
+
+
+def drag_region(region, strokes, samples, factor: int):
+    """What moves, at the latent's resolution ((B or 1, 1, h, w), grown as `latent_region`), from the
+    `region` input (a checked MASK or None) with the editor's brush strokes (`points.parse_region`)
+    painted over it at image resolution (painting adds, erasing removes); None when there is neither.
+    An empty region, or one that covers the whole latent, is refused naming `region`."""
+    if region is None and not strokes:
+        return None
+    if strokes:
+        height, width = samples.shape[-2] * factor, samples.shape[-1] * factor
+        base = (torch.zeros(1, height, width) if region is None else
+                torch.nn.functional.interpolate(region[:, None].float().cpu(), size=(height, width), mode="nearest")[:, 0])
+        region = torch.cat([paint_strokes(strokes, height, width, item[None]) for item in base])
+    name = "region" if strokes == [] else "region (with the region painted in the point editor)"
+    at_latent = latent_region(region, samples, grow_by=0)
+    if not bool(at_latent.any()):
+        raise InputError(f"{name} is empty at the latent's resolution (no latent pixel is at least half covered): "
+                         f"mark the object to move in white")
+    if bool(at_latent.flatten(1).all(1).any()):
+        raise InputError(f"{name} covers the whole image: mark only the object to move (white), so that something "
+                         f"stays where it is")
+    return grow(at_latent[:, 0], 1)[:, None]
 
 
 def run_drag(model, positive, negative, latent: dict, pairs, setting: DragSetting, seed: int, cfg: float, radius: int,

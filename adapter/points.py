@@ -7,7 +7,10 @@ from .checks import InputError
 
 FORMAT = '{"source": [[x, y], ...], "target": [[x, y], ...]} in image pixels'
 MAX_PAIRS = 32  # after merging identical pairs: each paste can scale a patch by alpha once more
-MAX_TEXT = 100_000  # characters; a longer string is not a list of at most MAX_PAIRS points
+MAX_TEXT = 500_000  # characters; a longer string is not MAX_PAIRS points and MAX_REGION_POINTS brush points
+MAX_STROKES = 500  # painted region: brush strokes, and points over all strokes (paint work stays bounded)
+MAX_REGION_POINTS = 20_000
+MAX_BRUSH = 1024  # brush radius, image pixels
 
 # Image pixels per latent pixel, by ComfyUI latent format, where it is not the usual 8 (a newer
 # ComfyUI states it on the format itself as `spacial_downscale_ratio`, which is read first): the
@@ -29,10 +32,10 @@ def downscale_factor(model, vae=None) -> int:
     return int(ratio) if ratio else DOWNSCALE.get(type(fmt).__name__, 8)
 
 
-def parse_points(name: str, text: str):
-    """[((sx, sy), (tx, ty)), ...] from the JSON string; empty text or empty lists mean no points."""
+def _load(name: str, text: str):
+    """The points JSON object, or None for empty text."""
     if text is None or not str(text).strip():
-        return []
+        return None
     if not isinstance(text, str):
         raise InputError(f"{name} must be a string: {FORMAT}")
     if len(text) > MAX_TEXT:
@@ -43,6 +46,14 @@ def parse_points(name: str, text: str):
         raise InputError(f"{name} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); expected {FORMAT}") from None
     except (RecursionError, ValueError) as e:  # nesting too deep; a number of thousands of digits
         raise InputError(f"{name} cannot be read as points ({type(e).__name__}: {str(e)[:120]}); expected {FORMAT}") from None
+    return data
+
+
+def parse_points(name: str, text: str):
+    """[((sx, sy), (tx, ty)), ...] from the JSON string; empty text or empty lists mean no points."""
+    data = _load(name, text)
+    if data is None:
+        return []
     if not isinstance(data, dict) or not {"source", "target"} <= set(data):
         raise InputError(f"{name} must be an object with 'source' and 'target' lists: {FORMAT}")
     source, target = data["source"], data["target"]
@@ -64,6 +75,42 @@ def parse_points(name: str, text: str):
     if len(pairs) > MAX_PAIRS:
         raise InputError(f"{name} has {len(pairs)} different pairs; at most {MAX_PAIRS} are allowed")
     return pairs
+
+
+def parse_region(name: str, text: str):
+    """The region painted in the point editor: the points object's optional "region" list of brush
+    strokes {"radius": r, "path": [[x, y], ...], "erase": false} in image pixels, as
+    [(radius, erase, [(x, y), ...])] for `sampling.masks.paint_strokes`; [] when there is none."""
+    data = _load(name, text)
+    strokes = data.get("region", []) if isinstance(data, dict) else []
+    if not isinstance(strokes, list):
+        raise InputError(f"{name}: 'region' must be a list of brush strokes "
+                         f'{{"radius": r, "path": [[x, y], ...], "erase": false}}, got {type(strokes).__name__}')
+    if len(strokes) > MAX_STROKES:
+        raise InputError(f"{name}: 'region' has {len(strokes)} brush strokes; at most {MAX_STROKES} are allowed")
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    out, total = [], 0
+    for i, stroke in enumerate(strokes):
+        where = f"{name}: region stroke {i + 1}"
+        if not isinstance(stroke, dict) or not isinstance(stroke.get("path"), list) or not stroke["path"]:
+            raise InputError(f'{where} must be {{"radius": r, "path": [[x, y], ...], "erase": false}} with at least one point')
+        radius, erase = stroke.get("radius"), stroke.get("erase", False)
+        if not number(radius) or not 0.5 <= radius <= MAX_BRUSH:
+            raise InputError(f"{where}: radius must be a finite number in [0.5, {MAX_BRUSH}] image pixels, got {json.dumps(radius)}")
+        if not isinstance(erase, bool):
+            raise InputError(f"{where}: erase must be true or false, got {json.dumps(erase)}")
+        path = stroke["path"]
+        total += len(path)
+        if total > MAX_REGION_POINTS:
+            raise InputError(f"{name}: 'region' has more than {MAX_REGION_POINTS} brush points in all")
+        for j, p in enumerate(path):
+            if not (isinstance(p, (list, tuple)) and len(p) == 2 and all(number(v) for v in p)):
+                raise InputError(f"{where}: point {j + 1} is {json.dumps(p)}; a point is [x, y] with two finite numbers")
+        out.append((float(radius), erase, [(float(x), float(y)) for x, y in path]))
+    return out
 
 
 def check_inside(name: str, pairs, width: int, height: int):

@@ -33,7 +33,10 @@ def scheduler_input(default="normal"):
 
 def choices_valid(**named):
     """For a node's validate_inputs: True, or the message of the first COMBO value (name=(value,
-    options)) that is not one of its options. A value not given (a link) is checked when the node runs."""
+    options)) that is not one of its options. A value not given (a link) is checked when the node runs.
+    ComfyUI 0.3.75 does not check a V3 node's combos when the prompt arrives (later cores do, per input),
+    and it attaches validate_inputs' message to every input the function takes: so a node's
+    validate_inputs takes one input, and its other combos are checked by execute before any work."""
     try:
         for name, (value, options) in named.items():
             if value is not None:

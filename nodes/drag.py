@@ -4,9 +4,9 @@ from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
                               check_memory, check_model, check_model_input, check_range, check_vae, check_work)
-from ..adapter.drag import METHODS, PRESETS, latent_region, run_drag, setting_for
+from ..adapter.drag import METHODS, PRESETS, drag_region, run_drag, setting_for
 from ..sampling.drag import drag_substep_count
-from ..adapter.points import check_inside, downscale_factor, parse_points, to_latent
+from ..adapter.points import check_inside, downscale_factor, parse_points, parse_region, to_latent
 from .common import CATEGORY, LATENTS_HELD, choices_valid, eta_input, scheduler_input, seed_input
 
 EMPTY_POINTS = '{"source": [], "target": []}'
@@ -82,14 +82,18 @@ class SDEDragPointMover(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, points=None, scheduler=None, method=None):
-        """Malformed points and unknown combo values are refused when the prompt arrives (the frontend
-        marks the input), not only when the node runs; points outside the image can only be checked then."""
+    def validate_inputs(cls, points=None):
+        """Malformed points (pairs and painted region) are refused when the prompt arrives, not only when
+        the node runs; points outside the image can only be checked then. points alone: ComfyUI attaches
+        validate_inputs' message to every input it takes, so a bad method would mark points and scheduler
+        red too. The combos are checked per input by ComfyUI itself on cores that check V3 combos (after
+        0.3.75) and, on any core, by execute before any work, naming the input."""
         try:
             parse_points("points", points)
+            parse_region("points", points)
         except InputError as e:
             return str(e)
-        return choices_valid(scheduler=(scheduler, comfy.samplers.SCHEDULER_NAMES), method=(method, METHODS))
+        return True
 
     @classmethod
     def execute(cls, model, positive, latent, points, seed, steps, t0, cfg, drag_step, patch_radius, beta, alpha,
@@ -120,15 +124,11 @@ class SDEDragPointMover(io.ComfyNode):
         check_inside("points", pairs, samples.shape[-1] * factor, samples.shape[-2] * factor)
         mask_name = "mask" if mask is not None else "latent's noise_mask"
         mask = check_mask(mask_name, mask if mask is not None else latent.get("noise_mask"), samples)
-        region = check_mask("region", region, samples)
-        if region is not None:
-            if method != "warp":
-                raise InputError(f"region: only method warp moves a region; {method} copies square patches of "
-                                 f"patch_radius (disconnect region, or choose warp)")
-            region = latent_region(region, samples)
-            if not bool(region.any()):
-                raise InputError("region is empty at the latent's resolution (no latent pixel is at least half covered): "
-                                 "mark the object to move in white")
+        strokes = parse_region("points", points)
+        region = drag_region(check_mask("region", region, samples), strokes, samples, factor)
+        if region is not None and method != "warp":
+            raise InputError(f"region: only method warp moves a region; {method} copies square patches of "
+                             f"patch_radius (disconnect region and clear the painted one, or choose warp)")
 
         setting = setting_for(method, steps, t0, drag_step)
         pairs = to_latent(pairs, factor)

@@ -53,8 +53,10 @@ class SDEInpaint(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, scheduler=None, known_noise=None):
-        return choices_valid(scheduler=(scheduler, comfy.samplers.SCHEDULER_NAMES), known_noise=(known_noise, KNOWN_NOISE))
+    def validate_inputs(cls, scheduler=None):
+        # one input: ComfyUI marks every input validate_inputs takes with its message (known_noise is
+        # checked by execute, and per input by cores that check V3 combos themselves)
+        return choices_valid(scheduler=(scheduler, comfy.samplers.SCHEDULER_NAMES))
 
     @classmethod
     def execute(cls, model, positive, negative, latent_image, seed, steps, strength, eta, cfg, scheduler, order,

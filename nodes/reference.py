@@ -80,8 +80,10 @@ class ReferenceSceneImage(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, kind=None, colour=None):
-        return choices_valid(kind=(kind, KINDS), colour=(colour, list(scenes.COLOURS)))
+    def validate_inputs(cls, kind=None):
+        # one input: ComfyUI marks every input validate_inputs takes with its message (colour is checked
+        # by execute, and per input by cores that check V3 combos themselves)
+        return choices_valid(kind=(kind, KINDS))
 
     @classmethod
     def execute(cls, kind, x, y, colour, resolution) -> io.NodeOutput:

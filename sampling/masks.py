@@ -44,3 +44,29 @@ def fill_from_border(x, hole):
         value = torch.where(ring, total / count.clamp_min(1), value)
         known = torch.where(ring, torch.ones_like(known), known)
     return value
+
+
+def paint_strokes(strokes, height: int, width: int, base=None):
+    """A (1, H, W) mask painted with brush strokes, in order: strokes [(radius, erase, [(x, y), ...])]
+    in pixels (x from the left, y from the top, a pixel at its integer coordinate); a pixel is under a
+    stroke when its distance to the stroke's polyline (one point: a disc) is at most radius. Painting
+    sets 1, erasing sets 0, on `base` (1, H, W) or on zeros. The point editor draws the same strokes
+    in the browser (round caps and joins of width 2·radius), so its overlay is this mask."""
+    mask = torch.zeros(1, height, width) if base is None else base.clone()
+    for radius, erase, path in strokes:
+        ends = list(zip(path, path[1:])) or [(path[0], path[0])]
+        for (ax, ay), (bx, by) in ends:
+            # only the segment's bounding box, grown by the radius, can be reached
+            x0, x1 = max(0, int(min(ax, bx) - radius)), min(width, int(max(ax, bx) + radius) + 1)
+            y0, y1 = max(0, int(min(ay, by) - radius)), min(height, int(max(ay, by) + radius) + 1)
+            if x0 >= x1 or y0 >= y1:
+                continue
+            ys, xs = torch.meshgrid(torch.arange(y0, y1, dtype=torch.float64), torch.arange(x0, x1, dtype=torch.float64),
+                                    indexing="ij")
+            dx, dy = bx - ax, by - ay
+            length2 = dx * dx + dy * dy
+            t = ((xs - ax) * dx + (ys - ay) * dy) / length2 if length2 > 0 else torch.zeros_like(xs)
+            t = t.clamp(0, 1)
+            under = (xs - ax - t * dx) ** 2 + (ys - ay - t * dy) ** 2 <= radius * radius
+            mask[0, y0:y1, x0:x1] = torch.where(under, torch.tensor(0.0 if erase else 1.0), mask[0, y0:y1, x0:x1])
+    return mask

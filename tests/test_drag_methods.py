@@ -248,3 +248,76 @@ def test_a_region_moves_an_object_wider_than_the_window():
             drag(object_model(), latent, points, method=method, negative=None, region=region)
     with pytest.raises(InputError, match="^region is empty"):
         drag(object_model(), latent, points, negative=None, region=torch.zeros_like(region))
+
+
+# ------------------------------------------------------------------ the region painted in the point editor
+
+def test_brush_strokes_paint_what_lies_within_their_radius_in_order():
+    from sde_edit_pack.sampling.masks import paint_strokes
+    ys, xs = torch.meshgrid(torch.arange(20.0), torch.arange(30.0), indexing="ij")
+    disc = paint_strokes([(3.0, False, [(10.0, 8.0)])], 20, 30)[0]
+    assert torch.equal(disc.bool(), (xs - 10) ** 2 + (ys - 8) ** 2 <= 9)
+    line = paint_strokes([(2.0, False, [(5.0, 5.0), (20.0, 5.0)])], 20, 30)[0]
+    expected = ((ys - 5).abs() <= 2) & (xs >= 5) & (xs <= 20) | ((xs - 5) ** 2 + (ys - 5) ** 2 <= 4) | ((xs - 20) ** 2 + (ys - 5) ** 2 <= 4)
+    assert torch.equal(line.bool(), expected)
+    erased = paint_strokes([(2.0, False, [(5.0, 5.0), (20.0, 5.0)]), (3.0, True, [(10.0, 5.0)])], 20, 30)[0]
+    assert torch.equal(erased.bool(), expected & ((xs - 10) ** 2 + (ys - 5) ** 2 > 9))
+
+
+def region_points(strokes, source=(12, 12), target=(20, 12)):
+    return json.dumps({"source": [list(source)], "target": [list(target)], "region": strokes})
+
+
+def test_a_painted_region_is_the_region_input_and_paints_over_a_connected_one():
+    """The editor's strokes, painted at image resolution, move what a MASK of the same pixels moves,
+    bit for bit; over a connected region, painting adds and erasing removes."""
+    from sde_edit_pack.sampling.masks import paint_strokes
+    thing = scenes.Thing(12, 12, "ball", "blue")
+    latent = {"samples": scenes.to_latent(scenes.render_thing(thing)[None])}
+    size = scenes.to_image(latent["samples"]).shape[-1]
+    strokes = [{"radius": 4, "path": [[12, 12]]}]
+    painted, _ = drag(object_model(), latent, region_points(strokes), negative=None)
+    mask = paint_strokes([(4.0, False, [(12.0, 12.0)])], size, size)
+    connected, _ = drag(object_model(), latent, region_points([]), negative=None, region=mask)
+    assert torch.equal(painted["samples"], connected["samples"])
+    erase_all = [{"radius": 40, "path": [[12, 12]], "erase": True}]
+    with pytest.raises(InputError, match="^region \\(with the region painted in the point editor\\) is empty"):
+        drag(object_model(), latent, region_points(erase_all), negative=None, region=mask)
+
+
+@pytest.mark.parametrize("region, words", [
+    (torch.ones(1, 32, 32), "covers the whole image"),
+    (torch.zeros(1, 32, 32), "is empty"),
+    (torch.full((1, 32, 32), float("nan")), "region"),
+    (torch.zeros(1, 32, 48), "aspect ratio"),
+    (torch.zeros(3, 32, 32), "batch of 3"),
+])
+def test_bad_regions_are_refused_by_name_before_any_model_call(region, words):
+    model = object_model()
+    latent = {"samples": scenes.to_latent(scenes.render_thing(scenes.Thing(12, 12, "ball", "blue"))[None])}
+    before = oracle_calls(model)
+    with pytest.raises(InputError, match="region") as err:
+        drag(model, latent, region_points([]), negative=None, region=region)
+    assert words in str(err.value) and oracle_calls(model) == before
+
+
+@pytest.mark.parametrize("strokes, words", [
+    ("round", "'region' must be a list"),
+    ([{"radius": 3}], "stroke 1 must be"),
+    ([{"radius": float("nan"), "path": [[1, 1]]}], "radius must be a finite number"),
+    ([{"radius": 2000, "path": [[1, 1]]}], "radius must be a finite number in [0.5, 1024]"),
+    ([{"radius": 3, "path": [[1, "a"]]}], "point 1"),
+    ([{"radius": 3, "path": [[1, 1]], "erase": "yes"}], "erase must be true or false"),
+    ([{"radius": 3, "path": [[1, 1]] * 20_001}], "more than 20000 brush points"),
+])
+def test_bad_painted_regions_are_refused_naming_points_when_the_prompt_arrives(strokes, words):
+    text = json.dumps({"source": [], "target": [], "region": strokes})
+    message = SDEDragPointMover.validate_inputs(points=text)
+    assert message is not True and message.startswith("points") and words in message, message
+
+
+def test_validate_inputs_takes_only_points():
+    """ComfyUI marks every input validate_inputs takes with its message: it takes points alone, and a
+    bad method is refused by execute naming method (and per input by cores that check V3 combos)."""
+    import inspect
+    assert list(inspect.signature(SDEDragPointMover.validate_inputs).parameters) == ["points"]
