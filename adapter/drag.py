@@ -97,7 +97,7 @@ def run_drag(model, positive, negative, latent: dict, pairs, setting: DragSettin
              beta: float, alpha: float, eta: float, scheduler: str, mask=None, region=None):
     """Drag `latent` along `pairs` (latent pixels). Returns (LATENT, [latent per frame], sampler).
     negative None: no guidance (one model call per latent, cfg ignored). region: what moves, from
-    `latent_region` (warp only)."""
+    `drag_region` (warp: moved once; fast and paper: the pasted patch's shape in every cycle)."""
     sigmas = schedule_tail(model, scheduler, setting.steps, setting.run_steps())
     if negative is None:
         negative, cfg = positive, 1.0
@@ -105,7 +105,7 @@ def run_drag(model, positive, negative, latent: dict, pairs, setting: DragSettin
     if setting.algorithm == "warp":
         sampler = WarpDragSampler(pairs, radius, setting.seam, eta, setting.order, setting.replay, region, **where)
     else:
-        sampler = DragSampler(pairs, radius, beta, alpha, setting.drag_step, eta, setting.order, **where)
+        sampler = DragSampler(pairs, radius, beta, alpha, setting.drag_step, eta, setting.order, region, **where)
     out = run_sampler(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask,
                       guider=RisingCFGGuider(model, sigmas, cfg))
     return out, sampler.frames, sampler

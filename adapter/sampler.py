@@ -197,12 +197,13 @@ class SDEditSampler(EditSampler):
 class DragSampler(EditSampler):
     """SDE-Drag (η > 0) or ODE-Drag (η = 0) along `pairs` in latent pixels; the mask (1 = may
     change) comes as ComfyUI's denoise_mask. After a run, `frames` holds the latent after each
-    sub-step (in ComfyUI's latent convention). order 2 replays with SDE-DPM-Solver++(2M)."""
+    sub-step (in ComfyUI's latent convention). order 2 replays with SDE-DPM-Solver++(2M). region: the
+    pasted patch's shape instead of the windows ((B or 1, 1, H, W) at latent resolution)."""
 
     def __init__(self, pairs, radius: int, beta: float, alpha: float, step_length: float, eta: float = 1.0,
-                 order: int = 1, **kw):
+                 order: int = 1, region=None, **kw):
         super().__init__(**kw)
-        self.pairs, self.radius, self.beta, self.alpha = pairs, radius, beta, alpha
+        self.pairs, self.radius, self.beta, self.alpha, self.region = pairs, radius, beta, alpha, region
         self.step_length, self.eta, self.order = step_length, eta, order
         self.frames = []
 
@@ -212,7 +213,8 @@ class DragSampler(EditSampler):
     def run(self, job: EditRun):
         out, frames = sde_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, self.radius, self.beta,
                                self.alpha, self.step_length, self.eta, job.step_noise, job.stream(PASTE_STREAM),
-                               job.mask, job.callback, self.order)
+                               job.mask, job.callback, self.order,
+                               None if self.region is None else self.region.to(job.latent))
         self.frames = self.frames_out(frames, job.latent)
         return out
 

@@ -71,10 +71,13 @@ class SDEDragPointMover(io.ComfyNode):
                 io.Combo.Input("method", options=list(METHODS), default=DEFAULT_METHOD, optional=True,
                                tooltip=METHOD_TOOLTIP),
                 io.Mask.Input("region", optional=True,
-                              tooltip="What moves (method warp): white = the object to move, at image or latent resolution "
-                                      "(a segmentation node's mask, a painted mask, Load Image's alpha). One pair moves it; "
-                                      "several pairs rotate, scale or bend it (an inverse-distance field of the pairs). Not "
-                                      "connected: a square window of patch_radius around each handle."),
+                              tooltip="What moves: white = the object, at image or latent resolution (a segmentation node's "
+                                      "mask, a painted mask, Load Image's alpha); a region painted in the point editor is "
+                                      "painted over it. One pair moves it; several pairs rotate, scale or bend it (an "
+                                      "inverse-distance field of the pairs). warp moves it once; fast and paper paste its "
+                                      "shape instead of square patches in every cycle. Region pixels sent outside the image "
+                                      "or the mask are clipped. Not connected and none painted: a square window of "
+                                      "patch_radius around each handle."),
             ],
             outputs=[io.Latent.Output(display_name="latent"),
                      io.Latent.Output(display_name="substeps",
@@ -126,9 +129,6 @@ class SDEDragPointMover(io.ComfyNode):
         mask = check_mask(mask_name, mask if mask is not None else latent.get("noise_mask"), samples)
         strokes = parse_region("points", points)
         region = drag_region(check_mask("region", region, samples), strokes, samples, factor)
-        if region is not None and method != "warp":
-            raise InputError(f"region: only method warp moves a region; {method} copies square patches of "
-                             f"patch_radius (disconnect region and clear the painted one, or choose warp)")
 
         setting = setting_for(method, steps, t0, drag_step)
         pairs = to_latent(pairs, factor)

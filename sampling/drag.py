@@ -66,9 +66,23 @@ def copy_and_paste(levels: NoiseLevels, x, sigma: float, moves, radius: int, bet
     return y * unit
 
 
+def copy_and_paste_region(levels: NoiseLevels, x, sigma: float, moves, region, beta: float, alpha: float, noise):
+    """`copy_and_paste` with the region (B or 1, 1, H, W) as the patch's shape: the region's pixels are
+    moved along the sub-step's field (`warp_region`, backward mapping), where they land ← α·F, and the
+    region pixels nothing lands on ← β·F + sqrt(1 − β²)·z, in unit-variance scale. Returns (new x,
+    where the region now is)."""
+    unit = math.sqrt(levels.a(sigma) ** 2 + levels.s(sigma) ** 2)
+    y = x / unit
+    moved, hole, changed = warp_region(y, region, moves)
+    landed, hole = (changed - hole) > 0.5, hole > 0.5
+    y = torch.where(hole, beta * y + math.sqrt(1.0 - beta * beta) * noise, y)
+    y = torch.where(landed, alpha * moved, y)
+    return y * unit, landed[:, :1].to(x)
+
+
 def sde_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, beta: float = 0.3, alpha: float = 1.1,
              step_length: float = 2.0, eta: float = 1.0, chain_noise=None, paste_noise=None, keep=None,
-             callback=None, order: int = 1):
+             callback=None, order: int = 1, region=None):
     """Drag x0 (clean latent batch) along `pairs` [((sx, sy), (tx, ty))] in latent pixels.
 
     sigmas: the decreasing schedule from t0 to 0 (the cycle runs up it and back down).
@@ -76,7 +90,9 @@ def sde_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, b
     chain_noise / paste_noise: callables giving N(0, I) shaped like x0 (the forward chain's and the
     source perturbation's). keep: optional mask, 1 = may change. callback(i, x0_pred, x) per step,
     i counted over all sub-steps. order: 1 = the paper's DDPM/DDIM step, 2 = (SDE-)DPM-Solver++(2M)
-    on the way down. Returns (edited latent, [latent after each sub-step]).
+    on the way down. region: optional (B or 1, 1, H, W) mask of what moves, the pasted patch's shape
+    instead of the square windows (`copy_and_paste_region`), carried along from sub-step to sub-step.
+    Returns (edited latent, [latent after each sub-step]).
     """
     sigmas_up = list(sigmas)[::-1]
     steps = len(sigmas_up) - 1
@@ -87,7 +103,10 @@ def sde_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, b
             chain = forward_chain(levels, x, sigmas_up, chain_noise)
         else:
             chain = ddim_inversion(denoise, levels, x, sigmas_up)
-        top = copy_and_paste(levels, chain[-1], sigmas_up[-1], moves, radius, beta, alpha, paste_noise())
+        if region is None:
+            top = copy_and_paste(levels, chain[-1], sigmas_up[-1], moves, radius, beta, alpha, paste_noise())
+        else:
+            top, region = copy_and_paste_region(levels, chain[-1], sigmas_up[-1], moves, region, beta, alpha, paste_noise())
         if eta > 0:
             x = replay(denoise, levels, top, chain, sigmas_up, eta, keep, step_callback, order)
         else:
