@@ -4,7 +4,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..sampling.drag import drag_substep_count
+from ..sampling.drag import drag_substep_count, similar_region
 from ..sampling.masks import grow, paint_strokes
 from .checks import InputError
 from .guided import RisingCFGGuider, run_sampler, schedule_tail
@@ -91,6 +91,19 @@ def drag_region(region, strokes, samples, factor: int):
         raise InputError(f"{name} covers the whole image: mark only the object to move (white), so that something "
                          f"stays where it is")
     return grow(at_latent[:, 0], 1)[:, None]
+
+
+HANDLE_REGIONS = ("similar", "windows")
+
+
+def region_from_handles(choice: str, samples, pairs):
+    """What moves when the user marks nothing (warp and fast): "similar" = `similar_region` from the
+    source points, grown by one latent pixel as a marked region is (None where it finds no object:
+    the windows); "windows" = None (the square patches)."""
+    if choice == "windows" or not pairs:
+        return None
+    found = similar_region(samples, [s for s, _ in pairs])
+    return None if found is None else grow(found[:, 0], 1)[:, None]
 
 
 def run_drag(model, positive, negative, latent: dict, pairs, setting: DragSetting, seed: int, cfg: float, radius: int,

@@ -15,6 +15,9 @@ figures.
 - inpaint: the nearest object's mask (grown 1 px) repainted with the caption as prompt, SDE against
   ODE at 10, 25, 50 steps: valid share, caption match (the object came back), residual in the hole,
   largest change outside it.
+- deform (not in the default parts): two-pair drags that rotate a bar by 30 degrees or stretch it 1.5
+  times, bars shorter and longer than the default window; windows, the bar's own mask as the region,
+  paper (see `deform`). --drag-methods picks rows of drag and deform.
 - drag: the nearest object dragged 8 px right or down, objects smaller (size 3.5) and larger (7) than
   the default patch (radius 5), alone or with a second object that must stay put; warp, fast, paper
   and ODE-Drag (paper at η 0): placement error, size error, identity, realism, RMS to the ideal
@@ -231,8 +234,15 @@ def inpaint(model, cond, n, out):
         print(f"| {r['steps']} | {r['method']} | {r['n']} | {r['valid']} | {r['match']} | {r['hole_residual']} | {r['outside']:.2g} |")
 
 
-DRAG_METHODS = (("warp", "warp", 1.0), ("warp + region", "warp", 1.0), ("fast", "fast", 1.0), ("paper SDE-Drag", "paper", 1.0),
-                ("ODE-Drag", "paper", 0.0))  # "+ region": the dragged object's own mask as the node's region
+DRAG_METHODS = (("warp", "warp", 1.0), ("warp + similar", "warp", 1.0), ("warp + region", "warp", 1.0), ("fast", "fast", 1.0),
+                ("fast + similar", "fast", 1.0), ("fast + region", "fast", 1.0), ("paper SDE-Drag", "paper", 1.0),
+                ("paper + region", "paper", 1.0), ("ODE-Drag", "paper", 0.0))
+# "+ region": the dragged object's own mask as the node's region; "+ similar": no region, handle_region
+# "similar" (found from the handle); the others: handle_region "windows" (the square patches)
+
+
+def handle_region_of(label):
+    return "similar" if "similar" in label else "windows"
 
 
 def drag_worlds(size, direction, rng):
@@ -273,7 +283,8 @@ def drag(model, cond, n_unused, out, methods=None):
             started = time.time()
             lat, _ = SDEDragPointMover.execute(counted.model, cond(texts), latent_of(imgs), points, 0, 100, 0.6, CFG, 2.0, 5,
                                                0.3, 1.1, eta, "ddim_uniform", method, negative=cond([""] * len(texts)),
-                                               vae=VAE, region=regions if "region" in label else None).args
+                                               vae=VAE, region=regions if "region" in label else None,
+                                               handle_region=handle_region_of(label)).args
             seconds = time.time() - started
             res = images_of(lat)
             for w, img, r in zip(worlds, imgs, res):
@@ -320,6 +331,106 @@ def drag(model, cond, n_unused, out, methods=None):
         print(f"| {label} | {size} | {r['n']} | {r['placement']} | {r['lost']} | {r['size_error']} | {r['identity']} | {r['valid']} | "
               f"{r['residual']} | {r['left_behind']} | {r['nb_move']} | {r['nb_change']} | {r['evals']:.0f} | {r['seconds']:.1f} |")
     out["drag"] = table
+
+
+DEFORM_METHODS = ("warp", "warp + similar", "warp + region", "fast + region", "paper SDE-Drag", "paper + region")
+
+
+def deform_worlds(size, rng, n=12):
+    """n scenes with a bar of half length `size` centred at (16, 16) at a random angle, every other one
+    with a small second object in a corner, clear of the bar even when it is stretched 1.5 times."""
+    worlds = []
+    for i in range(n):
+        colours = rng.sample(list(sw.COLOURS), 2)
+        objects = [sw.Obj("bar", colours[0], 16.0, 16.0, size, rng.uniform(0, math.pi))]
+        if i % 2:
+            objects = [sw.Obj(rng.choice(sw.KINDS), colours[1], 5.0, 5.0, 3.0, 0.5)] + objects
+        worlds.append(sw.World(tuple(objects), rng.choice(list(sw.SKIES)), rng.choice(list(sw.GROUNDS)),
+                               rng.randint(*sw.HORIZON_ROWS), 1.0, rng.uniform(-1, 1), 32))
+    return [replace(w, caption=sw.caption(w.objects, w.ground, w.sky)) for w in worlds]
+
+
+def deform_pairs(bar, how):
+    """Two pairs on the bar's axis at 0.8 of its half length from the centre: "rotate" turns both by
+    30 degrees about the centre, "stretch" moves them 1.5 times as far out. Returns (pairs in the node's
+    pixel coordinates (world − 0.5: the world puts pixel i's centre at i + 0.5), the ideal bar)."""
+    h, (c, s) = 0.8 * bar.size, (math.cos(bar.angle), math.sin(bar.angle))
+    if how == "rotate":
+        ideal = replace(bar, angle=(bar.angle + math.pi / 6) % math.pi)
+        c2, s2 = math.cos(ideal.angle), math.sin(ideal.angle)
+        ends = [((bar.x + k * h * c, bar.y + k * h * s), (bar.x + k * h * c2, bar.y + k * h * s2)) for k in (-1, 1)]
+    else:
+        ideal = replace(bar, size=1.5 * bar.size)
+        ends = [((bar.x + k * h * c, bar.y + k * h * s), (bar.x + 1.5 * k * h * c, bar.y + 1.5 * k * h * s)) for k in (-1, 1)]
+    return [((sx - 0.5, sy - 0.5), (tx - 0.5, ty - 0.5)) for (sx, sy), (tx, ty) in ends], ideal
+
+
+def deform(model, cond, n, out, methods=None):
+    """Two-pair drags that rotate a bar by 30 degrees or stretch it 1.5 times, bars shorter (half length
+    3.5) and longer (7: 14 px, wider than the default window of 10) than the default patch; windows
+    against the bar's own mask as the region, against paper. Orientation error (degrees, mod 180), length
+    error (parsed half length / ideal − 1), centre placement, identity (still a bar), valid scene,
+    left behind (RMS to the ideal where the bar was and is not), the corner object's largest change."""
+    rng = random.Random(7)
+    rows, pictures = {}, {}
+    for size in (3.5, 7.0):
+        worlds = deform_worlds(size, rng, n)
+        imgs = sw.render_all(worlds)
+        for how in ("rotate", "stretch"):
+            for label in DEFORM_METHODS:
+                if methods and label not in methods:
+                    continue
+                method = label.split()[0]
+                results = []
+                for w, img in zip(worlds, imgs):
+                    bar = [o for o in w.objects if o.kind == "bar" and (o.x, o.y) == (16.0, 16.0)][0]
+                    pairs, ideal_bar = deform_pairs(bar, how)
+                    points = json.dumps({"source": [list(s) for s, _ in pairs], "target": [list(t) for _, t in pairs]})
+                    region = sw.object_mask(replace(w, objects=(bar,)))[None] if "region" in label else None
+                    counted = Counted(model)
+                    started = time.time()
+                    lat, _ = SDEDragPointMover.execute(counted.model, cond([w.caption]), latent_of(img[None]), points, 0, 100,
+                                                       0.6, CFG, 2.0, 5, 0.3, 1.1, 1.0, "ddim_uniform", method,
+                                                       negative=cond([""]), vae=VAE, region=region,
+                                                       handle_region=handle_region_of(label)).args
+                    r = images_of(lat)[0]
+                    p = sp.parse(r)
+                    ideal = replace(w, objects=tuple(ideal_bar if o is bar else o for o in w.objects))
+                    found = [o for o in p.objects if o.colour == bar.colour]
+                    o = min(found, key=lambda o: math.hypot(o.x - bar.x, o.y - bar.y)) if found else None
+                    turn = abs(o.angle - ideal_bar.angle) % math.pi if o and o.kind == "bar" else float("nan")
+                    source = sw.object_mask(replace(w, objects=(bar,))) * (1 - sw.object_mask(replace(w, objects=(ideal_bar,))))
+                    left = float((((r - sw.render(ideal)) ** 2).mean(0) * source).sum().div(source.sum().clamp_min(1)).sqrt())
+                    others = [x for x in w.objects if x is not bar]
+                    nb_change = (float(((r - img).abs().amax(0) * sw.object_mask(replace(w, objects=(others[0],)))).amax())
+                                 if others else float("nan"))
+                    results.append({
+                        "orientation": math.degrees(min(turn, math.pi - turn)),
+                        "length": abs(o.size / ideal_bar.size - 1) if o and o.kind == "bar" else float("nan"),
+                        "placement": math.hypot(o.x - bar.x, o.y - bar.y) if o else float("nan"),
+                        "identity": bool(o and o.kind == "bar"), "valid": p.valid(), "left_behind": left,
+                        "nb_change": nb_change, "evals": counted.latents, "seconds": time.time() - started})
+                    pictures.setdefault((how, size), {}).setdefault(label, []).append(r)
+                    pictures[(how, size)].setdefault("input", [])
+                rows[(label, how, size)] = results
+                print(f"{label} {how} {size}: done", flush=True)
+            pictures[(how, size)]["input"] = list(imgs)
+    out["deform_pictures"] = {f"{how} {size}": {k: torch.stack(v) for k, v in d.items()} for (how, size), d in pictures.items()}
+    table = []
+    print("\n| method | drag | bar half length | n | orientation error deg | length error | centre placement px | identity (a bar) | "
+          "valid scene | left behind | corner object's largest change | evaluations per drag | s per drag |")
+    print("|---|---|---:|---:|---|---|---|---|---|---|---|---:|---:|")
+    for (label, how, size), rs in rows.items():
+        r = {"method": label, "drag": how, "size": size, "n": len(rs),
+             "orientation": mean_ci([x["orientation"] for x in rs]) if how == "rotate" else "–",
+             "length": mean_ci([x["length"] for x in rs]), "placement": mean_ci([x["placement"] for x in rs]),
+             "identity": share([x["identity"] for x in rs]), "valid": share([x["valid"] for x in rs]),
+             "left_behind": mean_ci([x["left_behind"] for x in rs]), "nb_change": mean_ci([x["nb_change"] for x in rs]),
+             "evals": sum(x["evals"] for x in rs) / len(rs), "seconds": sum(x["seconds"] for x in rs) / len(rs)}
+        table.append(r)
+        print(f"| {label} | {how} | {size:g} | {r['n']} | {r['orientation']} | {r['length']} | {r['placement']} | {r['identity']} | "
+              f"{r['valid']} | {r['left_behind']} | {r['nb_change']} | {r['evals']:.0f} | {r['seconds']:.1f} |")
+    out["deform"] = table
 
 
 def grid(rows, scale=4, gap=2):
@@ -383,8 +494,8 @@ def main():
         started = time.time()
         print(f"\n## {part}\n", flush=True)
         n = args.n_quality if part == "quality" else args.n
-        if part == "drag":
-            drag(model, cond, n, out, args.drag_methods)
+        if part in ("drag", "deform"):
+            {"drag": drag, "deform": deform}[part](model, cond, 12, out, args.drag_methods)
         else:
             {"quality": quality, "sdedit": sdedit, "inpaint": inpaint}[part](model, cond, n, out)
         print(f"\n({part}: {time.time() - started:.0f} s)", flush=True)

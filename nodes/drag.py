@@ -4,13 +4,14 @@ from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
                               check_memory, check_model, check_model_input, check_range, check_vae, check_work)
-from ..adapter.drag import METHODS, PRESETS, drag_region, run_drag, setting_for
+from ..adapter.drag import HANDLE_REGIONS, METHODS, PRESETS, drag_region, region_from_handles, run_drag, setting_for
 from ..sampling.drag import drag_substep_count
 from ..adapter.points import check_inside, downscale_factor, parse_points, parse_region, to_latent
 from .common import CATEGORY, LATENTS_HELD, choices_valid, eta_input, scheduler_input, seed_input
 
 EMPTY_POINTS = '{"source": [], "target": []}'
 DEFAULT_METHOD = "warp"
+DEFAULT_HANDLE_REGION = "similar"
 METHOD_TOOLTIP = ("warp (cheapest): move the patches once, then one Cycle-SDE repair pass of {w.steps}×{w.t0:g} steps "
                   "that replays the input's own noise. fast: SDE-Drag with {f.steps}×{f.t0:g} steps per cycle, a cycle per "
                   "{f.drag_step:g} latent px, second-order steps. paper: the authors' SDE-Drag with steps, t0 and drag_step "
@@ -78,6 +79,12 @@ class SDEDragPointMover(io.ComfyNode):
                                       "shape instead of square patches in every cycle. Region pixels sent outside the image "
                                       "or the mask are clipped. Not connected and none painted: a square window of "
                                       "patch_radius around each handle."),
+                io.Combo.Input("handle_region", options=list(HANDLE_REGIONS), default=DEFAULT_HANDLE_REGION, optional=True,
+                               tooltip="warp and fast, when no region is connected or painted: what moves. similar = the "
+                                       "pixels around each source point that look like it (a flood fill by similarity, "
+                                       "grown by one latent pixel; where it spreads over more than a quarter of the "
+                                       "image, the windows). windows = a square of patch_radius around each point. paper "
+                                       "always uses the authors' windows."),
             ],
             outputs=[io.Latent.Output(display_name="latent"),
                      io.Latent.Output(display_name="substeps",
@@ -100,7 +107,8 @@ class SDEDragPointMover(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, positive, latent, points, seed, steps, t0, cfg, drag_step, patch_radius, beta, alpha,
-                eta, scheduler, method=DEFAULT_METHOD, negative=None, mask=None, vae=None, region=None) -> io.NodeOutput:
+                eta, scheduler, method=DEFAULT_METHOD, negative=None, mask=None, vae=None, region=None,
+                handle_region=DEFAULT_HANDLE_REGION) -> io.NodeOutput:
         check_model("model", model)
         check_conditioning("positive", positive)
         if negative is not None:
@@ -115,6 +123,7 @@ class SDEDragPointMover(io.ComfyNode):
         check_range("alpha", alpha, 0.0, 3.0)
         check_range("eta", eta, 0.0, 1.0)
         check_choice("method", method, METHODS)
+        check_choice("handle_region", handle_region, HANDLE_REGIONS)
         check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
         # images: (batch, channels, height, width), or one frame of a video VAE's latent (Qwen-Image, Cosmos)
         if not (samples.ndim == 4 or (samples.ndim == 5 and samples.shape[2] == 1)):
@@ -132,6 +141,8 @@ class SDEDragPointMover(io.ComfyNode):
 
         setting = setting_for(method, steps, t0, drag_step)
         pairs = to_latent(pairs, factor)
+        if region is None and method != "paper":
+            region = region_from_handles(handle_region, samples, pairs)
         k = setting.run_steps()
         if setting.algorithm == "cycle":
             cycles = drag_substep_count(pairs, setting.drag_step)
