@@ -388,6 +388,35 @@ class ComfyPage:
             self.click_pixel(node_id, *source)
             self.click_pixel(node_id, *target)
 
+    def paint(self, node_id, mode, path, radius):
+        """Pick the brush (mode "Paint region" or "Erase region", radius in image pixels) and drag it
+        along `path` (image pixels) on the picture."""
+        editor = self.editor(node_id)
+        editor.get_by_role("button", name=mode, exact=True).click()
+        brush = editor.get_by_label("Brush radius")
+        brush.fill(str(radius))
+        brush.dispatch_event("change")
+        self.page.mouse.move(*self.pixel_point(node_id, *path[0]))
+        self.page.mouse.down()
+        for x, y in path[1:]:
+            self.page.mouse.move(*self.pixel_point(node_id, x, y), steps=6)
+        self.page.mouse.up()
+
+    def region_overlay_count(self, node_id):
+        """How many pixels the editor's region overlay marks (its canvas is at image resolution)."""
+        return self.editor(node_id).locator("canvas.sde-drag-region").evaluate("""(c) => {
+            if (getComputedStyle(c).display === 'none' || !c.width) return -1
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data
+            let n = 0
+            for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++
+            return n
+        }""")
+
+    def disabled_widgets(self, node_id):
+        """Names of the node's widgets that are disabled (greyed out)."""
+        return set(self.page.evaluate(
+            "(id) => app.graph.getNodeById(id).widgets.filter(w => w.disabled).map(w => w.name)", node_id))
+
     def points(self, node_id):
         return self.page.evaluate("(id) => app.graph.getNodeById(id).widgets.find(w => w.name === 'points').value",
                                   node_id)
@@ -634,3 +663,73 @@ def test_a_renderer_without_dom_widgets_keeps_the_points_text_and_says_why_the_e
             prompt_id, entry = ui.run_and_wait()
             sent = ui.server.get(f"/history/{prompt_id}")[prompt_id]["prompt"][2][str(node_id)]["inputs"]
             assert sent["points"] == ui.points(node_id) and MISSING_LINE not in sent
+
+
+# ---- the painted region, the warp preview, the widgets a method ignores ---------------------------
+
+# Widgets each method ignores (drag_point_editor.js IGNORED_BY_METHOD): what the editor greys out.
+IGNORED = {"warp": {"steps", "t0", "drag_step", "beta", "alpha"}, "fast": {"steps", "t0", "drag_step"}, "paper": set()}
+
+
+def server_mask(points, width, height):
+    """The server's region for a points text: parse_region then paint_strokes, (height, width) bools."""
+    from sde_edit_pack.adapter.points import parse_region
+    from sde_edit_pack.sampling.masks import paint_strokes
+    return paint_strokes(parse_region("points", points), height, width)[0].numpy() > 0.5
+
+
+def ignored_with_region(node_widgets, method):
+    """What the editor greys out for `method` with a region painted: + patch_radius under warp, and
+    handle_region where the node has it."""
+    names = set(IGNORED[method]) | ({"patch_radius"} if method == "warp" else set())
+    return names | ({"handle_region"} & set(node_widgets))
+
+
+@every_frontend
+def test_a_painted_region_round_trips_through_the_saved_workflow(ui, frontend):
+    """Paint a region with the brush, erase part of it, add a pair: the strokes are in `points` (the
+    pairs kept), the overlay is the server's mask pixel for pixel, and the saved workflow re-opens with
+    the same text, overlay and greyed widgets."""
+    ui.open()
+    node_id = ui.open_template(TEMPLATE)
+    ui.show_editor(node_id)
+    before = json.loads(ui.points(node_id))
+    ui.paint(node_id, "Paint region", [(20, 20), (36, 24)], 5)
+    ui.paint(node_id, "Erase region", [(28, 14), (28, 32)], 2)
+    ui.editor(node_id).get_by_role("button", name="Points", exact=True).click()
+    ui.place_pairs(node_id, [((22, 22), (22, 40))])
+    text = ui.points(node_id)
+    data = json.loads(text)
+    assert data["source"] == before["source"] + [[22, 22]] and data["target"] == before["target"] + [[22, 40]]
+    strokes = data["region"]
+    assert [(s["radius"], s["erase"]) for s in strokes] == [(5, False), (2, True)], strokes
+    assert strokes[0]["path"][0] == [20, 20] and strokes[0]["path"][-1] == [36, 24]
+    assert strokes[1]["path"][0] == [28, 14] and strokes[1]["path"][-1] == [28, 32]
+    assert len(text) < 400, text  # the paths are simplified (a point per quarter radius at most)
+    mask = server_mask(text, 64, 64)
+    assert 0 < mask.sum() and not mask[14:33, 28].any()  # painted, and the erased line cut through it
+    assert ui.region_overlay_count(node_id) == mask.sum()
+    editor = ui.editor(node_id)
+    assert editor.get_attribute("data-strokes") == "2"
+    node_widgets = ui.page.evaluate("(id) => app.graph.getNodeById(id).widgets.map(w => w.name)", node_id)
+    assert ui.disabled_widgets(node_id) == ignored_with_region(node_widgets, "warp")
+    ui.dismiss_notices()
+    editor.screenshot(path=os.path.join(ui.out, "editor_region.png"))
+
+    exported = ui.export_workflow()
+    with open(exported) as f:
+        saved = json.load(f)
+    saved_node = next(n for n in saved["nodes"] if n["type"] == NODE)
+    assert saved_node["widgets_values"][0] == text
+    ui.page.reload()
+    ui.open()
+    ui.open_workflow_file(exported)
+    ui.page.wait_for_function(
+        f"app.graph.nodes.some(n => n.comfyClass === '{NODE}') && "
+        "app.extensionManager.workflow.activeWorkflow?.filename?.startsWith('drag_points_roundtrip')")
+    node_id = ui.drag_node_id()
+    assert ui.points(node_id) == text
+    ui.show_editor(node_id)
+    assert ui.editor(node_id).get_attribute("data-strokes") == "2"
+    assert ui.region_overlay_count(node_id) == mask.sum()
+    assert ui.disabled_widgets(node_id) == ignored_with_region(node_widgets, "warp")  # greyed on load too

@@ -18,11 +18,12 @@ import { app } from '../../../scripts/app.js'
 import { api } from '../../../scripts/api.js'
 import { DragPointEditor } from './sde_drag/editor_view.js'
 import { findEditImage, inputConnected } from './sde_drag/image_source.js'
+import { parsePoints } from './sde_drag/points.js'
 
 const NODE_CLASS = 'SDEDragPointMover'
 const POINTS = 'points'
 const EDITOR_WIDGET = 'points_editor'
-const MIN_EDITOR_HEIGHT = 220
+const MIN_EDITOR_HEIGHT = 250
 const MIN_NODE_WIDTH = 360
 // Upstream edits (a new image in LoadImage, a re-linked latent) raise no single event the editor
 // could listen to, so live editors re-read the graph on a slow timer; it only compares a few values.
@@ -36,6 +37,17 @@ const REASONS = {
     'turn Nodes 2.0 off in the settings, or update the frontend',
   canvas: 'the point editor did not appear on the canvas'
 }
+
+// Widgets a method ignores (adapter/drag.py setting_for and the node's tooltips): warp and fast fix
+// steps, t0 and drag_step; warp pastes no patches, so beta and alpha do nothing there either. With a
+// region (connected or painted), warp moves the region, not patch_radius's windows. handle_region (where
+// the node has it) picks what moves when there is no region, for warp and fast.
+const IGNORED_BY_METHOD = {
+  warp: ['steps', 't0', 'drag_step', 'beta', 'alpha'],
+  fast: ['steps', 't0', 'drag_step'],
+  paper: []
+}
+const MANAGED = new Set(['steps', 't0', 'drag_step', 'beta', 'alpha', 'patch_radius', 'handle_region'])
 
 const editors = new Map() // node → DragPointEditor
 const missing = new Map() // node → the widget that says why its editor is missing
@@ -73,6 +85,67 @@ function recordUndoState() {
   const tracker = app.extensionManager?.workflow?.activeWorkflow?.changeTracker
   if (typeof tracker?.captureCanvasState === 'function') tracker.captureCanvasState()
   else tracker?.checkState?.()
+}
+
+function widgetNamed(node, name) {
+  return node.widgets?.find((w) => w.name === name)
+}
+
+/** True when the node moves a region: its `region` input is connected, or `points` has painted strokes. */
+function hasRegion(node) {
+  const slot = node.inputs?.findIndex((input) => input.name === 'region') ?? -1
+  if (slot >= 0 && inputConnected(node, slot)) return true
+  return parsePoints(String(pointsWidget(node)?.value ?? '')).region.length > 0
+}
+
+/** The names of the widgets the node's current method (and region) ignores. */
+function ignoredWidgets(node) {
+  const method = String(widgetNamed(node, 'method')?.value ?? 'warp')
+  const ignored = new Set(IGNORED_BY_METHOD[method] ?? [])
+  const region = hasRegion(node)
+  if (region && method === 'warp') ignored.add('patch_radius')
+  if (region || method === 'paper') ignored.add('handle_region')
+  return ignored
+}
+
+const greyedByUs = new WeakSet() // widgets this extension disabled (others' disabled flags are left alone)
+
+/** True when `name` is an accessor somewhere on the object's prototype chain. */
+function hasAccessor(object, name) {
+  for (let proto = Object.getPrototypeOf(object); proto; proto = Object.getPrototypeOf(proto)) {
+    const descriptor = Object.getOwnPropertyDescriptor(proto, name)
+    if (descriptor) return Boolean(descriptor.get || descriptor.set)
+  }
+  return false
+}
+
+/**
+ * Grey out the widgets the method ignores, with public widget fields only (values and their order,
+ * hence widgets_values and the prompt, are untouched):
+ * - `widget.disabled`: the classic canvas draws such a widget at half opacity without its value and
+ *   ignores clicks on it (1.32 and 1.58); on 1.58 `disabled` is a reactive accessor that its Vue nodes
+ *   read as well (the widget's inputs are disabled at once).
+ * - where `disabled` is a plain field (1.32), the Vue renderer reads `options.disabled` instead, from
+ *   the copy of each widget it makes when it lists a node's widgets (a node added or loaded, the
+ *   renderer switched on): `options` is replaced by a copy with `disabled` set, never changed in place
+ *   (it may be shared). A later change shows there when the node is listed again.
+ */
+function markIgnored(node) {
+  const ignored = ignoredWidgets(node)
+  let changed = false
+  for (const widget of node.widgets ?? []) {
+    if (!MANAGED.has(widget.name)) continue
+    const off = ignored.has(widget.name)
+    if (!off && !greyedByUs.has(widget)) continue
+    const plainField = !hasAccessor(widget, 'disabled')
+    if (Boolean(widget.disabled) === off && (!plainField || Boolean(widget.options?.disabled) === off)) continue
+    widget.disabled = off
+    if (plainField) widget.options = { ...(widget.options ?? {}), disabled: off }
+    if (off) greyedByUs.add(widget)
+    else greyedByUs.delete(widget)
+    changed = true
+  }
+  if (changed) node.setDirtyCanvas?.(true, true)
 }
 
 /**
@@ -164,8 +237,12 @@ function watchMount(node, editor) {
 
 function refreshAll() {
   for (const [node, editor] of editors) {
-    if (!node.graph) editors.delete(node) // removed without onRemoved (e.g. graph cleared)
-    else if (watchMount(node, editor)) editor.refresh()
+    if (!node.graph) {
+      editors.delete(node) // removed without onRemoved (e.g. graph cleared)
+      continue
+    }
+    markIgnored(node)
+    if (watchMount(node, editor)) editor.refresh()
   }
   if (!editors.size && pollTimer) {
     clearInterval(pollTimer)
@@ -219,11 +296,18 @@ function attachEditor(node) {
   startPolling()
 
   // Typing in the text widget: show it at once (the timer would catch it a little later).
-  chain(widget, 'callback', () => editor.refresh())
+  chain(widget, 'callback', () => {
+    editor.refresh()
+    markIgnored(node)
+  })
+  const method = widgetNamed(node, 'method')
+  if (method) chain(method, 'callback', () => markIgnored(node))
+  markIgnored(node)
   // A loaded workflow sets widget values without callbacks; its node id is known only then.
   chain(node, 'onConfigure', () => {
     editor.element.dataset.nodeId = String(node.id)
     editor.refresh()
+    markIgnored(node)
   })
   chain(node, 'onAdded', () => {
     editor.element.dataset.nodeId = String(node.id)
@@ -236,7 +320,10 @@ function attachEditor(node) {
     missing.delete(node)
     editor.destroy()
   })
-  chain(node, 'onConnectionsChange', () => editor.refresh())
+  chain(node, 'onConnectionsChange', () => {
+    editor.refresh()
+    markIgnored(node)
+  })
 
   // Room for the editor on a freshly placed node (a loaded workflow brings its own size).
   const [, minHeight] = node.computeSize()

@@ -9,12 +9,18 @@
 // stage's on-screen rectangle, which works for the classic canvas (a CSS-scaled overlay) and for
 // Vue nodes (a CSS-scaled layer) alike.
 
-import { EMPTY_POINTS, History, clonePairs, formatPoints, parsePoints, toPixel } from './points.js'
+import {
+  EMPTY_POINTS, History, MAX_BRUSH, MAX_REGION_POINTS, MAX_STROKES, MIN_BRUSH, clonePairs, formatPoints, paintRegion,
+  paintStroke, parsePoints, regionPointCount, toPixel
+} from './points.js'
+import { drawPreview } from './warp_preview.js'
 
 const SVG_NS = 'http://www.w3.org/2000/svg'
 const HANDLE_RADIUS = 5 // layout px
 const MIN_HIT_SCREEN_PX = 9 // a handle is easy to grab even when zoomed out
 const PRESS_DRAG_PX = 4 // screen px a press must travel to count as press-drag-release
+const REGION_RGBA = [255, 176, 32, 150] // the painted region's overlay colour
+const MODES = { points: 'Points', paint: 'Paint region', erase: 'Erase region' }
 
 let stylesAdded = false
 
@@ -52,6 +58,18 @@ function addStyles() {
 .sde-drag-target { fill: #3d8bff; stroke: #fff; stroke-width: 1.5; cursor: move; }
 .sde-drag-pending { fill: none; stroke: #ff4d4d; stroke-width: 2; stroke-dasharray: 3 2; }
 .sde-drag-outside { stroke: #ff7b7b; stroke-width: 2.5; }
+.sde-drag-tools { display: flex; align-items: center; gap: 4px; flex: 0 0 auto; flex-wrap: wrap; min-width: 0; }
+.sde-drag-tools button { flex: none; font: inherit; padding: 1px 6px; cursor: pointer; border-radius: 4px;
+  border: 1px solid var(--border-color, #555); background: var(--comfy-input-bg, #222); color: inherit; }
+.sde-drag-tools button[aria-pressed="true"] { background: #3d6fb6; border-color: #8ab4f8; color: #fff; }
+.sde-drag-tools button:disabled { opacity: .4; cursor: default; }
+.sde-drag-tools label { display: flex; align-items: center; gap: 3px; }
+.sde-drag-tools input { width: 4.5em; font: inherit; padding: 0 2px; border-radius: 4px; color: inherit;
+  border: 1px solid var(--border-color, #555); background: var(--comfy-input-bg, #222); }
+.sde-drag-layer { position: absolute; pointer-events: none; image-rendering: pixelated; }
+.sde-drag-region { opacity: 1; }
+.sde-drag-brush { fill: rgba(255, 176, 32, .15); stroke: #ffb020; stroke-width: 1.5; pointer-events: none; }
+.sde-drag-brush.sde-drag-erasing { fill: rgba(0, 0, 0, .2); stroke: #fff; stroke-dasharray: 3 2; }
 .sde-drag-label { fill: #fff; font: bold 9px sans-serif; paint-order: stroke; stroke: #000; stroke-width: 2.5px;
   pointer-events: none; }
 `
@@ -100,6 +118,16 @@ export class DragPointEditor {
     this.parsed = { pairs: [], error: null }
     this.image = { url: null, width: 0, height: 0, loaded: false }
     this.source = { url: null, origin: null, hint: null, connected: false }
+    this.mode = 'points' // or 'paint', 'erase': what a left press on the picture does
+    this.brush = null // brush radius in image pixels; a default follows the picture's size until set
+    this.stroke = null // {radius, path, erase} while it is being painted
+    this.hover = null // layout position of the pointer, for the brush outline
+    this.previewOn = false
+    this.mask = null // the painted region at image resolution (points.paintRegion), and what it was painted from
+    this.maskKey = null
+    this.picture = null // {url, data: ImageData} of the shown picture, read for the preview
+    this.previewKey = null
+    this.message = null // a one-off note in the status line (e.g. a bound reached)
     addStyles()
     this.buildDom()
     this.bindEvents()
@@ -116,14 +144,43 @@ export class DragPointEditor {
     this.clearButton.dataset.action = 'clear'
     toolbar.append(this.status, this.undoButton, this.clearButton)
 
+    const tools = el('div', 'sde-drag-tools')
+    this.modeButtons = {}
+    for (const [mode, label] of Object.entries(MODES)) {
+      const button = el('button', '', { type: 'button', textContent: label })
+      button.dataset.mode = mode
+      button.title = {
+        points: 'Click a source point, then its target',
+        paint: 'Drag on the picture to paint the region that moves (method warp)',
+        erase: 'Drag on the picture to erase from the painted region'
+      }[mode]
+      button.addEventListener('click', () => this.setMode(mode))
+      this.modeButtons[mode] = button
+      tools.append(button)
+    }
+    const brushLabel = el('label', '', { title: 'Brush radius in image pixels' })
+    this.brushInput = el('input', '', { type: 'number', min: MIN_BRUSH, max: MAX_BRUSH, step: 1 })
+    this.brushInput.setAttribute('aria-label', 'Brush radius')
+    this.brushInput.addEventListener('change', () => this.setBrush(Number(this.brushInput.value)))
+    this.brushInput.addEventListener('keydown', (e) => e.stopPropagation()) // digits are not canvas shortcuts
+    brushLabel.append('brush', this.brushInput, 'px')
+    this.previewButton = el('button', '', { type: 'button', textContent: 'Preview',
+      title: 'Show the region moved along the pairs (what method warp moves, before it repairs the seams)' })
+    this.previewButton.dataset.action = 'preview'
+    this.previewButton.addEventListener('click', () => this.togglePreview())
+    tools.append(brushLabel, this.previewButton)
+
     this.stage = el('div', 'sde-drag-stage')
     this.img = el('img', 'sde-drag-image', { alt: '', draggable: false })
     this.img.addEventListener('load', () => this.onImageLoaded())
     this.img.addEventListener('error', () => this.onImageFailed())
+    // the picture's own pixels: the warp preview over the picture, then the painted region over both
+    this.previewCanvas = el('canvas', 'sde-drag-layer sde-drag-preview')
+    this.regionCanvas = el('canvas', 'sde-drag-layer sde-drag-region')
     this.overlay = svg('svg', { class: 'sde-drag-overlay' })
     this.hint = el('div', 'sde-drag-hint')
-    this.stage.append(this.img, this.overlay, this.hint)
-    this.element.append(toolbar, this.stage)
+    this.stage.append(this.img, this.previewCanvas, this.regionCanvas, this.overlay, this.hint)
+    this.element.append(toolbar, tools, this.stage)
   }
 
   bindEvents() {
@@ -139,6 +196,10 @@ export class DragPointEditor {
     this.stage.addEventListener('pointermove', (e) => this.onPointerMove(e))
     this.stage.addEventListener('pointerup', (e) => this.onPointerUp(e))
     this.stage.addEventListener('pointercancel', () => this.cancelDrag())
+    this.stage.addEventListener('pointerleave', () => {
+      this.hover = null
+      if (this.mode !== 'points') this.render()
+    })
     this.stage.addEventListener('contextmenu', (e) => this.onContextMenu(e))
     this.undoButton.addEventListener('click', () => this.undo())
     this.clearButton.addEventListener('click', () => this.clear())
@@ -163,7 +224,7 @@ export class DragPointEditor {
   refresh() {
     const text = this.io.readText() ?? ''
     let changed = false
-    if (text !== this.text && !this.drag) {
+    if (text !== this.text && !this.drag && !this.stroke) {
       this.text = text
       this.parsed = parsePoints(text)
       this.pending = null // a half-made pair belongs to the text it was started on
@@ -189,6 +250,7 @@ export class DragPointEditor {
 
   onImageLoaded() {
     this.image = { ...this.image, width: this.img.naturalWidth, height: this.img.naturalHeight, loaded: true }
+    this.picture = null
     this.render()
   }
 
@@ -217,9 +279,17 @@ export class DragPointEditor {
     return null
   }
 
-  /** Write new pairs through the widget; the previous text goes to the undo history. */
-  commit(pairs) {
-    const text = formatPoints(pairs)
+  /** The painted region's strokes ({radius, path, erase}), as read from the text. */
+  region() {
+    return this.parsed.region ?? []
+  }
+
+  /**
+   * Write new pairs (and region; by default the one the text has) through the widget; the previous
+   * text goes to the undo history.
+   */
+  commit(pairs, region = this.region()) {
+    const text = formatPoints(pairs, region)
     if (text === this.text) return
     this.history.push(this.text ?? EMPTY_POINTS)
     this.writeText(text)
@@ -234,6 +304,7 @@ export class DragPointEditor {
 
   undo() {
     this.pending = null
+    this.message = null
     const previous = this.history.pop()
     if (previous !== undefined) this.writeText(previous)
     else this.render()
@@ -241,11 +312,12 @@ export class DragPointEditor {
 
   clear() {
     this.pending = null
+    this.message = null
     if (this.parsed.error) {
       this.history.push(this.text)
       this.writeText(EMPTY_POINTS)
     } else {
-      this.commit([])
+      this.commit([], [])
     }
     this.render()
   }
@@ -317,6 +389,10 @@ export class DragPointEditor {
     const fit = this.fit()
     if (this.lockReason() || !fit) return
     e.preventDefault()
+    if (this.mode !== 'points') {
+      this.startStroke(e, fit)
+      return
+    }
     const handle = this.handleAt(e, fit)
     if (handle && !this.pending) {
       this.drag = { index: handle.index, role: handle.role, pairs: clonePairs(this.parsed.pairs) }
@@ -337,6 +413,12 @@ export class DragPointEditor {
   }
 
   onPointerMove(e) {
+    if (this.mode !== 'points') {
+      this.hover = this.eventLayout(e)
+      if (this.stroke) this.extendStroke(e)
+      else this.render()
+      return
+    }
     if (this.press && this.pending) {
       this.press.moved ||= Math.hypot(e.clientX - this.press.x, e.clientY - this.press.y) > PRESS_DRAG_PX
       this.preview = this.press.moved ? this.eventPixel(e) : null
@@ -352,6 +434,10 @@ export class DragPointEditor {
 
   onPointerUp(e) {
     this.stage.releasePointerCapture?.(e.pointerId)
+    if (this.stroke) {
+      this.endStroke(e)
+      return
+    }
     if (this.press) {
       const { moved } = this.press
       this.press = null
@@ -367,6 +453,10 @@ export class DragPointEditor {
   }
 
   cancelDrag() {
+    if (this.stroke) {
+      this.stroke = null
+      this.maskKey = null // repaint from the text: the cancelled stroke is dropped
+    }
     this.drag = null
     this.press = null
     this.preview = null
@@ -379,9 +469,92 @@ export class DragPointEditor {
     this.render()
   }
 
+  // ---- brush ------------------------------------------------------------------------------------
+
+  setMode(mode) {
+    this.mode = mode
+    this.pending = null
+    this.press = null
+    this.message = null
+    this.render()
+  }
+
+  /** The brush radius in image pixels: as set, else about a sixteenth of the picture's shorter side. */
+  brushRadius() {
+    if (this.brush) return this.brush
+    const size = this.size()
+    return size ? Math.max(1, Math.round(Math.min(size.width, size.height) / 16)) : 4
+  }
+
+  setBrush(radius) {
+    if (Number.isFinite(radius)) this.brush = Math.min(MAX_BRUSH, Math.max(MIN_BRUSH, radius))
+    this.render()
+  }
+
+  togglePreview() {
+    this.previewOn = !this.previewOn
+    this.previewKey = null
+    this.render()
+  }
+
+  /** The stroke's point under a pointer event: the image pixel's integer coordinate (its centre). */
+  strokePoint(e, fit) {
+    return this.eventPixel(e, fit)
+  }
+
+  startStroke(e, fit) {
+    const region = this.region()
+    if (region.length >= MAX_STROKES) {
+      this.message = `the region has ${MAX_STROKES} strokes, the most the node reads: undo or clear some`
+      this.render()
+      return
+    }
+    const at = this.strokePoint(e, fit)
+    this.stroke = { radius: this.brushRadius(), path: [at], erase: this.mode === 'erase' }
+    this.strokeBase = regionPointCount(region)
+    this.stage.setPointerCapture?.(e.pointerId)
+    this.ensureMask(fit.size)
+    paintStroke(this.mask, fit.size.width, fit.size.height, this.stroke)
+    this.drawRegion(fit)
+    this.render()
+  }
+
+  /**
+   * A pointer move while painting: the point joins the stroke unless it is closer than a quarter of
+   * the radius (at least a pixel) to the last one kept, so that the text stays small.
+   */
+  extendStroke(e, force = false) {
+    const fit = this.fit()
+    if (!fit) return
+    const at = this.strokePoint(e, fit)
+    const { path, radius } = this.stroke
+    const last = path[path.length - 1]
+    const step = Math.hypot(at[0] - last[0], at[1] - last[1])
+    if (step === 0 || (!force && step < Math.max(1, radius / 4))) return this.render()
+    if (this.strokeBase + path.length >= MAX_REGION_POINTS) {
+      this.message = `the region has ${MAX_REGION_POINTS} brush points, the most the node reads`
+      return this.render()
+    }
+    path.push(at)
+    paintStroke(this.mask, fit.size.width, fit.size.height, this.stroke, path.length - 1)
+    this.drawRegion(fit)
+    this.render()
+  }
+
+  endStroke(e) {
+    this.extendStroke(e, true)
+    const stroke = this.stroke
+    this.stroke = null
+    this.commit(clonePairs(this.parsed.pairs), [...this.region(), stroke])
+    this.render()
+  }
+
+  // ---- pointer (points) -------------------------------------------------------------------------
+
   /** Right-click: cancel a half-made pair, else delete the pair under the pointer. */
   onContextMenu(e) {
     e.preventDefault()
+    if (this.mode !== 'points') return
     if (this.pending) {
       this.pending = null
       this.render()
@@ -407,12 +580,22 @@ export class DragPointEditor {
     this.img.style.visibility = this.image.loaded ? 'visible' : 'hidden'
     this.img.classList.toggle('sde-drag-pixelated', Boolean(fit && fit.k >= 2))
     if (fit) this.drawFrame(fit)
+    this.placeLayers(fit)
+    if (fit && !this.stroke) this.drawRegion(fit)
+    if (fit) this.drawPreviewLayer(fit)
     if (fit) this.pairs().forEach((pair, i) => this.drawPair(fit, pair, i))
     if (fit && this.pending) this.drawPending(fit)
+    if (fit && this.mode !== 'points' && this.hover && !lock) this.drawBrush(fit)
     this.updateStatus(lock)
     this.updateHint(lock)
     this.undoButton.disabled = this.history.size === 0
-    this.clearButton.disabled = !this.pairs().length && !this.parsed.error && !this.pending
+    this.clearButton.disabled = !this.pairs().length && !this.region().length && !this.parsed.error && !this.pending
+    for (const [mode, button] of Object.entries(this.modeButtons)) button.setAttribute('aria-pressed', String(mode === this.mode))
+    this.previewButton.setAttribute('aria-pressed', String(this.previewOn))
+    if (document.activeElement !== this.brushInput) this.brushInput.value = String(this.brushRadius())
+    this.stage.style.cursor = this.mode === 'points' || lock ? '' : 'none'
+    this.element.dataset.mode = this.mode
+    this.element.dataset.strokes = String(this.parsed.error ? -1 : this.region().length)
     this.element.dataset.pairs = String(this.parsed.error ? -1 : this.parsed.pairs.length)
     this.element.dataset.image = this.image.loaded ? this.source.origin ?? '' : ''
   }
@@ -424,6 +607,113 @@ export class DragPointEditor {
       class: 'sde-drag-frame' + (placeholder ? ' sde-drag-placeholder' : ''),
       x: fit.ox, y: fit.oy, width: width * fit.k, height: height * fit.k,
       'data-width': width, 'data-height': height
+    }))
+  }
+
+  /** The picture-sized canvases (preview, region) laid over the picture where it is drawn. */
+  placeLayers(fit) {
+    for (const canvas of [this.previewCanvas, this.regionCanvas]) {
+      if (!fit) {
+        canvas.style.display = 'none'
+        continue
+      }
+      const { width, height } = fit.size
+      if (canvas.width !== width || canvas.height !== height) {
+        canvas.width = width
+        canvas.height = height
+        if (canvas === this.regionCanvas) this.maskKey = null
+        else this.previewKey = null
+      }
+      Object.assign(canvas.style, {
+        display: '', left: `${fit.ox}px`, top: `${fit.oy}px`, width: `${width * fit.k}px`, height: `${height * fit.k}px`
+      })
+    }
+  }
+
+  /** The mask of the text's region at the picture's size (repainted only when either changed). */
+  ensureMask(size) {
+    const key = `${size.width}x${size.height}:${JSON.stringify(this.region())}`
+    if (key === this.maskKey && this.mask) return this.mask
+    this.mask = paintRegion(this.region(), size.width, size.height)
+    this.maskKey = key
+    this.maskDrawn = null
+    return this.mask
+  }
+
+  /**
+   * The painted region as a translucent overlay, pixel for pixel the server's mask (each pixel is in or
+   * out, as sampling/masks.py paints it). Hidden while the preview shows the moved region.
+   */
+  drawRegion(fit) {
+    if (!this.stroke) this.ensureMask(fit.size)
+    const previewing = this.previewShown() && !this.stroke
+    this.regionCanvas.style.visibility = previewing ? 'hidden' : 'visible'
+    if (!this.stroke && this.maskDrawn === this.maskKey) return
+    const { width, height } = fit.size
+    const ctx = this.regionCanvas.getContext('2d')
+    const image = ctx.createImageData(width, height)
+    const [r, g, b, a] = REGION_RGBA
+    for (let i = 0; i < this.mask.length; i++) {
+      if (!this.mask[i]) continue
+      image.data[i * 4] = r
+      image.data[i * 4 + 1] = g
+      image.data[i * 4 + 2] = b
+      image.data[i * 4 + 3] = a
+    }
+    ctx.putImageData(image, 0, 0)
+    this.maskDrawn = this.stroke ? null : this.maskKey
+  }
+
+  /** True when the preview is on and there is something to move: pairs, a region, a picture. */
+  previewShown() {
+    return this.previewOn && this.image.loaded && this.pairs().length > 0 && this.region().length > 0 &&
+      !this.parsed.error
+  }
+
+  /** The shown picture's pixels (same-origin: ComfyUI's /view), or null when they cannot be read. */
+  pictureData() {
+    if (this.picture?.url === this.image.url) return this.picture.data
+    let data = null
+    try {
+      const canvas = document.createElement('canvas')
+      canvas.width = this.image.width
+      canvas.height = this.image.height
+      const ctx = canvas.getContext('2d', { willReadFrequently: true })
+      ctx.drawImage(this.img, 0, 0)
+      data = ctx.getImageData(0, 0, canvas.width, canvas.height)
+    } catch (error) {
+      this.message = `no preview: the picture cannot be read (${error?.name ?? error})`
+    }
+    this.picture = { url: this.image.url, data }
+    return data
+  }
+
+  /** The warp preview (warp_preview.js) over the picture, recomputed when pairs, region or picture change. */
+  drawPreviewLayer(fit) {
+    const shown = this.previewShown()
+    this.previewCanvas.style.visibility = shown ? 'visible' : 'hidden'
+    this.element.dataset.preview = shown ? 'shown' : this.previewOn ? 'on' : 'off'
+    if (!shown) return
+    const key = `${this.image.url}:${JSON.stringify(this.pairs())}:${this.maskKey}`
+    if (key === this.previewKey) return
+    const picture = this.pictureData()
+    if (!picture || picture.width !== fit.size.width || picture.height !== fit.size.height) return
+    const mask = this.ensureMask(fit.size)
+    const ctx = this.previewCanvas.getContext('2d')
+    const out = ctx.createImageData(picture.width, picture.height)
+    const started = performance.now()
+    drawPreview(picture, mask, this.pairs(), out.data)
+    ctx.putImageData(out, 0, 0)
+    this.previewMs = performance.now() - started
+    this.previewKey = key
+  }
+
+  /** The brush's outline under the pointer while painting or erasing. */
+  drawBrush(fit) {
+    const r = this.brushRadius() * fit.k
+    this.overlay.append(svg('circle', {
+      class: 'sde-drag-brush' + (this.mode === 'erase' ? ' sde-drag-erasing' : ''),
+      cx: this.hover[0], cy: this.hover[1], r: Math.max(r, 2)
     }))
   }
 
@@ -473,11 +763,20 @@ export class DragPointEditor {
     const size = this.size()
     const count = this.pairs().length
     let text
+    const strokes = this.region().length
     if (lock) text = lock
-    else if (this.pending) text = `source (${this.pending[0]}, ${this.pending[1]}): now click its target · right-click cancels`
-    else text = `${count} pair${count === 1 ? '' : 's'} · ${size.width}×${size.height} · click source, then target`
+    else if (this.message) text = this.message
+    else if (this.mode !== 'points') {
+      text = `${count} pair${count === 1 ? '' : 's'} · region: ${strokes} stroke${strokes === 1 ? '' : 's'} · ` +
+        `drag to ${this.mode === 'erase' ? 'erase' : 'paint'}`
+    } else if (this.pending) text = `source (${this.pending[0]}, ${this.pending[1]}): now click its target · right-click cancels`
+    else {
+      const painted = strokes ? ` · region: ${strokes} stroke${strokes === 1 ? '' : 's'}` : ''
+      text = `${count} pair${count === 1 ? '' : 's'}${painted} · ${size.width}×${size.height} · click source, then target`
+    }
     this.status.textContent = text
-    this.status.title = text + '\nDrag a dot to move it; right-click a dot or arrow to delete its pair.'
+    this.status.title = text + '\nDrag a dot to move it; right-click a dot or arrow to delete its pair. ' +
+      'Paint region / Erase region: drag on the picture (brush radius in image pixels).'
     this.status.classList.toggle('sde-drag-error', Boolean(this.parsed.error))
   }
 
