@@ -678,11 +678,13 @@ def server_mask(points, width, height):
     return paint_strokes(parse_region("points", points), height, width)[0].numpy() > 0.5
 
 
-def ignored_with_region(node_widgets, method):
-    """What the editor greys out for `method` with a region painted: + patch_radius under warp, and
-    handle_region where the node has it."""
-    names = set(IGNORED[method]) | ({"patch_radius"} if method == "warp" else set())
-    return names | ({"handle_region"} & set(node_widgets))
+def expected_ignored(node_widgets, method, region=False):
+    """What the editor greys out for `method`: IGNORED, + patch_radius under warp with a region (painted
+    or connected); where the node has them, + handle_region under paper or with a region, + warp_space
+    under fast and paper."""
+    names = set(IGNORED[method]) | ({"patch_radius"} if region and method == "warp" else set())
+    names |= {"handle_region"} & set(node_widgets) if region or method == "paper" else set()
+    return names | ({"warp_space"} & set(node_widgets) if method != "warp" else set())
 
 
 @every_frontend
@@ -712,7 +714,7 @@ def test_a_painted_region_round_trips_through_the_saved_workflow(ui, frontend):
     editor = ui.editor(node_id)
     assert editor.get_attribute("data-strokes") == "2"
     node_widgets = ui.page.evaluate("(id) => app.graph.getNodeById(id).widgets.map(w => w.name)", node_id)
-    assert ui.disabled_widgets(node_id) == ignored_with_region(node_widgets, "warp")
+    assert ui.disabled_widgets(node_id) == expected_ignored(node_widgets, "warp", region=True)
     ui.dismiss_notices()
     editor.screenshot(path=os.path.join(ui.out, "editor_region.png"))
 
@@ -732,4 +734,218 @@ def test_a_painted_region_round_trips_through_the_saved_workflow(ui, frontend):
     ui.show_editor(node_id)
     assert ui.editor(node_id).get_attribute("data-strokes") == "2"
     assert ui.region_overlay_count(node_id) == mask.sum()
-    assert ui.disabled_widgets(node_id) == ignored_with_region(node_widgets, "warp")  # greyed on load too
+    assert ui.disabled_widgets(node_id) == expected_ignored(node_widgets, "warp", region=True)  # greyed on load too
+
+
+PREVIEW_MODULE = f"/extensions/{PACK_MODULE}/js/sde_drag/warp_preview.js"
+POINTS_MODULE = f"/extensions/{PACK_MODULE}/js/sde_drag/points.js"
+# The preview against the node's warp_region on the same picture (factor 1: image = latent, as the
+# pixel-space trained scene model): pixels both call landed may differ by MAX_LEVEL_DIFF in 0..255 (the
+# browser rounds to bytes; the fields differ by float rounding), and at most MAX_STATUS_DIFF pixels may
+# be landed in one and not the other (a bilinear region value within float error of 0.5).
+MAX_LEVEL_DIFF = 1.0
+MAX_STATUS_DIFF = 2
+PREVIEW_CASES = {
+    "translation": [((20, 26), (31, 30))],
+    # two handles at the ends of the bar, turned by about 30 degrees about its centre (32, 32)
+    "rotation": [((22, 32), (23, 27)), ((42, 32), (41, 37))],
+}
+PREVIEW_STROKES = [{"radius": 6, "path": [[22, 32], [42, 32]], "erase": False},
+                   {"radius": 3, "path": [[18, 20], [24, 27]], "erase": False},
+                   {"radius": 1.5, "path": [[30, 26], [30, 38]], "erase": True}]
+
+
+def synthetic_picture(size=64):
+    """RGB uint8: smooth ramps with a checker, so that bilinear reads are tested on every channel."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    checker = ((x // 4 + y // 4) % 2) * 60
+    return np.stack([x * 3 + checker, y * 3 + 20, 255 - (x + y) * 1.5 - checker / 2], -1).clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("frontend", [NEWEST_FRONTEND], indirect=True)
+def test_the_warp_preview_matches_the_node(ui, frontend):
+    """The editor's preview (warp_preview.js, run in the browser) against the node's warp_region on the
+    same picture and region (paint_strokes of the same strokes, no growth), for a translation and a
+    rotation by two pairs; then the preview's time on a 512x512 picture (recorded, not asserted)."""
+    import torch
+    from sde_edit_pack.sampling.drag import warp_region
+    from sde_edit_pack.sampling.masks import paint_strokes
+
+    ui.open()
+    picture = synthetic_picture()
+    size = picture.shape[0]
+    rgba = np.concatenate([picture, np.full((size, size, 1), 255, np.uint8)], -1)
+    strokes = [(s["radius"], s["erase"], [tuple(p) for p in s["path"]]) for s in PREVIEW_STROKES]
+    region = paint_strokes(strokes, size, size)  # (1, H, W)
+    x = torch.from_numpy(picture).permute(2, 0, 1)[None].float()
+    for name, pairs in PREVIEW_CASES.items():
+        got = ui.page.evaluate("""async ([previewUrl, pointsUrl, size, rgba, strokes, pairs]) => {
+            const { warpRegion } = await import(previewUrl)
+            const { paintRegion } = await import(pointsUrl)
+            const region = paintRegion(strokes, size, size)
+            const picture = { width: size, height: size, data: Uint8ClampedArray.from(rgba) }
+            const r = warpRegion(picture, region, pairs.map(([s, t]) => ({ source: s, target: t })))
+            return { data: Array.from(r.data), landed: Array.from(r.landed), hole: Array.from(r.hole),
+                     region: Array.from(region) }
+        }""", [PREVIEW_MODULE, POINTS_MODULE, size, rgba.flatten().tolist(), PREVIEW_STROKES,
+               [[list(s), list(t)] for s, t in pairs]])
+        assert np.array_equal(np.array(got["region"]).reshape(size, size), region[0].numpy().astype(int))
+        moved, hole, changed = warp_region(x, region[None], [(tuple(map(float, s)), tuple(map(float, t))) for s, t in pairs])
+        py_hole = hole[0, 0].numpy() > 0.5
+        py_landed = (changed[0, 0].numpy() > 0.5) & ~py_hole
+        js = np.array(got["data"], dtype=np.float64).reshape(size, size, 4)[..., :3]
+        js_landed = np.array(got["landed"]).reshape(size, size) > 0
+        js_hole = np.array(got["hole"]).reshape(size, size) > 0
+        status_diff = int((js_landed != py_landed).sum() + (js_hole != py_hole).sum())
+        both = js_landed & py_landed
+        level_diff = float(np.abs(js - moved[0].permute(1, 2, 0).numpy())[both].max())
+        print(f"preview vs node, {name}: {int(py_landed.sum())} landed, {int(py_hole.sum())} hole pixels; "
+              f"max level difference {level_diff:.3f}, status differences {status_diff}")
+        assert py_landed.sum() > 100 and py_hole.sum() > 10
+        assert level_diff <= MAX_LEVEL_DIFF and status_diff <= MAX_STATUS_DIFF, (name, level_diff, status_diff)
+        # elsewhere the picture is as it was
+        assert np.array_equal(js[~js_landed], picture[~js_landed].astype(np.float64))
+
+    timing = ui.page.evaluate("""async ([previewUrl, pointsUrl]) => {
+        const { drawPreview } = await import(previewUrl)
+        const { paintRegion } = await import(pointsUrl)
+        const size = 512, canvas = document.createElement('canvas')
+        canvas.width = canvas.height = size
+        const ctx = canvas.getContext('2d')
+        const picture = ctx.createImageData(size, size)
+        for (let i = 0; i < picture.data.length; i++) picture.data[i] = (i * 7 + (i >> 11)) & 255
+        const region = paintRegion([{ radius: 60, path: [[180, 200], [300, 260]], erase: false }], size, size)
+        const all = [[[180, 200], [220, 190]], [[300, 260], [300, 320]], [[100, 400], [120, 400]], [[420, 80], [400, 100]]]
+        const out = {}
+        for (const n of [1, 2, 4]) {
+            const pairs = all.slice(0, n).map(([s, t]) => ({ source: s, target: t }))
+            const times = []
+            for (let run = 0; run < 21; run++) {
+                const image = ctx.createImageData(size, size)
+                const started = performance.now()
+                drawPreview(picture, region, pairs, image.data)
+                ctx.putImageData(image, 0, 0)
+                if (run) times.push(performance.now() - started)  // the first run warms the JIT up
+            }
+            times.sort((a, b) => a - b)
+            out[n] = { median_ms: (times[9] + times[10]) / 2, min_ms: times[0], max_ms: times[19], runs: 20 }
+        }
+        return out
+    }""", [PREVIEW_MODULE, POINTS_MODULE])
+    print("preview time on 512x512, by pairs:", json.dumps(timing))
+    with open(os.path.join(ui.out, "preview_timing.json"), "w") as f:
+        json.dump(timing, f, indent=1)
+
+
+@pytest.mark.parametrize("renderer", ["classic"])
+@pytest.mark.parametrize("frontend", [NEWEST_FRONTEND], indirect=True)
+def test_the_preview_in_the_editor(ui, frontend, renderer):
+    """After a run the editor shows the picture; a region painted over the ball and Preview on: the
+    editor draws warp_preview.js's result for that picture, region and pair over it (and off again)."""
+    ui.open()
+    node_id = ui.open_template(TEMPLATE)
+    ui.show_editor(node_id, 1.25)
+    ui.run_and_wait()
+    ui.wait_for_input_picture(node_id)
+    ui.paint(node_id, "Paint region", [(25, 27), (31, 29)], 7)
+    editor = ui.editor(node_id)
+    preview = editor.get_by_role("button", name="Preview", exact=True)
+    preview.click()
+    ui.page.wait_for_function("(e) => e.dataset.preview === 'shown'", arg=editor.element_handle())
+    same = editor.evaluate("""async (root, [previewUrl, pointsUrl]) => {
+        const { drawPreview } = await import(previewUrl)
+        const { paintRegion, parsePoints } = await import(pointsUrl)
+        const img = root.querySelector('img.sde-drag-image'), shown = root.querySelector('canvas.sde-drag-preview')
+        const c = document.createElement('canvas')
+        c.width = img.naturalWidth
+        c.height = img.naturalHeight
+        const ctx = c.getContext('2d')
+        ctx.drawImage(img, 0, 0)
+        const picture = ctx.getImageData(0, 0, c.width, c.height)
+        const node = app.graph.getNodeById(Number(root.dataset.nodeId))
+        const { pairs, region } = parsePoints(node.widgets.find(w => w.name === 'points').value)
+        const expected = ctx.createImageData(c.width, c.height)
+        const result = drawPreview(picture, paintRegion(region, c.width, c.height), pairs, expected.data)
+        const got = shown.getContext('2d').getImageData(0, 0, c.width, c.height).data
+        return { equal: got.every((v, i) => v === expected.data[i]), landed: result.landed.reduce((a, b) => a + b, 0),
+                 visible: getComputedStyle(shown).visibility }
+    }""", [PREVIEW_MODULE, POINTS_MODULE])
+    assert same["equal"] and same["landed"] > 50 and same["visible"] == "visible", same
+    ui.dismiss_notices()
+    ui.page.evaluate("(id) => { const n = app.graph.getNodeById(id); n.setSize([n.size[0], n.size[1] + 320]) }", node_id)
+    ui.show_node(node_id)
+    ui.page.mouse.move(5, 500)  # no brush outline in the picture
+    ui.node_screenshot(node_id, os.path.join(ui.out, "node_region_preview.png"))
+    preview.click()
+    assert editor.get_attribute("data-preview") == "off"
+    assert editor.locator("canvas.sde-drag-region").evaluate("(c) => getComputedStyle(c).visibility") == "visible"
+    ui.page.mouse.move(5, 500)
+    ui.node_screenshot(node_id, os.path.join(ui.out, "node_region_painted.png"))
+
+
+VUE_INPUT_DISABLED = """([id, names]) => {
+    const node = document.querySelector(`[data-node-id="${id}"]`)
+    const row = (name) => node.querySelector(`[data-widget-name="${name}"]`) ??
+        [...node.querySelectorAll('.lg-node-widget')].find((e) => e.textContent.trim().startsWith(name))
+    return Object.fromEntries(names.map((name) => [name, row(name)?.querySelector('input')?.disabled ?? null]))
+}"""
+
+
+@every_renderer
+@every_frontend
+def test_widgets_the_method_ignores_are_greyed_out(ui, frontend, renderer):
+    """steps, t0, drag_step, beta, alpha under warp; steps, t0, drag_step under fast; none under paper;
+    patch_radius too under warp with a painted region. The values and their order (widgets_values, the
+    prompt) do not change. In Vue nodes the inputs are disabled: at once on 1.58; on 1.32, whose Vue
+    renderer copies the widgets when it lists a node, once it lists them again."""
+    ui.open()
+    node_id = ui.open_template(TEMPLATE)
+    ui.show_node(node_id)
+    page = ui.page
+    before = page.evaluate("(id) => app.graph.getNodeById(id).serialize().widgets_values", node_id)
+    names = page.evaluate("(id) => app.graph.getNodeById(id).widgets.map(w => w.name)", node_id)
+    assert ui.disabled_widgets(node_id) == expected_ignored(names, "warp")  # on load: the template's method is warp
+
+    def pick(method):  # what the frontend does when a method is picked in the combo
+        page.evaluate("""([id, method]) => {
+            const w = app.graph.getNodeById(id).widgets.find(w => w.name === 'method')
+            w.value = method
+            w.callback?.(method, app.canvas, app.graph.getNodeById(id))
+        }""", [node_id, method])
+        page.wait_for_timeout(150)
+
+    checked = ["steps", "t0", "cfg", "beta", "patch_radius"]
+    for method in ("fast", "paper", "warp"):
+        pick(method)
+        assert ui.disabled_widgets(node_id) == expected_ignored(names, method), method
+        if renderer == "vue" and ui.version != "1.32.9":
+            shown = page.evaluate(VUE_INPUT_DISABLED, [node_id, checked])
+            assert shown == {n: n in IGNORED[method] for n in checked}, (method, shown)
+    if renderer == "vue" and ui.version == "1.32.9":
+        for on in (False, True):  # the renderer lists the node's widgets again
+            page.evaluate("(on) => app.extensionManager.setting.set('Comfy.VueNodes.Enabled', on)", on)
+            page.wait_for_function("(on) => LiteGraph.vueNodesMode === on", arg=on)
+        ui.show_node(node_id)
+        shown = page.evaluate(VUE_INPUT_DISABLED, [node_id, checked])
+        assert shown == {n: n in IGNORED["warp"] for n in checked}, shown
+    ui.dismiss_notices()
+    ui.node_screenshot(node_id, os.path.join(ui.out, "node_greyed_warp.png"))
+
+    # a painted region (typed, as the editor writes it): warp moves it, not patch_radius's windows
+    region = '{"source": [[28, 28]], "target": [[40, 28]], "region": [{"radius": 6, "path": [[28, 28]], "erase": false}]}'
+    page.evaluate("""([id, text]) => {
+        const w = app.graph.getNodeById(id).widgets.find(w => w.name === 'points')
+        w.value = text
+        w.callback?.(text)
+    }""", [node_id, region])
+    page.wait_for_timeout(150)
+    assert ui.disabled_widgets(node_id) == expected_ignored(names, "warp", region=True)
+    pick("fast")
+    assert ui.disabled_widgets(node_id) == expected_ignored(names, "fast", region=True)
+
+    after = page.evaluate("(id) => app.graph.getNodeById(id).serialize().widgets_values", node_id)
+    assert after == [region] + ["fast" if v == "warp" else v for v in before[1:]]  # only points and method changed
+    sent = page.evaluate("async (id) => (await app.graphToPrompt()).output[id].inputs", str(node_id))
+    values = dict(zip([n for n in names if n != "points_editor"], after))
+    for name in ("steps", "t0", "drag_step", "beta", "alpha", "patch_radius"):
+        assert sent[name] == values[name], (name, sent[name], values[name])

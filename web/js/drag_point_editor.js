@@ -40,14 +40,14 @@ const REASONS = {
 
 // Widgets a method ignores (adapter/drag.py setting_for and the node's tooltips): warp and fast fix
 // steps, t0 and drag_step; warp pastes no patches, so beta and alpha do nothing there either. With a
-// region (connected or painted), warp moves the region, not patch_radius's windows. handle_region (where
-// the node has it) picks what moves when there is no region, for warp and fast.
+// region (connected or painted), warp moves the region, not patch_radius's windows. Where the node has
+// them: handle_region picks what moves when there is no region, for warp and fast; warp_space is warp's.
 const IGNORED_BY_METHOD = {
   warp: ['steps', 't0', 'drag_step', 'beta', 'alpha'],
   fast: ['steps', 't0', 'drag_step'],
   paper: []
 }
-const MANAGED = new Set(['steps', 't0', 'drag_step', 'beta', 'alpha', 'patch_radius', 'handle_region'])
+const MANAGED = new Set(['steps', 't0', 'drag_step', 'beta', 'alpha', 'patch_radius', 'handle_region', 'warp_space'])
 
 const editors = new Map() // node → DragPointEditor
 const missing = new Map() // node → the widget that says why its editor is missing
@@ -91,11 +91,15 @@ function widgetNamed(node, name) {
   return node.widgets?.find((w) => w.name === name)
 }
 
+const regionMemo = new WeakMap() // node → {text, painted}: the timer asks every POLL_MS
+
 /** True when the node moves a region: its `region` input is connected, or `points` has painted strokes. */
 function hasRegion(node) {
   const slot = node.inputs?.findIndex((input) => input.name === 'region') ?? -1
   if (slot >= 0 && inputConnected(node, slot)) return true
-  return parsePoints(String(pointsWidget(node)?.value ?? '')).region.length > 0
+  const text = String(pointsWidget(node)?.value ?? '')
+  if (regionMemo.get(node)?.text !== text) regionMemo.set(node, { text, painted: parsePoints(text).region.length > 0 })
+  return regionMemo.get(node).painted
 }
 
 /** The names of the widgets the node's current method (and region) ignores. */
@@ -105,6 +109,7 @@ function ignoredWidgets(node) {
   const region = hasRegion(node)
   if (region && method === 'warp') ignored.add('patch_radius')
   if (region || method === 'paper') ignored.add('handle_region')
+  if (method !== 'warp') ignored.add('warp_space')
   return ignored
 }
 
@@ -273,6 +278,10 @@ function attachEditor(node) {
     isReadOnly: () => pointsLinked(node),
     passToCanvas
   })
+  // Widgets the method ignores are greyed out, with or without the editor.
+  const method = widgetNamed(node, 'method')
+  if (method) chain(method, 'callback', () => markIgnored(node))
+  markIgnored(node)
   if (typeof node.addDOMWidget !== 'function') {
     reportMissing(node, REASONS.noDomWidgets)
     return
@@ -300,9 +309,7 @@ function attachEditor(node) {
     editor.refresh()
     markIgnored(node)
   })
-  const method = widgetNamed(node, 'method')
-  if (method) chain(method, 'callback', () => markIgnored(node))
-  markIgnored(node)
+
   // A loaded workflow sets widget values without callbacks; its node id is known only then.
   chain(node, 'onConfigure', () => {
     editor.element.dataset.nodeId = String(node.id)

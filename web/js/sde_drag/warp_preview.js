@@ -139,8 +139,8 @@ export function warpRegion(picture, region, pairs, options = {}) {
 }
 
 /**
- * The preview as drawn: the moved picture with the hole hatched (diagonal stripes over a darkened
- * picture), written into `out` (RGBA).
+ * The preview as drawn: the moved picture with the hole hatched (light diagonal stripes over the
+ * darkened picture), written into `out` (RGBA).
  */
 export function drawPreview(picture, region, pairs, out) {
   const result = warpRegion(picture, region, pairs, { out })
@@ -150,7 +150,7 @@ export function drawPreview(picture, region, pairs, out) {
     for (let x = 0; x < width; x++, i++) {
       if (!result.hole[i]) continue
       const stripe = ((x + y) & 7) < 3
-      for (let c = 0; c < 3; c++) data[i * 4 + c] = stripe ? 40 + (c === 0 ? 180 : 0) : data[i * 4 + c] * 0.35
+      for (let c = 0; c < 3; c++) data[i * 4 + c] = stripe ? 235 : data[i * 4 + c] * 0.3
     }
   }
   return result
