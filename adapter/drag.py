@@ -4,7 +4,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..sampling.drag import drag_substep_count, similar_region
+from ..sampling.drag import drag_substep_count, similar_region, warp_image
 from ..sampling.masks import grow, paint_strokes
 from .checks import InputError
 from .guided import RisingCFGGuider, run_sampler, schedule_tail
@@ -70,6 +70,14 @@ def latent_region(region, samples, grow_by: int = 1):
     return grow((at_latent >= 0.5).float()[:, 0], grow_by)[:, None]
 
 
+def painted_region(region, strokes, height: int, width: int):
+    """The region at image resolution (B or 1, H, W): the MASK (nearest-resized; zeros when None) with
+    the editor's brush strokes painted over it."""
+    base = (torch.zeros(1, height, width) if region is None else
+            torch.nn.functional.interpolate(region[:, None].float().cpu(), size=(height, width), mode="nearest")[:, 0])
+    return torch.cat([paint_strokes(strokes, height, width, item[None]) for item in base]) if strokes else base
+
+
 def drag_region(region, strokes, samples, factor: int):
     """What moves, at the latent's resolution ((B or 1, 1, h, w), grown as `latent_region`), from the
     `region` input (a checked MASK or None) with the editor's brush strokes (`points.parse_region`)
@@ -78,10 +86,7 @@ def drag_region(region, strokes, samples, factor: int):
     if region is None and not strokes:
         return None
     if strokes:
-        height, width = samples.shape[-2] * factor, samples.shape[-1] * factor
-        base = (torch.zeros(1, height, width) if region is None else
-                torch.nn.functional.interpolate(region[:, None].float().cpu(), size=(height, width), mode="nearest")[:, 0])
-        region = torch.cat([paint_strokes(strokes, height, width, item[None]) for item in base])
+        region = painted_region(region, strokes, samples.shape[-2] * factor, samples.shape[-1] * factor)
     name = "region" if strokes == [] else "region (with the region painted in the point editor)"
     at_latent = latent_region(region, samples, grow_by=0)
     if not bool(at_latent.any()):
@@ -91,6 +96,30 @@ def drag_region(region, strokes, samples, factor: int):
         raise InputError(f"{name} covers the whole image: mark only the object to move (white), so that something "
                          f"stays where it is")
     return grow(at_latent[:, 0], 1)[:, None]
+
+
+WARP_SPACES = ("image", "latent")
+
+
+def image_space_warp(vae, samples, pairs, factor: int, region=None, strokes=(), found=None):
+    """warp's move made on the picture (`sampling.drag.warp_image`): the LATENT's samples decoded by the
+    VAE, the region moved at full resolution, encoded back. The region at image resolution: the MASK
+    and the strokes (`painted_region`), grown by one latent pixel (`factor` image pixels) as
+    `latent_region` grows it; or, when the user marked nothing, `found` (the latent region found from the
+    handles) scaled up. pairs in image pixels. Returns (guide latent in the LATENT's convention, changed)."""
+    height, width = samples.shape[-2] * factor, samples.shape[-1] * factor
+    if region is not None or strokes:
+        at_image = grow((painted_region(region, list(strokes), height, width) >= 0.5).float(), factor)[:, None]
+    else:
+        at_image = torch.nn.functional.interpolate(found.float().cpu(), scale_factor=factor, mode="nearest")
+
+    def decode(z):
+        return vae.decode(z).movedim(-1, 1).float().cpu()
+
+    def encode(image):
+        return vae.encode(image.movedim(1, -1)).float()
+
+    return warp_image(decode, encode, samples, at_image, pairs, factor)
 
 
 HANDLE_REGIONS = ("similar", "windows")
@@ -107,16 +136,18 @@ def region_from_handles(choice: str, samples, pairs):
 
 
 def run_drag(model, positive, negative, latent: dict, pairs, setting: DragSetting, seed: int, cfg: float, radius: int,
-             beta: float, alpha: float, eta: float, scheduler: str, mask=None, region=None):
+             beta: float, alpha: float, eta: float, scheduler: str, mask=None, region=None, warped=None):
     """Drag `latent` along `pairs` (latent pixels). Returns (LATENT, [latent per frame], sampler).
     negative None: no guidance (one model call per latent, cfg ignored). region: what moves, from
-    `drag_region` (warp: moved once; fast and paper: the pasted patch's shape in every cycle)."""
+    `drag_region` (warp: moved once; fast and paper: the pasted patch's shape in every cycle). warped:
+    warp only, (guide, changed) from `image_space_warp`, the move already made on the picture."""
     sigmas = schedule_tail(model, scheduler, setting.steps, setting.run_steps())
     if negative is None:
         negative, cfg = positive, 1.0
     where = dict(seed=seed, batch_indices=latent.get("batch_index"))
     if setting.algorithm == "warp":
-        sampler = WarpDragSampler(pairs, radius, setting.seam, eta, setting.order, setting.replay, region, **where)
+        sampler = WarpDragSampler(pairs, radius, setting.seam, eta, setting.order, setting.replay, region, warped,
+                                  **where)
     else:
         sampler = DragSampler(pairs, radius, beta, alpha, setting.drag_step, eta, setting.order, region, **where)
     out = run_sampler(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask,

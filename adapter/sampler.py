@@ -105,6 +105,7 @@ class EditSampler(comfy.samplers.Sampler):
         shape, device = latent_image.shape, latent_image.device
         self.model_calls = 0
         self.process_latent_out = model_wrap.inner_model.process_latent_out
+        self.process_latent_in = model_wrap.inner_model.process_latent_in
 
         def denoise(x, sigma):
             comfy.model_management.throw_exception_if_processing_interrupted()
@@ -222,20 +223,23 @@ class DragSampler(EditSampler):
 class WarpDragSampler(EditSampler):
     """Warp-and-inpaint drag (`sampling.drag.warp_drag`): the windows (or the region, a
     (B or 1, 1, H, W) mask at latent resolution) moved once on the clean latent, then one repair pass from the schedule's first σ: Cycle-SDE replay of the input's
-    recorded noise (replay, the node's preset) or SDE inpainting with fresh noise. `frames`: the
-    warped start and the result."""
+    recorded noise (replay, the node's preset) or SDE inpainting with fresh noise. warped: (guide,
+    changed) made on the picture (`adapter.drag.image_space_warp`; guide in the LATENT's convention).
+    `frames`: the warped start and the result."""
 
     def __init__(self, pairs, radius: int, seam: int = 1, eta: float = 1.0, order: int = 1, replay: bool = False,
-                 region=None, **kw):
+                 region=None, warped=None, **kw):
         super().__init__(**kw)
         self.pairs, self.radius, self.seam, self.eta, self.order = pairs, radius, seam, eta, order
-        self.replay, self.region = replay, region
+        self.replay, self.region, self.warped = replay, region, warped
         self.frames = []
 
     def run(self, job: EditRun):
         out, frames = warp_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, self.radius, self.eta,
                                 self.seam, job.noise, job.step_noise, job.known_noise, job.mask, job.callback,
                                 self.order, job.step_noise if self.replay else None,
-                                None if self.region is None else self.region.to(job.latent))
+                                None if self.region is None else self.region.to(job.latent),
+                                None if self.warped is None else (self.process_latent_in(self.warped[0].to(job.latent)),
+                                                                  self.warped[1].to(job.latent)))
         self.frames = self.frames_out(frames, job.latent)
         return out

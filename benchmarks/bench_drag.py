@@ -2,7 +2,7 @@
 settings (the cost study), through ComfyUI in-process (real MODEL, RisingCFGGuider, the adapter's
 samplers). Prints Markdown tables; writes nothing else.
 
-    .venv/bin/python benchmarks/bench_drag.py [--seeds 4] [--tau 0 0.1] [--study | --presets] [--only NAME ...]
+    .venv/bin/python benchmarks/bench_drag.py [--seeds 4] [--tau 0 0.1] [--study | --presets | --region] [--only NAME ...]
 
 The model's data is the object set of `sampling.scenes` (32×32 pixel space, so one latent pixel is
 one image pixel): a shaded ball or a striped box, red or blue, centred at every pixel of a 20×20
@@ -25,6 +25,10 @@ seeds as one batch (batch_index 0..n-1). Per drag:
 Each figure is the mean over cases and seeds ± its seed-to-seed standard error: the standard
 deviation of the per-seed means (over all cases) divided by sqrt(seeds).
 No CFG (the reference model ignores the prompt; with a negative every figure of evaluations doubles).
+
+--region: the objects made wider than the window (patch_radius 2: a 4×4 window on a 9 px object, as a
+person or a car against the default window on a photo) and each preset moving the square windows, the
+region found from the handle (handle_region "similar"), or the object's own mask as the region.
 """
 import argparse
 import math
@@ -41,7 +45,8 @@ import_pack()
 import comfy.latent_formats  # noqa: E402
 import torch  # noqa: E402
 
-from sde_edit_pack.adapter.drag import PAPER, PRESETS, DragSetting, run_drag  # noqa: E402
+from sde_edit_pack.adapter.drag import (PAPER, PRESETS, DragSetting, latent_region, region_from_handles,  # noqa: E402
+                                        run_drag)
 from sde_edit_pack.adapter.points import to_latent  # noqa: E402
 from sde_edit_pack.adapter.reference_models import make_model  # noqa: E402
 from sde_edit_pack.sampling import scenes  # noqa: E402
@@ -80,6 +85,12 @@ STUDY = [
     ("warp replay: 10 steps, t0 0.5 (= warp preset)", PRESETS["warp"], 1.0),
     ("warp replay: 20 steps, t0 0.5, order 2", replace(WARP_FRESH, order=2, replay=True), 1.0),
 ]
+# (label, setting, η, region): region None = windows, "similar" = found from the handle, "mask" = the
+# object's own mask; all with patch_radius SMALL_RADIUS, a window smaller than the object
+SMALL_RADIUS = 2
+REGION_ROWS = [(f"{name} + {kind}", setting, 1.0, None if kind == "windows" else kind)
+               for name, setting in PRESETS.items() for kind in ("windows", "similar", "mask")
+               if not (name == "paper" and kind == "similar")]
 PRESET_ROWS = [(f"{name} (preset)", setting, 1.0) for name, setting in PRESETS.items()] + [("paper: ODE-Drag", PAPER, 0.0)]
 
 
@@ -112,7 +123,7 @@ def model_for(tau):
     return make_model(oracle, "eps", 3, comfy.latent_formats.ChromaRadiance)
 
 
-def run_row(model, setting, eta, seeds, references, things):
+def run_row(model, setting, eta, seeds, references, things, region_kind=None, radius=RADIUS):
     net = model.model.diffusion_model
     per_seed = {k: [] for k in ("placement", "within", "lost", "identity", "realism")}
     outside, counted, formula, seconds = 0.0, 0, 0, 0.0
@@ -124,8 +135,13 @@ def run_row(model, setting, eta, seeds, references, things):
         mask = box_mask((thing.x, thing.y), target) if masked else None
         pairs = to_latent([((thing.x, thing.y), target)], 1)
         before, start = net.latents, time.perf_counter()
-        out, _, _ = run_drag(model, EMPTY, None, latent, pairs, setting, 1234, 1.0, RADIUS, BETA, ALPHA, eta,
-                             "ddim_uniform", mask)
+        region = None
+        if region_kind == "similar":
+            region = region_from_handles("similar", latent["samples"], pairs)
+        elif region_kind == "mask":  # as the node makes it of a MASK: grown by one latent pixel
+            region = latent_region(((image - scenes.background(SIZE)).abs().amax(0) > 0.25).float()[None], latent["samples"])
+        out, _, _ = run_drag(model, EMPTY, None, latent, pairs, setting, 1234, 1.0, radius, BETA, ALPHA, eta,
+                             "ddim_uniform", mask, region)
         seconds += time.perf_counter() - start
         counted += (net.latents - before) // seeds
         formula += setting.model_evaluations(pairs, 1, eta, guided=False)
@@ -160,15 +176,17 @@ def main():
     parser.add_argument("--seeds", type=int, default=4, help="seeds per case, run as one batch")
     parser.add_argument("--tau", type=float, nargs="+", default=[0.0, 0.1])
     parser.add_argument("--presets", action="store_true", help="only the node's presets and the ODE baseline")
+    parser.add_argument("--region", action="store_true", help="objects wider than the window: windows, found, marked")
     parser.add_argument("--only", nargs="+", default=None, help="rows whose label starts with one of these")
     args = parser.parse_args()
 
-    rows = PRESET_ROWS if args.presets else STUDY
+    rows = REGION_ROWS if args.region else [(*r, None) for r in (PRESET_ROWS if args.presets else STUDY)]
     if args.only:
         rows = [r for r in rows if any(r[0].startswith(o) for o in args.only)]
     references, things = scenes.object_images(SIZE)
     print(f"{len(cases())} drags × {args.seeds} seeds; object set {SIZE}×{SIZE} px, {len(things)} scenes "
-          f"(2 kinds × 2 colours × every pixel of {len(scenes.OBJECT_POSITIONS)}²); patch_radius {RADIUS}, "
+          f"(2 kinds × 2 colours × every pixel of {len(scenes.OBJECT_POSITIONS)}²); patch_radius "
+          f"{SMALL_RADIUS if args.region else RADIUS}, "
           f"β {BETA}, α {ALPHA}, ddim_uniform, no CFG. Figures: mean ± seed-to-seed standard error.")
     for tau in args.tau:
         model = model_for(tau)
@@ -176,8 +194,9 @@ def main():
         print("| setting | model evals per drag (counted) | formula | placement error (px) | within 1 px | lost | "
               "identity kept | realism (RMS to nearest scene) | outside-mask max change | s per drag |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for label, setting, eta in rows:
-            stats, outside, counted, formula, seconds = run_row(model, setting, eta, args.seeds, references, things)
+        for label, setting, eta, region_kind in rows:
+            stats, outside, counted, formula, seconds = run_row(model, setting, eta, args.seeds, references, things,
+                                                                region_kind, SMALL_RADIUS if args.region else RADIUS)
             print(f"| {label} | {counted:.1f} | {formula:.1f} | {fmt(stats['placement'], 2)} | "
                   f"{stats['within'][0]:.0%} ± {stats['within'][1]:.0%} | {stats['lost'][0]:.0%} | "
                   f"{stats['identity'][0]:.0%} ± {stats['identity'][1]:.0%} | {fmt(stats['realism'], 4)} | "

@@ -18,6 +18,8 @@ figures.
 - deform (not in the default parts): two-pair drags that rotate a bar by 30 degrees or stretch it 1.5
   times, bars shorter and longer than the default window; windows, the bar's own mask as the region,
   paper (see `deform`). --drag-methods picks rows of drag and deform.
+- space (not in the default parts): warp with a region moved on the latent or on the picture, through a
+  lossless VAE of downscale 4 (`CoarseWarp`), on the deform drags and an 8-px translation.
 - drag: the nearest object dragged 8 px right or down, objects smaller (size 3.5) and larger (7) than
   the default patch (radius 5), alone or with a second object that must stay put; warp, fast, paper
   and ODE-Drag (paper at η 0): placement error, size error, identity, realism, RMS to the ideal
@@ -49,6 +51,11 @@ from sde_edit_pack.nodes.inpaint import SDEInpaint  # noqa: E402
 from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise  # noqa: E402
 from sde_edit_pack.sampling import scene_parser as sp  # noqa: E402
 from sde_edit_pack.sampling import scene_world as sw  # noqa: E402
+from sde_edit_pack.sampling import masks as sdmasks  # noqa: E402
+from sde_edit_pack.sampling.drag import warp_drag, warp_image  # noqa: E402
+from sde_edit_pack.adapter.drag import PRESETS  # noqa: E402
+from sde_edit_pack.adapter.guided import RisingCFGGuider, run_sampler, schedule_tail  # noqa: E402
+from sde_edit_pack.adapter.sampler import WarpDragSampler  # noqa: E402
 
 WEIGHTS = os.path.join(ROOT, "models", scene_model.WEIGHTS_NAME)
 CFG = 3.0
@@ -284,7 +291,7 @@ def drag(model, cond, n_unused, out, methods=None):
             lat, _ = SDEDragPointMover.execute(counted.model, cond(texts), latent_of(imgs), points, 0, 100, 0.6, CFG, 2.0, 5,
                                                0.3, 1.1, eta, "ddim_uniform", method, negative=cond([""] * len(texts)),
                                                vae=VAE, region=regions if "region" in label else None,
-                                               handle_region=handle_region_of(label)).args
+                                               handle_region=handle_region_of(label), warp_space="latent").args
             seconds = time.time() - started
             res = images_of(lat)
             for w, img, r in zip(worlds, imgs, res):
@@ -365,6 +372,44 @@ def deform_pairs(bar, how):
     return [((sx - 0.5, sy - 0.5), (tx - 0.5, ty - 0.5)) for (sx, sy), (tx, ty) in ends], ideal
 
 
+def score_deform(w, img, bar, ideal_bar, r):
+    """The deform figures of one result r (3, 32, 32) of world w whose `bar` should have become
+    `ideal_bar`."""
+    p = sp.parse(r)
+    ideal = replace(w, objects=tuple(ideal_bar if o is bar else o for o in w.objects))
+    found = [o for o in p.objects if o.colour == bar.colour]
+    o = min(found, key=lambda o: math.hypot(o.x - ideal_bar.x, o.y - ideal_bar.y)) if found else None
+    turn = abs(o.angle - ideal_bar.angle) % math.pi if o and o.kind == "bar" else float("nan")
+    source = sw.object_mask(replace(w, objects=(bar,))) * (1 - sw.object_mask(replace(w, objects=(ideal_bar,))))
+    left = float((((r - sw.render(ideal)) ** 2).mean(0) * source).sum().div(source.sum().clamp_min(1)).sqrt())
+    others = [x for x in w.objects if x is not bar]
+    nb_change = (float(((r - img).abs().amax(0) * sw.object_mask(replace(w, objects=(others[0],)))).amax())
+                 if others else float("nan"))
+    return {"orientation": math.degrees(min(turn, math.pi - turn)),
+            "length": abs(o.size / ideal_bar.size - 1) if o and o.kind == "bar" else float("nan"),
+            "placement": math.hypot(o.x - ideal_bar.x, o.y - ideal_bar.y) if o else float("nan"),
+            "identity": bool(o and o.kind == "bar"), "valid": p.valid(), "left_behind": left, "nb_change": nb_change}
+
+
+def deform_table(rows):
+    """rows {(label, how, size): [score dicts]} -> the printed Markdown table, as a list of row dicts."""
+    table = []
+    print("\n| method | drag | bar half length | n | orientation error deg | length error | centre placement px | identity (a bar) | "
+          "valid scene | left behind | corner object's largest change | evaluations per drag | s per drag |")
+    print("|---|---|---:|---:|---|---|---|---|---|---|---|---:|---:|")
+    for (label, how, size), rs in rows.items():
+        r = {"method": label, "drag": how, "size": size, "n": len(rs),
+             "orientation": mean_ci([x["orientation"] for x in rs]) if how == "rotate" else "–",
+             "length": mean_ci([x["length"] for x in rs]), "placement": mean_ci([x["placement"] for x in rs]),
+             "identity": share([x["identity"] for x in rs]), "valid": share([x["valid"] for x in rs]),
+             "left_behind": mean_ci([x["left_behind"] for x in rs]), "nb_change": mean_ci([x["nb_change"] for x in rs]),
+             "evals": sum(x["evals"] for x in rs) / len(rs), "seconds": sum(x["seconds"] for x in rs) / len(rs)}
+        table.append(r)
+        print(f"| {label} | {how} | {size:g} | {r['n']} | {r['orientation']} | {r['length']} | {r['placement']} | {r['identity']} | "
+              f"{r['valid']} | {r['left_behind']} | {r['nb_change']} | {r['evals']:.0f} | {r['seconds']:.1f} |")
+    return table
+
+
 def deform(model, cond, n, out, methods=None):
     """Two-pair drags that rotate a bar by 30 degrees or stretch it 1.5 times, bars shorter (half length
     3.5) and longer (7: 14 px, wider than the default window of 10) than the default patch; windows
@@ -392,45 +437,97 @@ def deform(model, cond, n, out, methods=None):
                     lat, _ = SDEDragPointMover.execute(counted.model, cond([w.caption]), latent_of(img[None]), points, 0, 100,
                                                        0.6, CFG, 2.0, 5, 0.3, 1.1, 1.0, "ddim_uniform", method,
                                                        negative=cond([""]), vae=VAE, region=region,
-                                                       handle_region=handle_region_of(label)).args
+                                                       handle_region=handle_region_of(label), warp_space="latent").args
                     r = images_of(lat)[0]
-                    p = sp.parse(r)
-                    ideal = replace(w, objects=tuple(ideal_bar if o is bar else o for o in w.objects))
-                    found = [o for o in p.objects if o.colour == bar.colour]
-                    o = min(found, key=lambda o: math.hypot(o.x - bar.x, o.y - bar.y)) if found else None
-                    turn = abs(o.angle - ideal_bar.angle) % math.pi if o and o.kind == "bar" else float("nan")
-                    source = sw.object_mask(replace(w, objects=(bar,))) * (1 - sw.object_mask(replace(w, objects=(ideal_bar,))))
-                    left = float((((r - sw.render(ideal)) ** 2).mean(0) * source).sum().div(source.sum().clamp_min(1)).sqrt())
-                    others = [x for x in w.objects if x is not bar]
-                    nb_change = (float(((r - img).abs().amax(0) * sw.object_mask(replace(w, objects=(others[0],)))).amax())
-                                 if others else float("nan"))
-                    results.append({
-                        "orientation": math.degrees(min(turn, math.pi - turn)),
-                        "length": abs(o.size / ideal_bar.size - 1) if o and o.kind == "bar" else float("nan"),
-                        "placement": math.hypot(o.x - bar.x, o.y - bar.y) if o else float("nan"),
-                        "identity": bool(o and o.kind == "bar"), "valid": p.valid(), "left_behind": left,
-                        "nb_change": nb_change, "evals": counted.latents, "seconds": time.time() - started})
+                    results.append(dict(score_deform(w, img, bar, ideal_bar, r), evals=counted.latents,
+                                        seconds=time.time() - started))
                     pictures.setdefault((how, size), {}).setdefault(label, []).append(r)
                     pictures[(how, size)].setdefault("input", [])
                 rows[(label, how, size)] = results
                 print(f"{label} {how} {size}: done", flush=True)
             pictures[(how, size)]["input"] = list(imgs)
     out["deform_pictures"] = {f"{how} {size}": {k: torch.stack(v) for k, v in d.items()} for (how, size), d in pictures.items()}
-    table = []
-    print("\n| method | drag | bar half length | n | orientation error deg | length error | centre placement px | identity (a bar) | "
-          "valid scene | left behind | corner object's largest change | evaluations per drag | s per drag |")
-    print("|---|---|---:|---:|---|---|---|---|---|---|---|---:|---:|")
-    for (label, how, size), rs in rows.items():
-        r = {"method": label, "drag": how, "size": size, "n": len(rs),
-             "orientation": mean_ci([x["orientation"] for x in rs]) if how == "rotate" else "–",
-             "length": mean_ci([x["length"] for x in rs]), "placement": mean_ci([x["placement"] for x in rs]),
-             "identity": share([x["identity"] for x in rs]), "valid": share([x["valid"] for x in rs]),
-             "left_behind": mean_ci([x["left_behind"] for x in rs]), "nb_change": mean_ci([x["nb_change"] for x in rs]),
-             "evals": sum(x["evals"] for x in rs) / len(rs), "seconds": sum(x["seconds"] for x in rs) / len(rs)}
-        table.append(r)
-        print(f"| {label} | {how} | {size:g} | {r['n']} | {r['orientation']} | {r['length']} | {r['placement']} | {r['identity']} | "
-              f"{r['valid']} | {r['left_behind']} | {r['nb_change']} | {r['evals']:.0f} | {r['seconds']:.1f} |")
+    table = deform_table(rows)
     out["deform"] = table
+
+
+SPACE_FACTOR = 4
+
+
+class CoarseWarp(WarpDragSampler):
+    """warp (the node's preset) on the trained model seen through a lossless 'VAE' of downscale 4
+    (space to depth: the 3×32×32 picture is a 48×8×8 latent; the model runs on the picture): the move
+    made on that coarse latent ("latent") or on the picture and encoded back ("image"). So the two
+    differ only in where the move is resampled, as an SD latent (8× coarser) differs from its picture."""
+
+    def __init__(self, space, image_pairs, region_image, **kw):
+        f = SPACE_FACTOR
+        pairs = [(((sx + 0.5) / f - 0.5, (sy + 0.5) / f - 0.5), ((tx + 0.5) / f - 0.5, (ty + 0.5) / f - 0.5))
+                 for (sx, sy), (tx, ty) in image_pairs]
+        super().__init__(pairs, 5, PRESETS["warp"].seam, 1.0, 1, True, **kw)
+        self.space, self.image_pairs, self.region_image = space, image_pairs, region_image
+
+    def run(self, job):
+        f = SPACE_FACTOR
+        decode = lambda z: torch.nn.functional.pixel_shuffle(z, f)  # noqa: E731
+        encode = lambda x: torch.nn.functional.pixel_unshuffle(x, f)  # noqa: E731
+        z0 = encode(job.latent)
+
+        def denoise(x, sigma):
+            return encode(job.denoise(decode(x), sigma))
+
+        class Coarse:  # the node's noise streams, drawn for the picture and seen through the same VAE
+            def __init__(self, inner):
+                self.inner = inner
+
+            def __call__(self):
+                return encode(self.inner())
+        grown = sdmasks.grow(self.region_image[:, 0], f)[:, None]
+        if self.space == "image":
+            kwargs = {"warped": warp_image(decode, encode, z0, grown, self.image_pairs, f)}
+        else:
+            at_latent = torch.nn.functional.interpolate(self.region_image, scale_factor=1 / f, mode="area")
+            kwargs = {"region": sdmasks.grow((at_latent >= 0.5).float()[:, 0], 1)[:, None]}
+        out, _ = warp_drag(denoise, job.levels, z0, job.sigmas, self.pairs, self.radius, self.eta, self.seam,
+                           encode(job.noise), Coarse(job.step_noise), Coarse(job.known_noise), None, None, 1,
+                           Coarse(job.step_noise), **kwargs)
+        return decode(out)
+
+
+def space(model, cond, n, out, methods=None):
+    """warp with the bar's mask as region, through a lossless VAE of downscale 4 (`CoarseWarp`): the
+    move made on the latent against on the picture, on the deform drags (rotate 30 degrees, stretch 1.5)
+    and an 8-px translation."""
+    rng = random.Random(7)
+    rows = {}
+    setting = PRESETS["warp"]
+    for size in (3.5, 7.0):
+        worlds = deform_worlds(size, rng, n)
+        imgs = sw.render_all(worlds)
+        for how in ("rotate", "stretch", "translate"):
+            for space_ in ("latent", "image"):
+                label = f"warp + region on the {space_}"
+                results = []
+                for w, img in zip(worlds, imgs):
+                    bar = [o for o in w.objects if o.kind == "bar" and (o.x, o.y) == (16.0, 16.0)][0]
+                    if how == "translate":
+                        ideal_bar = replace(bar, x=bar.x + 8)
+                        pairs = [((bar.x - 0.5, bar.y - 0.5), (bar.x + 7.5, bar.y - 0.5))]
+                    else:
+                        pairs, ideal_bar = deform_pairs(bar, how)
+                    region = sw.object_mask(replace(w, objects=(bar,)))[None, None]
+                    counted = Counted(model)
+                    started = time.time()
+                    sigmas = schedule_tail(counted.model, "ddim_uniform", setting.steps, setting.run_steps())
+                    sampler = CoarseWarp(space_, pairs, region, seed=0)
+                    lat = run_sampler(counted.model, cond([w.caption]), cond([""]), CFG, latent_of(img[None]), 0, sigmas,
+                                      sampler, None, guider=RisingCFGGuider(counted.model, sigmas, CFG))
+                    r = images_of(lat)[0]
+                    results.append(dict(score_deform(w, img, bar, ideal_bar, r), evals=counted.latents,
+                                        seconds=time.time() - started))
+                rows[(label, how, size)] = results
+                print(f"{label} {how} {size}: done", flush=True)
+    out["space"] = deform_table(rows)
 
 
 def grid(rows, scale=4, gap=2):
@@ -475,6 +572,10 @@ def pictures(out, directory):
     if "drag_pictures" in out:
         d = out["drag_pictures"]
         grid([d["input"]] + [d[label] for label, _, _ in DRAG_METHODS if label in d]).save(os.path.join(directory, "scene_model_drag.png"))
+    for key, d in out.get("deform_pictures", {}).items():  # "rotate 7.0": rows input, then each method
+        if key.endswith("7.0"):
+            grid([d["input"][:8]] + [d[label][:8] for label in DEFORM_METHODS if label in d]).save(
+                os.path.join(directory, f"region_drag_{key.split()[0]}.png"))
 
 
 def main():
@@ -494,8 +595,8 @@ def main():
         started = time.time()
         print(f"\n## {part}\n", flush=True)
         n = args.n_quality if part == "quality" else args.n
-        if part in ("drag", "deform"):
-            {"drag": drag, "deform": deform}[part](model, cond, 12, out, args.drag_methods)
+        if part in ("drag", "deform", "space"):
+            {"drag": drag, "deform": deform, "space": space}[part](model, cond, 12, out, args.drag_methods)
         else:
             {"quality": quality, "sdedit": sdedit, "inpaint": inpaint}[part](model, cond, n, out)
         print(f"\n({part}: {time.time() - started:.0f} s)", flush=True)

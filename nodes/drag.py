@@ -4,7 +4,8 @@ from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
                               check_memory, check_model, check_model_input, check_range, check_vae, check_work)
-from ..adapter.drag import HANDLE_REGIONS, METHODS, PRESETS, drag_region, region_from_handles, run_drag, setting_for
+from ..adapter.drag import (HANDLE_REGIONS, METHODS, PRESETS, WARP_SPACES, drag_region, image_space_warp,
+                            region_from_handles, run_drag, setting_for)
 from ..sampling.drag import drag_substep_count
 from ..adapter.points import check_inside, downscale_factor, parse_points, parse_region, to_latent
 from .common import CATEGORY, LATENTS_HELD, choices_valid, eta_input, scheduler_input, seed_input
@@ -12,6 +13,7 @@ from .common import CATEGORY, LATENTS_HELD, choices_valid, eta_input, scheduler_
 EMPTY_POINTS = '{"source": [], "target": []}'
 DEFAULT_METHOD = "warp"
 DEFAULT_HANDLE_REGION = "similar"
+DEFAULT_WARP_SPACE = "image"
 METHOD_TOOLTIP = ("warp (cheapest): move the patches once, then one Cycle-SDE repair pass of {w.steps}×{w.t0:g} steps "
                   "that replays the input's own noise. fast: SDE-Drag with {f.steps}×{f.t0:g} steps per cycle, a cycle per "
                   "{f.drag_step:g} latent px, second-order steps. paper: the authors' SDE-Drag with steps, t0 and drag_step "
@@ -85,6 +87,10 @@ class SDEDragPointMover(io.ComfyNode):
                                        "grown by one latent pixel; where it spreads over more than a quarter of the "
                                        "image, the windows). windows = a square of patch_radius around each point. paper "
                                        "always uses the authors' windows."),
+                io.Combo.Input("warp_space", options=list(WARP_SPACES), default=DEFAULT_WARP_SPACE, optional=True,
+                               tooltip="warp with a region (marked or found) and a VAE connected: image = decode, move the "
+                                       "region's pixels at full resolution, encode (one VAE decode and encode per drag); "
+                                       "latent = move the latent's pixels (8x coarser for SD). Without a VAE: latent."),
             ],
             outputs=[io.Latent.Output(display_name="latent"),
                      io.Latent.Output(display_name="substeps",
@@ -108,7 +114,7 @@ class SDEDragPointMover(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, latent, points, seed, steps, t0, cfg, drag_step, patch_radius, beta, alpha,
                 eta, scheduler, method=DEFAULT_METHOD, negative=None, mask=None, vae=None, region=None,
-                handle_region=DEFAULT_HANDLE_REGION) -> io.NodeOutput:
+                handle_region=DEFAULT_HANDLE_REGION, warp_space=DEFAULT_WARP_SPACE) -> io.NodeOutput:
         check_model("model", model)
         check_conditioning("positive", positive)
         if negative is not None:
@@ -124,6 +130,7 @@ class SDEDragPointMover(io.ComfyNode):
         check_range("eta", eta, 0.0, 1.0)
         check_choice("method", method, METHODS)
         check_choice("handle_region", handle_region, HANDLE_REGIONS)
+        check_choice("warp_space", warp_space, WARP_SPACES)
         check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
         # images: (batch, channels, height, width), or one frame of a video VAE's latent (Qwen-Image, Cosmos)
         if not (samples.ndim == 4 or (samples.ndim == 5 and samples.shape[2] == 1)):
@@ -137,10 +144,11 @@ class SDEDragPointMover(io.ComfyNode):
         mask_name = "mask" if mask is not None else "latent's noise_mask"
         mask = check_mask(mask_name, mask if mask is not None else latent.get("noise_mask"), samples)
         strokes = parse_region("points", points)
-        region = drag_region(check_mask("region", region, samples), strokes, samples, factor)
+        marked = check_mask("region", region, samples)
+        region = drag_region(marked, strokes, samples, factor)
 
         setting = setting_for(method, steps, t0, drag_step)
-        pairs = to_latent(pairs, factor)
+        image_pairs, pairs = pairs, to_latent(pairs, factor)
         if region is None and method != "paper":
             region = region_from_handles(handle_region, samples, pairs)
         k = setting.run_steps()
@@ -150,8 +158,12 @@ class SDEDragPointMover(io.ComfyNode):
         # a recorded chain holds k + 1 latents besides the loop's own copies (one cycle at a time)
         recorded = k + 1 if (setting.algorithm == "cycle" or setting.replay) else 0
         check_memory("latent", samples, LATENTS_HELD + recorded)
+        warped = None
+        if setting.algorithm == "warp" and warp_space == "image" and vae is not None and region is not None \
+                and samples.ndim == 4 and pairs:
+            warped = image_space_warp(vae, samples, image_pairs, factor, marked, strokes, region)
         out, frames, _ = run_drag(model, positive, negative, latent, pairs, setting, seed, cfg, patch_radius, beta, alpha,
-                                  eta, scheduler, mask, region)
+                                  eta, scheduler, mask, region, warped)
         substeps = latent.copy()
         substeps["samples"] = torch.cat(frames).to(out["samples"])
         substeps.pop("noise_mask", None)

@@ -224,9 +224,23 @@ def warp_region(x, region, pairs):
     return moved, hole.to(x), (hole | landed).to(x)
 
 
+def warp_image(decode, encode, x0, region, pairs, factor: int):
+    """Step 1 and 2 of `warp_drag` on the picture instead of the latent: decode x0, move the region's
+    pixels along the pairs' field at full resolution (`warp_region`, bilinear; edges `factor` times
+    finer than on the latent), fill what it uncovered from its border, encode. region: (B or 1, 1, H, W)
+    at image resolution; pairs in image pixels; decode / encode: latent (B, C, h, w) <-> picture
+    (B, 3, H, W). Returns (guide latent, changed): changed = the latent pixels any changed image pixel
+    falls in."""
+    image = decode(x0)
+    moved, hole, changed = warp_region(image, region, pairs)
+    guide = encode(fill_from_border(moved, hole)).to(x0)
+    changed = torch.nn.functional.max_pool2d(changed, factor)[..., :x0.shape[-2], :x0.shape[-1]]
+    return guide, changed.to(x0)
+
+
 def warp_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, eta: float = 1.0, seam: int = 1,
               noise=None, step_noise=None, known_noise=None, keep=None, callback=None, order: int = 1,
-              chain_noise=None, region=None):
+              chain_noise=None, region=None, warped=None):
     """Warp-and-inpaint drag: the idea of Inpaint4Drag (Lu and Han 2025, arXiv 2509.04582) on the
     pack's SDE sampler, in latent space.
 
@@ -244,14 +258,18 @@ def warp_drag(denoise, levels: NoiseLevels, x0, sigmas, pairs, radius: int = 5, 
     noise: ComfyUI's N(0, I) for the start; step_noise / known_noise: the step and re-injection
     streams. keep: optional mask, 1 = may change. region: optional (B or 1, 1, H, W) mask of what
     moves; with it, step 1 moves exactly the region along the pairs' field (`warp_region`) instead of
-    the windows. Returns (edited latent, [the warped start, the
-    edited latent]) (the frames a GIF of the drag shows).
+    the windows. warped: optional (guide, changed) made elsewhere (`warp_image`: the move made on the
+    decoded picture and encoded back) instead of steps 1 and 2. Returns (edited latent, [the warped
+    start, the edited latent]) (the frames a GIF of the drag shows).
     """
-    if region is not None:
-        moved, hole, changed = warp_region(x0, region, pairs)
+    if warped is not None:
+        guide, changed = warped
     else:
-        moved, hole, changed = warp(x0, substeps(pairs, x0.shape[-2], x0.shape[-1], math.inf)[0], radius)
-    guide = fill_from_border(moved, hole)
+        if region is not None:
+            moved, hole, changed = warp_region(x0, region, pairs)
+        else:
+            moved, hole, changed = warp(x0, substeps(pairs, x0.shape[-2], x0.shape[-1], math.inf)[0], radius)
+        guide = fill_from_border(moved, hole)
     repaint = grow(changed[:, 0], seam)[:, None]
     if keep is not None:
         repaint = repaint * keep
