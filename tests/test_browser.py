@@ -679,10 +679,10 @@ def server_mask(points, width, height):
 
 
 def expected_ignored(node_widgets, method, region=False):
-    """What the editor greys out for `method`: IGNORED, + patch_radius under warp with a region (painted
-    or connected); where the node has them, + handle_region under paper or with a region, + warp_space
-    under fast and paper."""
-    names = set(IGNORED[method]) | ({"patch_radius"} if region and method == "warp" else set())
+    """What the editor greys out for `method`: IGNORED, + patch_radius with a region (painted or
+    connected: every method moves the region then, not the windows); where the node has them, +
+    handle_region under paper or with a region, + warp_space under fast and paper."""
+    names = set(IGNORED[method]) | ({"patch_radius"} if region else set())
     names |= {"handle_region"} & set(node_widgets) if region or method == "paper" else set()
     return names | ({"warp_space"} & set(node_widgets) if method != "warp" else set())
 

@@ -40,7 +40,8 @@ const REASONS = {
 
 // Widgets a method ignores (adapter/drag.py setting_for and the node's tooltips): warp and fast fix
 // steps, t0 and drag_step; warp pastes no patches, so beta and alpha do nothing there either. With a
-// region (connected or painted), warp moves the region, not patch_radius's windows. Where the node has
+// region (connected or painted), every method moves the region (warp once, fast and paper as the pasted
+// patch's shape), not patch_radius's windows. Where the node has
 // them: handle_region picks what moves when there is no region, for warp and fast; warp_space is warp's.
 const IGNORED_BY_METHOD = {
   warp: ['steps', 't0', 'drag_step', 'beta', 'alpha'],
@@ -107,7 +108,7 @@ function ignoredWidgets(node) {
   const method = String(widgetNamed(node, 'method')?.value ?? 'warp')
   const ignored = new Set(IGNORED_BY_METHOD[method] ?? [])
   const region = hasRegion(node)
-  if (region && method === 'warp') ignored.add('patch_radius')
+  if (region) ignored.add('patch_radius') // with a region every method moves it, not the windows
   if (region || method === 'paper') ignored.add('handle_region')
   if (method !== 'warp') ignored.add('warp_space')
   return ignored
