@@ -122,16 +122,23 @@ def image_space_warp(vae, samples, pairs, factor: int, region=None, strokes=(), 
     return warp_image(decode, encode, samples, at_image, pairs, factor)
 
 
-HANDLE_REGIONS = ("similar", "windows")
+HANDLE_REGIONS = ("similar", "windows", "similar + windows")
 
 
-def region_from_handles(choice: str, samples, pairs):
+def region_from_handles(choice: str, samples, pairs, radius: int = 5):
     """What moves when the user marks nothing (warp and fast): "similar" = `similar_region` from the
     source points, grown by one latent pixel as a marked region is (None where it finds no object:
     the windows); "windows" = None (the square patches)."""
     if choice == "windows" or not pairs:
         return None
     found = similar_region(samples, [s for s, _ in pairs])
+    if choice == "similar + windows":
+        height, width = samples.shape[-2], samples.shape[-1]
+        boxes = torch.zeros(1, 1, height, width)
+        for (sx, sy), _ in pairs:
+            x, y = min(max(round(sx), 0), width - 1), min(max(round(sy), 0), height - 1)
+            boxes[..., max(y - radius, 0):y + radius, max(x - radius, 0):x + radius] = 1
+        found = boxes.to(samples) if found is None else torch.maximum(found, boxes.to(found))
     return None if found is None else grow(found[:, 0], 1)[:, None]
 
 

@@ -27,8 +27,9 @@ deviation of the per-seed means (over all cases) divided by sqrt(seeds).
 No CFG (the reference model ignores the prompt; with a negative every figure of evaluations doubles).
 
 --region: the objects made wider than the window (patch_radius 2: a 4×4 window on a 9 px object, as a
-person or a car against the default window on a photo) and each preset moving the square windows, the
-region found from the handle (handle_region "similar"), or the object's own mask as the region.
+person or a car against the default window on a photo; --region-radius 5: the default window, which
+covers them) and each preset moving the square windows, the region found from the handle
+(handle_region "similar"), or the object's own mask as the region.
 """
 import argparse
 import math
@@ -89,8 +90,8 @@ STUDY = [
 # object's own mask; all with patch_radius SMALL_RADIUS, a window smaller than the object
 SMALL_RADIUS = 2
 REGION_ROWS = [(f"{name} + {kind}", setting, 1.0, None if kind == "windows" else kind)
-               for name, setting in PRESETS.items() for kind in ("windows", "similar", "mask")
-               if not (name == "paper" and kind == "similar")]
+               for name, setting in PRESETS.items() for kind in ("windows", "similar", "similar + windows", "mask")
+               if not (name == "paper" and "similar" in kind)]
 PRESET_ROWS = [(f"{name} (preset)", setting, 1.0) for name, setting in PRESETS.items()] + [("paper: ODE-Drag", PAPER, 0.0)]
 
 
@@ -136,8 +137,8 @@ def run_row(model, setting, eta, seeds, references, things, region_kind=None, ra
         pairs = to_latent([((thing.x, thing.y), target)], 1)
         before, start = net.latents, time.perf_counter()
         region = None
-        if region_kind == "similar":
-            region = region_from_handles("similar", latent["samples"], pairs)
+        if region_kind in ("similar", "similar + windows"):
+            region = region_from_handles(region_kind, latent["samples"], pairs, radius)
         elif region_kind == "mask":  # as the node makes it of a MASK: grown by one latent pixel
             region = latent_region(((image - scenes.background(SIZE)).abs().amax(0) > 0.25).float()[None], latent["samples"])
         out, _, _ = run_drag(model, EMPTY, None, latent, pairs, setting, 1234, 1.0, radius, BETA, ALPHA, eta,
@@ -177,6 +178,9 @@ def main():
     parser.add_argument("--tau", type=float, nargs="+", default=[0.0, 0.1])
     parser.add_argument("--presets", action="store_true", help="only the node's presets and the ODE baseline")
     parser.add_argument("--region", action="store_true", help="objects wider than the window: windows, found, marked")
+    parser.add_argument("--region-radius", type=int, default=SMALL_RADIUS,
+                        help=f"--region: the window's patch_radius (default {SMALL_RADIUS}, smaller than the objects; "
+                             f"{RADIUS}: the default window, which covers them)")
     parser.add_argument("--only", nargs="+", default=None, help="rows whose label starts with one of these")
     args = parser.parse_args()
 
@@ -186,7 +190,7 @@ def main():
     references, things = scenes.object_images(SIZE)
     print(f"{len(cases())} drags × {args.seeds} seeds; object set {SIZE}×{SIZE} px, {len(things)} scenes "
           f"(2 kinds × 2 colours × every pixel of {len(scenes.OBJECT_POSITIONS)}²); patch_radius "
-          f"{SMALL_RADIUS if args.region else RADIUS}, "
+          f"{args.region_radius if args.region else RADIUS}, "
           f"β {BETA}, α {ALPHA}, ddim_uniform, no CFG. Figures: mean ± seed-to-seed standard error.")
     for tau in args.tau:
         model = model_for(tau)
@@ -196,7 +200,7 @@ def main():
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for label, setting, eta, region_kind in rows:
             stats, outside, counted, formula, seconds = run_row(model, setting, eta, args.seeds, references, things,
-                                                                region_kind, SMALL_RADIUS if args.region else RADIUS)
+                                                                region_kind, args.region_radius if args.region else RADIUS)
             print(f"| {label} | {counted:.1f} | {formula:.1f} | {fmt(stats['placement'], 2)} | "
                   f"{stats['within'][0]:.0%} ± {stats['within'][1]:.0%} | {stats['lost'][0]:.0%} | "
                   f"{stats['identity'][0]:.0%} ± {stats['identity'][1]:.0%} | {fmt(stats['realism'], 4)} | "

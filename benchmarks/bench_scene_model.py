@@ -241,15 +241,17 @@ def inpaint(model, cond, n, out):
         print(f"| {r['steps']} | {r['method']} | {r['n']} | {r['valid']} | {r['match']} | {r['hole_residual']} | {r['outside']:.2g} |")
 
 
-DRAG_METHODS = (("warp", "warp", 1.0), ("warp + similar", "warp", 1.0), ("warp + region", "warp", 1.0), ("fast", "fast", 1.0),
-                ("fast + similar", "fast", 1.0), ("fast + region", "fast", 1.0), ("paper SDE-Drag", "paper", 1.0),
+DRAG_METHODS = (("warp", "warp", 1.0), ("warp + similar", "warp", 1.0), ("warp + similar + windows", "warp", 1.0),
+                ("warp + region", "warp", 1.0), ("fast", "fast", 1.0), ("fast + similar", "fast", 1.0),
+                ("fast + similar + windows", "fast", 1.0), ("fast + region", "fast", 1.0), ("paper SDE-Drag", "paper", 1.0),
                 ("paper + region", "paper", 1.0), ("ODE-Drag", "paper", 0.0))
-# "+ region": the dragged object's own mask as the node's region; "+ similar": no region, handle_region
-# "similar" (found from the handle); the others: handle_region "windows" (the square patches)
+# "+ region": the dragged object's own mask as the node's region; "+ similar" / "+ similar + windows": no
+# region, handle_region "similar" (found from the handle) / "similar + windows" (that and the windows);
+# the others: handle_region "windows" (the square patches)
 
 
 def handle_region_of(label):
-    return "similar" if "similar" in label else "windows"
+    return "similar + windows" if "similar + windows" in label else "similar" if "similar" in label else "windows"
 
 
 def drag_worlds(size, direction, rng):
@@ -340,7 +342,8 @@ def drag(model, cond, n_unused, out, methods=None):
     out["drag"] = table
 
 
-DEFORM_METHODS = ("warp", "warp + similar", "warp + region", "fast + region", "paper SDE-Drag", "paper + region")
+DEFORM_METHODS = ("warp", "warp + similar", "warp + similar + windows", "warp + region", "fast + region", "paper SDE-Drag",
+                  "paper + region")
 
 
 def deform_worlds(size, rng, n=12):
@@ -385,7 +388,15 @@ def score_deform(w, img, bar, ideal_bar, r):
     others = [x for x in w.objects if x is not bar]
     nb_change = (float(((r - img).abs().amax(0) * sw.object_mask(replace(w, objects=(others[0],)))).amax())
                  if others else float("nan"))
-    return {"orientation": math.degrees(min(turn, math.pi - turn)),
+    # the stretch's figure: how far along the bar's axis the result differs from the scene without the bar
+    # (the parser's bars widen as they lengthen, so its half length reads a bar stretched alone short)
+    bare = sw.render(replace(w, objects=tuple(others)))
+    ys, xs = torch.meshgrid(torch.arange(32) + 0.5, torch.arange(32) + 0.5, indexing="ij")
+    c, s_ = math.cos(bar.angle), math.sin(bar.angle)
+    u, v = (xs - bar.x) * c + (ys - bar.y) * s_, -(xs - bar.x) * s_ + (ys - bar.y) * c
+    strip = ((r - bare).abs().amax(0) > 0.25) & (v.abs() <= sw.bar_half_width(bar.size) + 1)
+    reach = float(u.abs()[strip].max() + 0.5) if bool(strip.any()) else 0.0
+    return {"orientation": math.degrees(min(turn, math.pi - turn)), "reach": abs(reach / (1.5 * bar.size) - 1),
             "length": abs(o.size / ideal_bar.size - 1) if o and o.kind == "bar" else float("nan"),
             "placement": math.hypot(o.x - ideal_bar.x, o.y - ideal_bar.y) if o else float("nan"),
             "identity": bool(o and o.kind == "bar"), "valid": p.valid(), "left_behind": left, "nb_change": nb_change}
@@ -394,18 +405,19 @@ def score_deform(w, img, bar, ideal_bar, r):
 def deform_table(rows):
     """rows {(label, how, size): [score dicts]} -> the printed Markdown table, as a list of row dicts."""
     table = []
-    print("\n| method | drag | bar half length | n | orientation error deg | length error | centre placement px | identity (a bar) | "
+    print("\n| method | drag | bar half length | n | orientation error deg | stretch error (reach) | length error (parser) | centre placement px | identity (a bar) | "
           "valid scene | left behind | corner object's largest change | evaluations per drag | s per drag |")
-    print("|---|---|---:|---:|---|---|---|---|---|---|---|---:|---:|")
+    print("|---|---|---:|---:|---|---|---|---|---|---|---|---|---:|---:|")
     for (label, how, size), rs in rows.items():
         r = {"method": label, "drag": how, "size": size, "n": len(rs),
              "orientation": mean_ci([x["orientation"] for x in rs]) if how == "rotate" else "–",
              "length": mean_ci([x["length"] for x in rs]), "placement": mean_ci([x["placement"] for x in rs]),
+             "reach": mean_ci([x["reach"] for x in rs]) if how == "stretch" else "–",
              "identity": share([x["identity"] for x in rs]), "valid": share([x["valid"] for x in rs]),
              "left_behind": mean_ci([x["left_behind"] for x in rs]), "nb_change": mean_ci([x["nb_change"] for x in rs]),
              "evals": sum(x["evals"] for x in rs) / len(rs), "seconds": sum(x["seconds"] for x in rs) / len(rs)}
         table.append(r)
-        print(f"| {label} | {how} | {size:g} | {r['n']} | {r['orientation']} | {r['length']} | {r['placement']} | {r['identity']} | "
+        print(f"| {label} | {how} | {size:g} | {r['n']} | {r['orientation']} | {r['reach']} | {r['length']} | {r['placement']} | {r['identity']} | "
               f"{r['valid']} | {r['left_behind']} | {r['nb_change']} | {r['evals']:.0f} | {r['seconds']:.1f} |")
     return table
 

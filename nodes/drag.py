@@ -85,8 +85,8 @@ class SDEDragPointMover(io.ComfyNode):
                                tooltip="warp and fast, when no region is connected or painted: what moves. similar = the "
                                        "pixels around each source point that look like it (a flood fill by similarity, "
                                        "grown by one latent pixel; where it spreads over more than a quarter of the "
-                                       "image, the windows). windows = a square of patch_radius around each point. paper "
-                                       "always uses the authors' windows."),
+                                       "image, the windows). windows = a square of patch_radius around each point. "
+                                       "similar + windows = both. paper always uses the authors' windows."),
                 io.Combo.Input("warp_space", options=list(WARP_SPACES), default=DEFAULT_WARP_SPACE, optional=True,
                                tooltip="warp with a region (marked or found) and a VAE connected: image = decode, move the "
                                        "region's pixels at full resolution, encode (one VAE decode and encode per drag); "
