@@ -77,7 +77,7 @@ class SDEDragPointMover(io.ComfyNode):
                               tooltip="What moves: white = the object, at image or latent resolution (a segmentation node's "
                                       "mask, a painted mask, Load Image's alpha); a region painted in the point editor is "
                                       "painted over it. One pair moves it; several pairs rotate, scale or bend it (an "
-                                      "inverse-distance field of the pairs). warp moves it once; fast and paper paste its "
+                                      "as-rigid-as-possible moving-least-squares field of the pairs). warp moves it once; fast and paper paste its "
                                       "shape instead of square patches in every cycle. Region pixels sent outside the image "
                                       "or the mask are clipped. Not connected and none painted: a square window of "
                                       "patch_radius around each handle."),

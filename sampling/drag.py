@@ -140,24 +140,50 @@ def warp(x, moves, radius: int):
     return moved, hole, torch.maximum(hole, pasted)
 
 
-def displacement(pairs, height: int, width: int, power: float = 2.0):
-    """The backward displacement field of a region drag, (1, 2, H, W) as (dx, dy): the pixel q of the
-    result shows the input at q − d(q). d is Shepard's inverse-distance interpolation (power 2) of the
-    pairs' moves T − S, weighted by the distance from q to each target T, so every target shows its
-    source exactly; one pair is a translation, several pairs rotate, scale, stretch or bend what lies
-    between them (Inpaint4Drag, Lu and Han 2025, moves its region by such a field, backwards, so the
-    moved region has no holes)."""
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
-                            indexing="ij")
+def displacement(pairs, height: int, width: int):
+    """The backward displacement field of a region drag, (1, 2, H, W) as (dx, dy): the pixel v of the
+    result shows the input at v − d(v) = f(v), with f the rigid moving-least-squares deformation that
+    sends every target to its source (Schaefer, McPhail and Warren 2006, "Image Deformation Using Moving
+    Least Squares", section 2.3; weights 1/|T − v|², α = 1):
+        p* = Σ w T / Σ w,  q* = Σ w S / Σ w,  p̂ = T − p*,  q̂ = S − q*,  r = v − p*,
+        f⃗ = Σ w (q̂ₓ c − q̂ᵧ s, q̂ₓ s + q̂ᵧ c)  with  c = p̂·r,  s = p̂ₓ rᵧ − p̂ᵧ rₓ,
+        f(v) = |r| f⃗ / |f⃗| + q*.
+    One pair is a translation (exactly T − S everywhere); at a target, its source exactly; two pairs
+    turn the region rigidly about them or stretch what lies between them, and locally every part stays
+    rigid (as wide as it was), which an inverse-distance blend of the moves does not (it is flat near
+    each handle and bends a turned bar into an S). Backward mapping (Inpaint4Drag, Lu and Han 2025, moves
+    its region so), so the moved region has no holes. Where several pairs share a target, their mean."""
     if not pairs:
         return torch.zeros(1, 2, height, width)
-    moves = torch.tensor([[t[0] - s[0], t[1] - s[1]] for s, t in pairs], dtype=torch.float32)  # (P, 2)
-    targets = torch.tensor([t for _, t in pairs], dtype=torch.float32)
-    dist2 = (xs[None] - targets[:, 0, None, None]) ** 2 + (ys[None] - targets[:, 1, None, None]) ** 2  # (P, H, W)
+    if len({(t[0] - s[0], t[1] - s[1]) for s, t in pairs}) == 1:  # a translation, exactly
+        (sx, sy), (tx, ty) = pairs[0]
+        return torch.tensor([tx - sx, ty - sy], dtype=torch.float32)[None, :, None, None].expand(1, 2, height, width).clone()
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
+                            indexing="ij")
+    source = torch.tensor([s for s, _ in pairs], dtype=torch.float64)  # (P, 2)
+    target = torch.tensor([t for _, t in pairs], dtype=torch.float64)
+    dist2 = (xs[None] - target[:, 0, None, None]) ** 2 + (ys[None] - target[:, 1, None, None]) ** 2  # (P, H, W)
     at_target = dist2 < 1e-12
-    weights = torch.where(at_target.any(0, keepdim=True), at_target.float(), dist2.clamp_min(1e-12) ** (-power / 2))
-    weights = weights / weights.sum(0, keepdim=True)
-    return torch.einsum("phw,pc->chw", weights, moves)[None]
+    w = 1.0 / dist2.clamp_min(1e-12)
+    total = w.sum(0)
+    p_x, p_y = (w * target[:, 0, None, None]).sum(0) / total, (w * target[:, 1, None, None]).sum(0) / total
+    q_x, q_y = (w * source[:, 0, None, None]).sum(0) / total, (w * source[:, 1, None, None]).sum(0) / total
+    ph_x, ph_y = target[:, 0, None, None] - p_x, target[:, 1, None, None] - p_y
+    qh_x, qh_y = source[:, 0, None, None] - q_x, source[:, 1, None, None] - q_y
+    r_x, r_y = xs - p_x, ys - p_y
+    c, s = ph_x * r_x + ph_y * r_y, ph_x * r_y - ph_y * r_x
+    f_x, f_y = (w * (qh_x * c - qh_y * s)).sum(0), (w * (qh_x * s + qh_y * c)).sum(0)
+    norm, r_norm = (f_x ** 2 + f_y ** 2).sqrt(), (r_x ** 2 + r_y ** 2).sqrt()
+    flat = norm < 1e-12  # v at the weighted centre: no direction, and none needed (|r| = 0)
+    scale = torch.where(flat, torch.zeros_like(norm), r_norm / norm.clamp_min(1e-12))
+    map_x = torch.where(flat, r_x, scale * f_x) + q_x
+    map_y = torch.where(flat, r_y, scale * f_y) + q_y
+    hits = at_target.sum(0)
+    if bool(hits.any()):  # at a target: its source (the mean where several pairs share it)
+        hit = at_target.double()
+        map_x = torch.where(hits > 0, (hit * source[:, 0, None, None]).sum(0) / hits.clamp_min(1), map_x)
+        map_y = torch.where(hits > 0, (hit * source[:, 1, None, None]).sum(0) / hits.clamp_min(1), map_y)
+    return torch.stack([xs - map_x, ys - map_y])[None].float()
 
 
 def similar_region(x, seeds, threshold: float = 1.0, max_fraction: float = 0.25):

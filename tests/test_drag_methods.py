@@ -200,7 +200,9 @@ def test_paper_gives_what_the_node_gave_before_method_existed():
 # ------------------------------------------------------------------ region drag (issue 17, first part)
 
 def test_displacement_field_moves_each_target_from_its_source():
-    """One pair: a translation everywhere. Several pairs: each target shows its own source exactly."""
+    """One pair: a translation everywhere. Several pairs: each target shows its own source exactly; two
+    pairs that turn a segment without changing its length turn everything rigidly (moving least squares,
+    rigid: the best rotation for any weights is that one)."""
     from sde_edit_pack.sampling.drag import displacement
     d = displacement([((2.0, 3.0), (7.0, 1.0))], 8, 10)
     assert torch.equal(d[0, 0], torch.full((8, 10), 5.0)) and torch.equal(d[0, 1], torch.full((8, 10), -2.0))
@@ -208,7 +210,11 @@ def test_displacement_field_moves_each_target_from_its_source():
     d = displacement(pairs, 9, 9)
     for (sx, sy), (tx, ty) in pairs:
         assert d[0, :, int(ty), int(tx)].tolist() == [tx - sx, ty - sy]
-    assert d.abs().max() <= 4.0  # a convex blend of the moves, never beyond them
+    ys, xs = torch.meshgrid(torch.arange(9.0), torch.arange(9.0), indexing="ij")
+    # the quarter turn about (4, 4) that sends (2, 2) to (2, 6), R(x, y) = (y, -x): the result at v reads the
+    # input at R⁻¹(v − c) + c
+    read_x, read_y = 4 - (ys - 4), 4 + (xs - 4)
+    assert torch.allclose(xs - d[0, 0], read_x, atol=1e-4) and torch.allclose(ys - d[0, 1], read_y, atol=1e-4)
 
 
 def test_warp_region_moves_exactly_the_region_and_marks_what_it_uncovered():
@@ -435,18 +441,18 @@ def bar_and_pairs(how, size=7.0, angle=0.4):
 @pytest.mark.parametrize("how", ["rotate", "stretch"])
 def test_two_pairs_turn_or_stretch_a_rendered_bar_without_holes_or_folds(how):
     """The field of two pairs turns a bar by 30 degrees or stretches it 1.5 times: the moved region's
-    pixels land where the field sends them (the parser reads the turned bar's angle within 3 degrees; the
+    pixels land where the field sends them (the parser reads the turned bar's angle within 2 degrees; the
     stretched bar reaches 1.5 times as far, within 10 %), the backward map has a positive Jacobian everywhere
-    (no folds), what lands has no hole, and it covers the ideal bar's place (Shepard's field is smooth,
-    not rigid: beyond the handles the tips lag a little)."""
+    (no folds), what lands has no hole, and it covers the ideal bar's place."""
     import math
     from dataclasses import replace
     from sde_edit_pack.sampling import scene_parser as sp
     from sde_edit_pack.sampling import scene_world as sw
     from sde_edit_pack.sampling.drag import displacement, warp_region
+    from sde_edit_pack.sampling.masks import grow
     world, pairs, ideal = bar_and_pairs(how)
     image = sw.render(world)[None]
-    region = (sw.object_mask(world) > 0.5).float()[None, None]
+    region = grow((sw.object_mask(world) > 0.5).float()[None], 1)[:, None]  # grown 1 px, as the node grows a region
     moved, hole, changed = warp_region(image, region, pairs)
     d = displacement(pairs, 32, 32)[0]
     jx, jy = torch.gradient(-d[0]), torch.gradient(-d[1])  # the backward map q - d(q): Jacobian I - grad d
@@ -465,14 +471,14 @@ def test_two_pairs_turn_or_stretch_a_rendered_bar_without_holes_or_folds(how):
         u = (xs - 16) * math.cos(ideal.angle) + (ys - 16) * math.sin(ideal.angle)
         v = -(xs - 16) * math.sin(ideal.angle) + (ys - 16) * math.cos(ideal.angle)
         target = (u.abs() <= ideal.size) & (v.abs() <= sw.bar_half_width(ideal.size / 1.5))
-    assert (landed & target).sum() >= 0.85 * target.sum()  # measured: 0.90 (rotate), 0.95 (stretch)
+    assert (landed & target).sum() >= 0.95 * target.sum()  # measured: all of it (rotate and stretch)
     if how == "rotate":  # the parser reads the bar in the warp's guide
         bar = [o for o in sp.parse(fill_from_border(moved, hole)[0]).objects if o.colour == "red"][0]
         turn = abs(bar.angle - ideal.angle) % math.pi
-        assert math.degrees(min(turn, math.pi - turn)) <= 3, bar  # measured: 2.0
+        assert math.degrees(min(turn, math.pi - turn)) <= 2, bar  # measured: 0.3 (the ideal bar itself: 0.2)
     else:  # the landed pixels reach 1.5 times as far along the bar's axis (the parser's bars widen as they lengthen)
         reach = (u.abs() + 0.5)[landed].max()
-        assert abs(reach / ideal.size - 1) <= 0.1, float(reach)  # measured: 10.6 of 10.5
+        assert abs(reach / ideal.size - 1) <= 0.1, float(reach)  # measured: 11.0 of 10.5 (the 1-px growth)
 
 
 def test_a_second_object_outside_the_region_is_untouched():

@@ -1,9 +1,10 @@
 // The region drag's move, computed in the browser so that the editor can show it before the prompt is
 // queued. Pure functions, no DOM: the same field and sampling as the node's `warp_region`
 // (sampling/drag.py):
-//   - d(q): Shepard's inverse-distance interpolation (power 2) of the pairs' moves T − S, weighted by
-//     the distance from q to each target T; at a target exactly that pair's move (the mean of the
-//     pairs whose target it is);
+//   - d(q) = q − f(q), f the rigid moving-least-squares map from the targets to the sources (Schaefer,
+//     McPhail and Warren 2006; weights 1/|T − q|²): one pair a translation, at a target exactly its
+//     source (the mean of the sources of the pairs whose target it is), two pairs a rigid turn or a
+//     stretch that keeps every part as wide as it was;
 //   - backward mapping: pixel q of the result shows the picture at q − d(q), read bilinearly (0 outside
 //     the picture), where the region read bilinearly at q − d(q) is above 0.5 ("landed"); elsewhere the
 //     picture as it is; region pixels that nothing landed on are the hole.
@@ -23,8 +24,9 @@ function uniquePairs(pairs) {
 }
 
 /**
- * The backward displacement field, two Float32Arrays (dx, dy) of width × height (see the top).
- * Float64 arithmetic, stored as float32 as the server's field is.
+ * The backward displacement field, two Float32Arrays (dx, dy) of width × height (see the top): rigid
+ * moving least squares from the targets to the sources, line for line as `displacement` in
+ * sampling/drag.py. Float64 arithmetic, stored as float32 as the server's field is.
  */
 export function displacement(pairs, width, height) {
   const n = width * height
@@ -33,45 +35,81 @@ export function displacement(pairs, width, height) {
   const list = uniquePairs(pairs)
   const count = list.length
   if (!count) return { dx, dy }
+  const sx = Float64Array.from(list, (p) => p.source[0])
+  const sy = Float64Array.from(list, (p) => p.source[1])
   const tx = Float64Array.from(list, (p) => p.target[0])
   const ty = Float64Array.from(list, (p) => p.target[1])
-  const mx = Float64Array.from(list, (p) => p.target[0] - p.source[0])
-  const my = Float64Array.from(list, (p) => p.target[1] - p.source[1])
-  if (count === 1) {
-    dx.fill(mx[0])
-    dy.fill(my[0])
+  const moves = new Set(list.map((p) => `${p.target[0] - p.source[0]},${p.target[1] - p.source[1]}`))
+  if (moves.size === 1) { // a translation, exactly
+    dx.fill(tx[0] - sx[0])
+    dy.fill(ty[0] - sy[0])
     return { dx, dy }
   }
+  const w = new Float64Array(count)
   for (let y = 0, i = 0; y < height; y++) {
     for (let x = 0; x < width; x++, i++) {
-      let sw = 0
-      let sx = 0
-      let sy = 0
       let hits = 0
       let hx = 0
       let hy = 0
+      let total = 0
       for (let k = 0; k < count; k++) {
         const ex = x - tx[k]
         const ey = y - ty[k]
         const d2 = ex * ex + ey * ey
         if (d2 < 1e-12) {
           hits++
-          hx += mx[k]
-          hy += my[k]
+          hx += sx[k]
+          hy += sy[k]
+        }
+        w[k] = 1 / Math.max(d2, 1e-12)
+        total += w[k]
+      }
+      let mapX
+      let mapY
+      if (hits) { // at a target: its source (the mean where several pairs share it)
+        mapX = hx / hits
+        mapY = hy / hits
+      } else {
+        let px = 0
+        let py = 0
+        let qx = 0
+        let qy = 0
+        for (let k = 0; k < count; k++) {
+          px += w[k] * tx[k]
+          py += w[k] * ty[k]
+          qx += w[k] * sx[k]
+          qy += w[k] * sy[k]
+        }
+        px /= total
+        py /= total
+        qx /= total
+        qy /= total
+        const rx = x - px
+        const ry = y - py
+        let fx = 0
+        let fy = 0
+        for (let k = 0; k < count; k++) {
+          const phx = tx[k] - px
+          const phy = ty[k] - py
+          const qhx = sx[k] - qx
+          const qhy = sy[k] - qy
+          const c = phx * rx + phy * ry
+          const s = phx * ry - phy * rx
+          fx += w[k] * (qhx * c - qhy * s)
+          fy += w[k] * (qhx * s + qhy * c)
+        }
+        const norm = Math.sqrt(fx * fx + fy * fy)
+        if (norm < 1e-12) { // at the weighted centre: no direction, and none needed
+          mapX = rx + qx
+          mapY = ry + qy
         } else {
-          const w = 1 / d2 // power 2: distance^-2
-          sw += w
-          sx += w * mx[k]
-          sy += w * my[k]
+          const scale = Math.sqrt(rx * rx + ry * ry) / norm
+          mapX = scale * fx + qx
+          mapY = scale * fy + qy
         }
       }
-      if (hits) {
-        dx[i] = hx / hits
-        dy[i] = hy / hits
-      } else {
-        dx[i] = sx / sw
-        dy[i] = sy / sw
-      }
+      dx[i] = x - mapX
+      dy[i] = y - mapY
     }
   }
   return { dx, dy }
