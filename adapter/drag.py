@@ -122,13 +122,15 @@ def image_space_warp(vae, samples, pairs, factor: int, region=None, strokes=(), 
     return warp_image(decode, encode, samples, at_image, pairs, factor)
 
 
-HANDLE_REGIONS = ("similar", "windows", "similar + windows")
+HANDLE_REGIONS = ("similar + windows", "similar", "windows")
 
 
 def region_from_handles(choice: str, samples, pairs, radius: int = 5):
     """What moves when the user marks nothing (warp and fast): "similar" = `similar_region` from the
     source points, grown by one latent pixel as a marked region is (None where it finds no object:
-    the windows); "windows" = None (the square patches)."""
+    the windows); "windows" = None (the square patches); "similar + windows" = both together (the node's
+    default: as good as a window that covers the object, and far better than one that does not, on the
+    closed-form object set and on the trained model; docs/region_drag.md)."""
     if choice == "windows" or not pairs:
         return None
     found = similar_region(samples, [s for s, _ in pairs])

@@ -12,7 +12,7 @@ from .common import CATEGORY, LATENTS_HELD, choices_valid, eta_input, scheduler_
 
 EMPTY_POINTS = '{"source": [], "target": []}'
 DEFAULT_METHOD = "warp"
-DEFAULT_HANDLE_REGION = "similar"
+DEFAULT_HANDLE_REGION = "similar + windows"
 DEFAULT_WARP_SPACE = "image"
 METHOD_TOOLTIP = ("warp (cheapest): move the patches once, then one Cycle-SDE repair pass of {w.steps}×{w.t0:g} steps "
                   "that replays the input's own noise. fast: SDE-Drag with {f.steps}×{f.t0:g} steps per cycle, a cycle per "

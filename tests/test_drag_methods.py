@@ -140,7 +140,7 @@ def test_warp_puts_each_object_kind_next_to_the_target(kind, source, target, sam
     latent = {"samples": scenes.to_latent(scenes.render_thing(thing)[None]).expand(2, -1, -1, -1).contiguous(),
               "batch_index": [0, 1]}
     out, _ = drag(object_model(), latent, json.dumps({"source": [list(source)], "target": [list(target)]}),
-                  negative=None)
+                  negative=None, handle_region="windows")  # the windows (the default adds the found region)
     images = scenes.to_image(out["samples"])
     centres = scenes.object_centres(images)
     assert (centres - torch.tensor(target, dtype=torch.float32)).abs().max() <= 1.0, centres
