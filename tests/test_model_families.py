@@ -373,8 +373,10 @@ def test_inpaint_repaints_only_the_masked_latent_pixels(family_id):
     assert_changed_only_inside(out, latent["samples"], latent_region(f, EDIT_ROWS, EDIT_COLS))
 
 
+# handle_region windows: the square windows are what shows where the points landed in the latent (the
+# default also moves the pixels found similar to the handle's, wherever they are in a random latent)
 DRAG = dict(seed=3, steps=10, t0=0.4, cfg=2.0, drag_step=64.0, patch_radius=1, beta=0.3, alpha=1.1, eta=1.0,
-            scheduler="ddim_uniform")
+            scheduler="ddim_uniform", handle_region="windows")
 SOURCE, TARGET = (2, 3), (4, 3)  # latent pixels (x, y)
 DRAG_MASK_COLS = (0, 5)  # the mask cuts the target window's seam off
 
