@@ -422,7 +422,10 @@ def deform_table(rows):
     return table
 
 
-def deform(model, cond, n, out, methods=None):
+DEFORM_SIZES = (3.5, 7.0)
+
+
+def deform(model, cond, n, out, methods=None, sizes=DEFORM_SIZES):
     """Two-pair drags that rotate a bar by 30 degrees or stretch it 1.5 times, bars shorter (half length
     3.5) and longer (7: 14 px, wider than the default window of 10) than the default patch; windows
     against the bar's own mask as the region, against paper. Orientation error (degrees, mod 180), length
@@ -430,9 +433,11 @@ def deform(model, cond, n, out, methods=None):
     left behind (RMS to the ideal where the bar was and is not), the corner object's largest change."""
     rng = random.Random(7)
     rows, pictures = {}, {}
-    for size in (3.5, 7.0):
-        worlds = deform_worlds(size, rng, n)
+    for size in DEFORM_SIZES:
+        worlds = deform_worlds(size, rng, n)  # every size's scenes drawn, so that each size's are always the same
         imgs = sw.render_all(worlds)
+        if size not in sizes:
+            continue
         for how in ("rotate", "stretch"):
             for label in DEFORM_METHODS:
                 if methods and label not in methods:
@@ -597,6 +602,7 @@ def main():
     p.add_argument("--n-quality", type=int, default=100, help="samples per setting of quality")
     p.add_argument("--json", help="write the figures (and tensors, to <json>.pt) here")
     p.add_argument("--drag-methods", nargs="+", metavar="LABEL", help="drag: only these rows (e.g. warp 'warp + region')")
+    p.add_argument("--deform-sizes", nargs="+", type=float, default=list(DEFORM_SIZES), help="deform: only these bar sizes")
     p.add_argument("--pictures", metavar="DIR", help="write the loss curve and picture grids here (docs/ for the model card)")
     args = p.parse_args()
     model, cond, vae = setup()
@@ -607,8 +613,10 @@ def main():
         started = time.time()
         print(f"\n## {part}\n", flush=True)
         n = args.n_quality if part == "quality" else args.n
-        if part in ("drag", "deform", "space"):
-            {"drag": drag, "deform": deform, "space": space}[part](model, cond, 12, out, args.drag_methods)
+        if part == "deform":
+            deform(model, cond, 12, out, args.drag_methods, args.deform_sizes)
+        elif part in ("drag", "space"):
+            {"drag": drag, "space": space}[part](model, cond, 12, out, args.drag_methods)
         else:
             {"quality": quality, "sdedit": sdedit, "inpaint": inpaint}[part](model, cond, n, out)
         print(f"\n({part}: {time.time() - started:.0f} s)", flush=True)

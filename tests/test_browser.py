@@ -564,7 +564,12 @@ def test_saved_workflow_reopens_with_the_same_points_and_output(ui, frontend):
     _, first = ui.run_and_wait()
     first_png = ui.saved_image(first)
 
-    # Drop the server's cache of node outputs so that the second run computes everything again.
+    # Drop the server's cache of node outputs so that the second run computes everything again. Twice:
+    # ComfyUI's worker reads the /free flag after each prompt and then may run gc.collect() before it
+    # waits for the next one; a flag set during that gap wakes nobody and would only be read after the
+    # next prompt had run from the cache (seen once in CI under load). The second /free finds it waiting.
+    post_json(ui.server, "/free", {"unload_models": True, "free_memory": True})
+    time.sleep(2.0)
     post_json(ui.server, "/free", {"unload_models": True, "free_memory": True})
     time.sleep(1.0)
     ui.page.reload()
