@@ -1,8 +1,8 @@
 """Run a DragBench folder through the pack inside ComfyUI, headless: one drag per sample.
 
     .venv/bin/python commands/dragbench.py DATA --out OUT --checkpoint NAME_OR_PATH
-        [--workflow WORKFLOW.json] [--comfyui URL] [--models DIR] [--size auto|N|WxH] [--multiple 8]
-        [--seed N] [--set NODE.input=value ...] [--only TEXT] [--limit N] [--skip-existing] [--ignore-mask]
+        [--workflow WORKFLOW.json] [--comfyui URL ...] [--per-server N] [--models DIR] [--size auto|N|WxH]
+        [--multiple 8] [--seed N] [--set NODE.input=value ...] [--only TEXT] [--limit N] [--resume] [--ignore-mask]
 
 DATA is searched recursively for samples in either public layout:
 
@@ -42,7 +42,15 @@ OUT mirrors DATA's folder structure, one folder per sample, holding:
   dragged_image.png                                  the drag result at the original size (the file name
                                                      DragDiffusion's evaluation scripts read)
   result.json                                        sizes, points, prompt, seconds, which node made the result
-and OUT/summary.json, OUT/summary.md for the whole run. Metrics (DragBench's mean distance by DIFT
+and OUT/summary.json, OUT/summary.md for the whole run (with the server that ran each sample).
+
+Several servers: give --comfyui once per ComfyUI (or separate the URLs by commas), each on its own GPU
+or machine; the samples are spread over them, at most --per-server N (default 2) in flight on each, and
+a sample whose server went away is run again on another (commands/batch.py; run_workflow.py --help).
+A sample's result depends only on the sample and the settings, not on the server. result.json is
+written last and holds a key of the sample's files, the workflow and every setting: --resume
+(--skip-existing) skips the samples finished with the same key, so an interrupted run goes on where it
+stopped, and a changed setting runs a sample again. Metrics (DragBench's mean distance by DIFT
 feature matching, 1 - LPIPS) need their own models and are not computed here: run the benchmarks'
 evaluation scripts on OUT.
 
@@ -51,6 +59,7 @@ the ComfyUI venv, .venv/bin/python).
 """
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import pickle
@@ -63,6 +72,7 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
+import batch  # noqa: E402
 import run_workflow as rw  # noqa: E402
 from comfy_server import PromptError  # noqa: E402
 from find_comfyui import PACK_DIR  # noqa: E402
@@ -108,10 +118,14 @@ def _pairs(source, target, where):
     return [((float(s[0]), float(s[1])), (float(t[0]), float(t[1]))) for s, t in zip(source, target)]
 
 
-def load_sample(folder, layout, root):
+def sample_name(folder, root):
+    """A sample's name: its path under DATA (its folder's name when DATA is the sample itself)."""
     name = os.path.relpath(folder, root)
-    if name == ".":
-        name = os.path.basename(os.path.abspath(folder))
+    return os.path.basename(os.path.abspath(folder)) if name == "." else name
+
+
+def load_sample(folder, layout, root):
+    name = sample_name(folder, root)
     if layout == SDE_DRAG:
         image = Image.open(os.path.join(folder, "origin_image.png")).convert("RGB")
         with open(os.path.join(folder, "prompt.json"), encoding="utf-8") as f:
@@ -212,8 +226,9 @@ def result_node(prompt, images):
 
 
 def run_sample(sample, server, out_root, workflow=DEFAULT_WORKFLOW, checkpoint=None, size="auto", multiple=8,
-               seed=None, sets=(), use_mask=True, timeout=600, object_info=None):
-    """Run one sample; returns its record (also written to OUT/<name>/result.json)."""
+               seed=None, sets=(), use_mask=True, timeout=600, object_info=None, key=None):
+    """Run one sample; returns its record (also written to OUT/<name>/result.json, last: it marks the sample
+    finished)."""
     out = os.path.join(out_root, sample.name)
     os.makedirs(out, exist_ok=True)
     for name in sorted(os.listdir(sample.folder)):
@@ -238,10 +253,9 @@ def run_sample(sample, server, out_root, workflow=DEFAULT_WORKFLOW, checkpoint=N
         "original_size": list(sample.image.size), "work_size": list(size),
         "points": json.loads(points_json(sample.pairs)), "work_points": json.loads(points),
         "mask": mask_path is not None, "seconds": round(result.seconds, 3),
-        "result_node": node, "result": os.path.relpath(main.path, out), "notes": result.notes,
+        "result_node": node, "result": os.path.relpath(main.path, out), "notes": result.notes, "key": key,
     }
-    with open(os.path.join(out, "result.json"), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, ensure_ascii=False)
+    batch.atomic_write(os.path.join(out, "result.json"), json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return record
 
 
@@ -261,10 +275,36 @@ def write_summary(out_root, records, header):
         f.write("\n".join(lines) + "\n")
 
 
-def run_bench(data_dir, out_dir, server, workflow=DEFAULT_WORKFLOW, checkpoint=None, size="auto", multiple=8,
+def sample_key(folder, workflow, checkpoint, size, multiple, seed, sets, use_mask):
+    """What decides a sample's result: its files, the workflow and every setting (resume compares it)."""
+    files = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            files[name] = rw._file_digest(path)
+    settings = {"workflow": rw._load(workflow), "files": files, "size": size, "multiple": multiple, "seed": seed,
+                "sets": [list(s) for s in sets], "mask": use_mask,
+                "checkpoint": os.path.basename(checkpoint) if checkpoint and os.path.isfile(checkpoint) else checkpoint}
+    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def finished_record(out_dir, name, key):
+    """The saved record of a sample finished before with the same key, else None."""
+    try:
+        with open(os.path.join(out_dir, name, "result.json"), encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record if record.get("key") == key else None
+
+
+def run_bench(data_dir, out_dir, servers, workflow=DEFAULT_WORKFLOW, checkpoint=None, size="auto", multiple=8,
               seed=None, sets=(), only=None, limit=None, skip_existing=False, use_mask=True, timeout=600,
-              log=print):
-    """Run every sample under data_dir on a started server; returns the records (errors included)."""
+              per_server=2, progress=None):
+    """Run every sample under data_dir on the started server(s); returns the records (errors included), in the
+    samples' order. With several servers the samples are spread over them (commands/batch.py); with
+    skip_existing, a sample whose result.json holds the same key (files, workflow, settings) is not run again."""
+    servers = servers if isinstance(servers, (list, tuple)) else [servers]
     samples = find_samples(data_dir)
     if only:
         samples = [s for s in samples if only in os.path.relpath(s[0], data_dir)]
@@ -274,33 +314,47 @@ def run_bench(data_dir, out_dir, server, workflow=DEFAULT_WORKFLOW, checkpoint=N
         raise ValueError(f"{data_dir}: no DragBench sample (origin_image.png + prompt.json, or original_image.png + "
                          "meta_data.pkl) found")
     os.makedirs(out_dir, exist_ok=True)
-    object_info = server.get("/object_info")
-    records, seen_notes = [], set()
-    for n, (folder, layout) in enumerate(samples, 1):
-        sample = None
-        try:
+    workflow = rw._load(workflow)
+    progress = progress or batch.Progress(len(samples), stream=sys.stdout)
+    records, jobs, seen_notes = {}, [], set()
+    for folder, layout in samples:
+        name = sample_name(folder, data_dir)
+        key = sample_key(folder, workflow, checkpoint, size, multiple, seed, sets, use_mask)
+        done = finished_record(out_dir, name, key) if skip_existing else None
+        if done is not None:
+            records[name] = done
+            progress.finish("skipped", f"{name}: done before, skipped")
+            continue
+
+        def job(server, object_info, folder=folder, layout=layout, key=key):
             sample = load_sample(folder, layout, data_dir)
-            if skip_existing and os.path.isfile(os.path.join(out_dir, sample.name, "result.json")):
-                with open(os.path.join(out_dir, sample.name, "result.json"), encoding="utf-8") as f:
-                    records.append(json.load(f))
-                log(f"[{n}/{len(samples)}] {sample.name}: done before, skipped")
-                continue
             record = run_sample(sample, server, out_dir, workflow, checkpoint, size, multiple, seed, sets, use_mask,
-                                timeout, object_info)
-            records.append(record)
-            log(f"[{n}/{len(samples)}] {sample.name} ({layout}, {record['original_size'][0]}x{record['original_size'][1]}"
-                f" -> {record['work_size'][0]}x{record['work_size'][1]}, {len(sample.pairs)} pair(s)): "
+                                timeout, object_info, key)
+            return record
+        jobs.append(batch.Job(name, job))
+
+    def describe(error):
+        if isinstance(error, PromptError):
+            return rw.describe_error(error)
+        return f"{type(error).__name__}: {error}"
+
+    def one_line(record):
+        text = (f"{record['layout']}, {record['original_size'][0]}x{record['original_size'][1]} -> "
+                f"{record['work_size'][0]}x{record['work_size'][1]}, {len(record['points']['source'])} pair(s): "
                 f"{record['seconds']:.1f} s")
-            for note in record["notes"]:
-                if note not in seen_notes:
-                    seen_notes.add(note)
-                    log(f"  note: {note}")
-        except (PromptError, ValueError, OSError, KeyError, pickle.UnpicklingError) as e:
-            message = rw.describe_error(e) if isinstance(e, PromptError) else f"{type(e).__name__}: {e}"
-            name = sample.name if sample else os.path.relpath(folder, data_dir)
-            records.append({"sample": name, "layout": layout, "error": message})
-            log(f"[{n}/{len(samples)}] {name}: FAILED\n{message}")
-    return records
+        for note in record["notes"]:
+            if note not in seen_notes:
+                seen_notes.add(note)
+                text += f"\n  note: {note}"
+        return text
+
+    layouts = dict((sample_name(f, data_dir), l) for f, l in samples)
+    for outcome in batch.run_jobs(jobs, servers, per_server, progress, describe, one_line):
+        records[outcome.name] = (outcome.record if outcome.ok else
+                                 {"sample": outcome.name, "layout": layouts[outcome.name], "error": outcome.error})
+        if outcome.ok:
+            outcome.record["server"] = outcome.server
+    return [records[sample_name(f, data_dir)] for f, _ in samples]
 
 
 def main(argv=None):
@@ -315,32 +369,31 @@ def main(argv=None):
     parser.add_argument("--multiple", type=int, default=8, help="size multiple for --size auto (default 8)")
     parser.add_argument("--only", metavar="TEXT", help="only samples whose path contains TEXT")
     parser.add_argument("--limit", type=int, help="at most this many samples")
-    parser.add_argument("--skip-existing", action="store_true", help="skip samples whose result.json exists")
+    parser.add_argument("--resume", "--skip-existing", dest="resume", action="store_true",
+                        help="skip the samples finished before in OUT with the same files, workflow and settings")
     parser.add_argument("--ignore-mask", action="store_true", help="run without the samples' masks")
     rw.add_override_arguments(parser)
     args = parser.parse_args(argv)
+    urls = rw.check_server_arguments(parser, args)
     try:
         sets = [rw.parse_set(s) for s in args.sets]
     except ValueError as e:
         parser.error(str(e))
-    if os.path.abspath(args.workflow) == DEFAULT_WORKFLOW and not (args.checkpoint or args.comfyui):
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit {args.limit}: must be 1 or more")
+    if os.path.abspath(args.workflow) == DEFAULT_WORKFLOW and not (args.checkpoint or urls):
         parser.error("the default workflow (SDE-Drag (SD1.5 checkpoint).json) needs --checkpoint NAME_OR_PATH (an SD1.5 "
                      "checkpoint), or give --workflow")
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
-    server = rw.start_server(args.comfyui, args.models, log_path=os.path.join(args.out, "server.log"))
     try:
-        if not args.comfyui:
-            print(f"starting ComfyUI from {server.comfyui} (CPU) ...", flush=True)
-        server.start()
-        records = run_bench(args.data, args.out, server, args.workflow, args.checkpoint, args.size, args.multiple,
-                            args.seed, sets, args.only, args.limit, args.skip_existing, not args.ignore_mask,
-                            args.timeout, log=lambda m: print(m, flush=True))
+        with rw.Servers(urls, args.models, os.path.join(args.out, "server.log"), log=lambda m: print(m, flush=True)) as servers:
+            records = run_bench(args.data, args.out, servers, args.workflow, args.checkpoint, args.size, args.multiple,
+                                args.seed, sets, args.only, args.limit, args.resume, not args.ignore_mask,
+                                args.timeout, per_server=args.per_server)
     except (ValueError, OSError, RuntimeError) as e:
         print(f"dragbench: {e}", file=sys.stderr)
         return 1
-    finally:
-        server.stop()
     failed = [r for r in records if "error" in r]
     header = (f"DragBench run of {args.data} with {os.path.relpath(args.workflow, PACK_DIR)}"
               f"{' and ' + args.checkpoint if args.checkpoint else ''}: {len(records) - len(failed)} done, "

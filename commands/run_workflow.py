@@ -1,18 +1,23 @@
 """Run a ComfyUI workflow headless: convert it, apply overrides, queue it, save every output image.
 
-    python commands/run_workflow.py WORKFLOW.json --out DIR [--comfyui URL] [--models DIR]
-        [--image PATH] [--mask PATH] [--checkpoint NAME_OR_PATH] [--seed N] [--points JSON]
-        [--prompt TEXT] [--set NODE.input=value ...] [--timeout S]
+    python commands/run_workflow.py WORKFLOW.json --out DIR [--comfyui URL ...] [--per-server N]
+        [--models DIR] [--image PATH] [--mask PATH] [--checkpoint NAME_OR_PATH] [--seed N | --seeds LIST]
+        [--points JSON] [--prompt TEXT] [--set NODE.input=value ...] [--timeout S] [--resume]
 
 WORKFLOW.json is either the UI format (what the frontend saves: nodes and links; it is converted
 with harness/workflow_to_api.py against the server's live /object_info) or the API format (what
 "Export (API)" saves: {node id: {"class_type", "inputs"}}).
 
 Server: --comfyui URL uses a ComfyUI that is already running (its models, its input folder).
-Without it, a ComfyUI is started for this run (`main.py --cpu` on loopback, a temporary base
+Several --comfyui URLs (repeat it, or separate them by commas; each a ComfyUI on its own GPU or machine)
+share the runs of a batch: at most --per-server N (default 2) of them are queued or running on one
+server at a time; a run whose server went away (or ran out of GPU memory) is run again on another
+server; when a server stops answering, the others finish its runs (commands/batch.py). Each run's
+outputs depend only on the run (its seed and settings), not on the server that made them.
+Without --comfyui, a ComfyUI is started for this run (`main.py --cpu` on loopback, a temporary base
 directory with this pack linked in, see harness/comfy_server.py; its log goes to DIR/server.log);
---models DIR lets that server also read a ComfyUI models folder (checkpoints/, loras/, vae/,
-unet/, clip/, ...).
+--models DIR lets that server also read a ComfyUI models folder (checkpoints/, loras/, vae/, unet/,
+clip/, ...).
 
 Overrides, applied to the API prompt in this order:
   --image PATH    uploads the file (/upload/image, subfolder sde_edit_runs/) and sets the `image` of
@@ -38,10 +43,17 @@ Overrides, applied to the API prompt in this order:
                   matches); the value is read as the input's type (INT, FLOAT, BOOLEAN, text/combo).
                   Repeatable. Applied last, so it wins over the options above.
 
+Batches: --image FOLDER runs once per picture in it (--mask FOLDER: each picture's mask by its file
+name), --seeds 1-8,20 once per seed (both: every picture with every seed). Each run writes into its own
+folder under --out (<picture>_seed-<n>), and OUT/summary.json lists them all with the server that ran
+each. A finished run's folder holds done.json, written last; --resume skips every run whose done.json
+has the same workflow and settings (a changed setting runs it again), so an interrupted batch goes on
+where it stopped. One progress bar shows the whole batch.
+
 Every image in the finished prompt's outputs (SaveImage, PreviewImage, ...) is written to --out as
 <title>_<i>.png (the node title made file-safe; the node id is added where two titles clash), and the
 API prompt that ran as workflow_api.json. A short summary is printed. Exit status 1 if ComfyUI
-rejected or failed the prompt.
+rejected or failed a prompt.
 
 Python API (used by commands/dragbench.py and commands/demo.py):
 
@@ -59,6 +71,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -73,6 +86,7 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
 from comfy_server import ComfyServer, PromptError  # noqa: E402
+import batch  # noqa: E402
 from workflow_to_api import BYPASSED, MUTED, to_api  # noqa: E402
 
 UPLOAD_SUBFOLDER = "sde_edit_runs"
@@ -605,7 +619,11 @@ def summary(result, label, out_dir=None):
 
 
 def add_override_arguments(parser):
-    parser.add_argument("--comfyui", metavar="URL", help="use this running ComfyUI (default: start one, CPU)")
+    parser.add_argument("--comfyui", metavar="URL", action="append", default=[],
+                        help="use this running ComfyUI; repeat it (or separate URLs by commas) to spread the prompts "
+                             "over several servers (default: start one, CPU)")
+    parser.add_argument("--per-server", type=int, default=2, metavar="N",
+                        help=f"prompts in flight on each server, 1 to {batch.MAX_PER_SERVER} (default 2)")
     parser.add_argument("--models", metavar="DIR", help="a ComfyUI models/ folder for the server this tool starts")
     parser.add_argument("--checkpoint", metavar="NAME_OR_PATH", help="every CheckpointLoaderSimple's ckpt_name")
     parser.add_argument("--seed", type=int, help="every seed / noise_seed input")
@@ -614,47 +632,273 @@ def add_override_arguments(parser):
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for one prompt (default 600)")
 
 
+def check_server_arguments(parser, args):
+    """--comfyui, --per-server and --timeout checked before any work; returns the URLs."""
+    urls = batch.parse_urls(args.comfyui)
+    if urls and args.models:
+        parser.error("--models is for the server this tool starts; a running ComfyUI (--comfyui) has its own")
+    if not 1 <= args.per_server <= batch.MAX_PER_SERVER:
+        parser.error(f"--per-server {args.per_server}: must be 1 to {batch.MAX_PER_SERVER}")
+    if not math.isfinite(args.timeout) or not 1 <= args.timeout <= 7 * 24 * 3600:
+        parser.error(f"--timeout {args.timeout}: must be 1 to {7 * 24 * 3600} seconds")
+    return urls
+
+
+class Servers:
+    """The servers of a run: every --comfyui URL (checked to answer), or one ComfyUI started here."""
+
+    def __init__(self, urls, models_dir=None, log_path=None, log=print):
+        self.urls, self.models_dir, self.log_path, self.log = urls, models_dir, log_path, log
+        self.servers = []
+
+    def __enter__(self):
+        if not self.urls:
+            server = start_server(None, self.models_dir, self.log_path)
+            self.log(f"starting ComfyUI from {server.comfyui} (CPU) ...")
+            self.servers = [server]
+            server.start()
+            return self.servers
+        down = []
+        for url in self.urls:
+            server = RemoteServer(url)
+            try:
+                self.servers.append(server.start())
+            except RuntimeError as e:
+                down.append(str(e))
+        if not self.servers:
+            raise RuntimeError("; ".join(down))
+        for message in down:
+            self.log(f"note: {message}; going on without it")
+        return self.servers
+
+    def __exit__(self, *exc):
+        for server in self.servers:
+            server.stop()
+
+
+# ----------------------------------------------------------------------------------------------- batches
+
+PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+MAX_JOBS = 100_000
+MAX_SEED = 2 ** 64 - 1
+DONE_NAME = "done.json"  # written last into a job's folder: the job is finished (resume skips it)
+
+
+def parse_seeds(text):
+    """'1-8,20' -> [1, ..., 8, 20]: one prompt per seed."""
+    seeds = []
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        try:
+            low = int(low)
+            high = int(high) if dash else low
+        except ValueError:
+            raise ValueError(f"--seeds {text!r}: expected seeds and ranges such as 1-8,20") from None
+        if not 0 <= low <= high <= MAX_SEED:
+            raise ValueError(f"--seeds {text!r}: {part} is not a range of seeds in 0 to 2^64-1")
+        if len(seeds) + high - low + 1 > MAX_JOBS:
+            raise ValueError(f"--seeds {text!r}: more than {MAX_JOBS} seeds")
+        seeds.extend(range(low, high + 1))
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds {text!r}: a seed is given twice")
+    return seeds
+
+
+def pictures(path, what):
+    """A picture file -> [it]; a folder -> its pictures (sorted by name)."""
+    if os.path.isfile(path):
+        return [path]
+    if os.path.isdir(path):
+        found = sorted(os.path.join(path, n) for n in os.listdir(path)
+                       if n.lower().endswith(PICTURE_EXTENSIONS) and os.path.isfile(os.path.join(path, n)))
+        if not found:
+            raise ValueError(f"{what} {path}: the folder holds no picture ({', '.join(PICTURE_EXTENSIONS)})")
+        if len(found) > MAX_JOBS:
+            raise ValueError(f"{what} {path}: more than {MAX_JOBS} pictures")
+        return found
+    raise ValueError(f"{what} {path}: no such file or folder")
+
+
+def _stem(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+@dataclasses.dataclass
+class PlannedRun:
+    name: str            # the job's name (its folder under --out in a batch)
+    out_dir: str
+    overrides: Overrides
+
+
+def plan(out_dir, overrides, image=None, mask=None, seeds=None):
+    """The runs of one command: one per picture (--image FOLDER) and per seed (--seeds); else one, into out_dir.
+
+    With a mask folder, each picture takes the mask with its own file name (any extension)."""
+    images = pictures(image, "--image") if image else [None]
+    masks = {}
+    if mask and os.path.isdir(mask):
+        if len(images) == 1 and images[0] == image and not os.path.isdir(image or ""):
+            raise ValueError(f"--mask {mask}: a folder of masks needs --image to be a folder too")
+        by_stem = {_stem(p): p for p in pictures(mask, "--mask")}
+        missing = [p for p in images if _stem(p) not in by_stem]
+        if missing:
+            raise ValueError(f"--mask {mask}: no mask named like {', '.join(os.path.basename(p) for p in missing[:5])}")
+        masks = {p: by_stem[_stem(p)] for p in images}
+    elif mask and not os.path.isfile(mask):
+        raise ValueError(f"--mask {mask}: no such file or folder")
+    seed_list = seeds if seeds is not None else [None]
+    if len(images) * len(seed_list) > MAX_JOBS:
+        raise ValueError(f"--image and --seeds make {len(images) * len(seed_list)} prompts; at most {MAX_JOBS}")
+    single = len(images) * len(seed_list) == 1 and seeds is None and not (image and os.path.isdir(image))
+    runs = []
+    for picture in images:
+        for seed in seed_list:
+            o = dataclasses.replace(overrides, image=picture if picture else overrides.image,
+                                    mask=masks.get(picture, mask), seed=seed if seed is not None else overrides.seed)
+            parts = ([_stem(picture)] if picture and not single else []) + ([f"seed-{seed}"] if seed is not None else [])
+            name = "_".join(parts) or "run"
+            folder = re.sub(r"[^\w.+-]+", "_", name)
+            runs.append(PlannedRun(name, out_dir if single else os.path.join(out_dir, folder), o))
+    if len({r.out_dir for r in runs}) != len(runs):
+        raise ValueError("--image: two pictures have the same name (a folder per picture would clash)")
+    return runs
+
+
+def _file_digest(path):
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_key(workflow, overrides):
+    """What decides a run's outputs: the workflow and every override (pictures by their content)."""
+    o = dataclasses.asdict(Overrides.of(overrides))
+    for field in ("image", "mask"):
+        if o[field]:
+            o[field] = _file_digest(o[field])
+    if o["checkpoint"] and os.path.isfile(o["checkpoint"]):
+        o["checkpoint"] = os.path.basename(o["checkpoint"])  # the server knows it by its name
+    text = json.dumps({"workflow": _load(workflow), "overrides": o}, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def finished(out_dir, key):
+    """Whether out_dir holds a finished run with this key (resume skips it)."""
+    try:
+        with open(os.path.join(out_dir, DONE_NAME), encoding="utf-8") as f:
+            return json.load(f).get("key") == key
+    except (OSError, ValueError):
+        return False
+
+
+def run_to_folder(workflow, planned, key, timeout):
+    """The job function of one planned run: execute it on the given server, then mark it done."""
+    def job(server, object_info):
+        result = execute(workflow, server, planned.overrides, planned.out_dir, timeout, object_info)
+        for image in result.images:  # on disk now: a long batch keeps no pictures in memory
+            image.data = None
+        batch.atomic_write(os.path.join(planned.out_dir, DONE_NAME), json.dumps({
+            "run": planned.name, "key": key, "images": [os.path.basename(p) for p in result.paths],
+            "seconds": round(result.seconds, 3)}, indent=2) + "\n")
+        return {"result": result}
+    return job
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\nPython API")[0].split("\n\n", 2)[2])
     parser.add_argument("workflow", help="workflow JSON, UI or API format")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the output images")
-    parser.add_argument("--image", metavar="PATH", help="picture for every LoadImage")
-    parser.add_argument("--mask", metavar="PATH", help="mask picture (white = may change) for LoadImageMask / mask inputs")
+    parser.add_argument("--image", metavar="PATH", help="picture for every LoadImage; a folder: one run per picture")
+    parser.add_argument("--mask", metavar="PATH", help="mask picture (white = may change) for LoadImageMask / mask "
+                        "inputs; a folder: each picture's mask by file name")
+    parser.add_argument("--seeds", metavar="LIST", help="one run per seed, e.g. 1-8,20 (instead of --seed)")
     parser.add_argument("--points", metavar="JSON", help="every SDE-Drag Point Mover's points")
     parser.add_argument("--prompt", metavar="TEXT", help="the positive prompt text")
+    parser.add_argument("--resume", action="store_true", help="skip the runs already finished in --out with the "
+                        "same workflow and settings")
     add_override_arguments(parser)
     args = parser.parse_args(argv)
+    urls = check_server_arguments(parser, args)
     try:
         overrides = Overrides(image=args.image, mask=args.mask, checkpoint=args.checkpoint, seed=args.seed,
                               points=args.points, prompt=args.prompt, sets=[parse_set(s) for s in args.sets])
-    except ValueError as e:
+        if args.seeds is not None and args.seed is not None:
+            raise ValueError("--seed and --seeds: give one of them")
+        seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+        runs = plan(args.out, overrides, args.image, args.mask, seeds)
+        workflow = _load(args.workflow)
+        keys = {r.name: run_key(workflow, r.overrides) for r in runs}
+    except (ValueError, OSError) as e:
         parser.error(str(e))
-    for path in (args.image, args.mask):
-        if path and not os.path.isfile(path):
-            parser.error(f"{path}: no such file")
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
-    server = start_server(args.comfyui, args.models, log_path=os.path.join(args.out, "server.log"))
+    progress = batch.Progress(len(runs), stream=sys.stdout)
+    todo = [r for r in runs if not (args.resume and finished(r.out_dir, keys[r.name]))]
+    for r in runs:
+        if r not in todo:
+            progress.finish("skipped", f"{r.name}: finished before, skipped (--resume)")
+    if not todo:
+        print(f"nothing to run: all {len(runs)} run(s) were finished before in {args.out}")
+        return 0
+    jobs = [batch.Job(r.name, run_to_folder(workflow, r, keys[r.name], args.timeout)) for r in todo]
+
+    def describe(error):
+        return describe_error(error) if isinstance(error, PromptError) else f"{type(error).__name__}: {error}"
+
+    def one_line(record):
+        result = record["result"]
+        return f"{len(result.images)} image(s), {result.seconds:.2f} s"
+
     try:
-        if not args.comfyui:
-            print(f"starting ComfyUI from {server.comfyui} (CPU) ...", flush=True)
-        server.start()
-        result = execute(args.workflow, server, overrides, args.out, timeout=args.timeout)
-    except PromptError as e:
-        print(f"run_workflow: ComfyUI rejected or failed the prompt:\n{describe_error(e)}", file=sys.stderr)
-        if server.log_path:
-            print(f"server log: {server.log_path}", file=sys.stderr)
-        return 1
+        with Servers(urls, args.models, os.path.join(args.out, "server.log"), log=lambda m: print(m, flush=True)) as servers:
+            outcomes = batch.run_jobs(jobs, servers, args.per_server, progress, describe, one_line)
+            log_path = servers[0].log_path if not urls else None
     except (ValueError, OSError, RuntimeError) as e:
         print(f"run_workflow: {e}", file=sys.stderr)
         return 1
-    finally:
-        server.stop()
-    print(summary(result, f"{os.path.basename(args.workflow)} on {server.url}", args.out))
+    failed = [o for o in outcomes if not o.ok]
+    one_run = [r.out_dir for r in runs] == [args.out]  # no batch: the run's outputs go straight into --out
+    if one_run and not failed:
+        (outcome,) = outcomes
+        print(summary(outcome.record["result"], f"{os.path.basename(args.workflow)} on {outcome.server}", args.out))
+    elif not one_run:
+        write_batch_summary(args.out, runs, outcomes, keys)
+        print(f"{len(outcomes) - len(failed)} run(s) done, {len(failed)} failed, {len(runs) - len(todo)} skipped; "
+              f"summary: {_show(os.path.join(args.out, 'summary.json'))}")
+    if failed:
+        print(f"run_workflow: {len(failed)} of {len(outcomes)} run(s) failed:\n"
+              + "\n".join(f"{o.name}: {o.error}" for o in failed), file=sys.stderr)
+        if log_path:
+            print(f"server log: {log_path}", file=sys.stderr)
+        return 1
     print(f"  total {time.time() - started:.1f} s")
     return 0
+
+
+def write_batch_summary(out_dir, runs, outcomes, keys):
+    """OUT/summary.json: every run of the batch (skipped ones read back from their done.json)."""
+    by_name = {o.name: o for o in outcomes}
+    rows = []
+    for r in runs:
+        o = by_name.get(r.name)
+        row = {"run": r.name, "folder": os.path.relpath(r.out_dir, out_dir), "key": keys[r.name]}
+        if o is None:
+            row["status"] = "finished before"
+        elif o.ok:
+            result = o.record["result"]
+            row.update(status="done", server=o.server, seconds=round(result.seconds, 3),
+                       images=[os.path.basename(p) for p in result.paths])
+        else:
+            row.update(status="failed", server=o.server, error=o.error)
+        if o is not None and o.attempts:
+            row["failed_tries"] = [{"server": u, "error": e} for u, e in o.attempts]
+        rows.append(row)
+    batch.atomic_write(os.path.join(out_dir, "summary.json"), json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

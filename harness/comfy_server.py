@@ -57,6 +57,11 @@ class PromptError(RuntimeError):
         self.details = details
 
 
+class PromptTimeout(TimeoutError):
+    """A prompt that did not finish in time (the server still answers: not a connection failure)."""
+    prompt_timeout = True
+
+
 class ComfyServer:
     def __init__(self, base_dir=None, python=sys.executable, comfyui=None, extra_args=(), log_path=None,
                  front_end_root=None):
@@ -159,7 +164,7 @@ class ComfyServer:
                 if status.get("completed", True):
                     return entry
             time.sleep(0.2)
-        raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout} s")
+        raise PromptTimeout(f"prompt {prompt_id} did not finish within {timeout} s")
 
     def run(self, prompt, timeout=600):
         return self.wait(self.queue(prompt), timeout)

@@ -82,7 +82,7 @@ def test_run_workflow_cli_applies_seed_points_and_set(server, tmp_path):
     assert drag["inputs"]["seed"] == 7 and drag["inputs"]["steps"] == 30 and drag["inputs"]["method"] == "paper"
     assert json.loads(drag["inputs"]["points"]) == points
     names = sorted(os.listdir(out))
-    assert names == ["animation-of-the-drag_000.webp", "dragged-image_000.png", "input-image_000.png",
+    assert names == ["animation-of-the-drag_000.webp", "done.json", "dragged-image_000.png", "input-image_000.png",
                      "sub-steps-of-the-drag_000.png", "sub-steps-of-the-drag_001.png", "sub-steps-of-the-drag_002.png",
                      "workflow_api.json"]
     before, _ = ball_centre(out / "input-image_000.png")
