@@ -255,6 +255,13 @@ def run_jobs(jobs, servers, per_server=2, progress=None, describe=str, summary=N
         while any(t.is_alive() for t in threads):
             for t in threads:
                 t.join(0.2)  # short joins keep Ctrl-C working
+    except KeyboardInterrupt:
+        with cond:
+            pending.clear()  # the workers take nothing more
+            state["alive"].clear()
+        for server in servers:
+            cancel_own_prompts(server)
+        raise
     finally:
         progress.close()
     with cond:
@@ -265,6 +272,22 @@ def run_jobs(jobs, servers, per_server=2, progress=None, describe=str, summary=N
         outcome.error = "no server left: " + "; ".join(f"{short_url(u)}: {e}" for u, e in state["gone"].items())
         progress.finish("failed", f"{job.name}: FAILED ({outcome.error})")
     return [outcomes[j.name] for j in jobs]
+
+
+def cancel_own_prompts(server):
+    """Take this client's prompts off a server's queue and interrupt the one it runs, if it is ours (Ctrl-C)."""
+    client = getattr(server, "client_id", None)
+    try:
+        queue = server.get("/queue")
+        def ours(entry):
+            return len(entry) > 3 and isinstance(entry[3], dict) and entry[3].get("client_id") == client
+        waiting = [e[1] for e in queue.get("queue_pending", []) if ours(e)]
+        if waiting:
+            server.post("/queue", {"delete": waiting})
+        if any(ours(e) for e in queue.get("queue_running", [])):
+            server.post("/interrupt", {})
+    except Exception:  # noqa: BLE001 - a server that does not answer has nothing of ours left to cancel
+        pass
 
 
 def parse_urls(values):

@@ -394,6 +394,10 @@ def main(argv=None):
     except (ValueError, OSError, RuntimeError) as e:
         print(f"dragbench: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"dragbench: interrupted; this client's prompts were taken off the servers. Run the same command with "
+              f"--resume to go on: the finished samples are kept in {args.out}", file=sys.stderr)
+        return 130
     failed = [r for r in records if "error" in r]
     header = (f"DragBench run of {args.data} with {os.path.relpath(args.workflow, PACK_DIR)}"
               f"{' and ' + args.checkpoint if args.checkpoint else ''}: {len(records) - len(failed)} done, "

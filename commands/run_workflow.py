@@ -861,6 +861,10 @@ def main(argv=None):
     except (ValueError, OSError, RuntimeError) as e:
         print(f"run_workflow: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"run_workflow: interrupted; this client's prompts were taken off the servers. Run the same command "
+              f"with --resume to go on: the finished runs are kept in {args.out}", file=sys.stderr)
+        return 130
     failed = [o for o in outcomes if not o.ok]
     one_run = [r.out_dir for r in runs] == [args.out]  # no batch: the run's outputs go straight into --out
     if one_run and not failed:

@@ -234,3 +234,27 @@ def test_engine_retries_a_dropped_connection_and_records_job_failures():
     assert not broken_outcome.ok and "bad points" in broken_outcome.error and not broken_outcome.attempts
     with pytest.raises(ValueError, match="per_server"):
         batch.run_jobs([], servers, per_server=17)
+
+
+def test_ctrl_c_takes_the_batch_off_the_server_and_resume_finishes_it(server_a, tmp_path):
+    """SIGINT while a batch runs: exit status 130, none of its prompts left queued or running on the server;
+    --resume then runs only what was not finished."""
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, os.path.join(COMMANDS, "run_workflow.py"), WORKFLOW, "--comfyui",
+                                server_a.url, "--per-server", "3", "--seeds", "11-16", *PAPER, "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(out.glob(f"*/{rw.DONE_NAME}")):
+        time.sleep(0.05)
+    process.send_signal(subprocess.signal.SIGINT)
+    text = process.communicate(timeout=120)[0]
+    assert process.returncode == 130 and "--resume" in text, text
+    time.sleep(1)
+    queue = server_a.get("/queue")
+    assert not queue["queue_pending"] and not queue["queue_running"], queue
+    finished = {p.parent.name for p in out.glob(f"*/{rw.DONE_NAME}")}
+    assert 1 <= len(finished) < 6, finished
+    text = cli("run_workflow.py", WORKFLOW, "--comfyui", server_a.url, "--seeds", "11-16", *PAPER, "--out", str(out),
+               "--resume")
+    assert text.count("finished before, skipped") == len(finished), text
+    assert {p.parent.name for p in out.glob(f"*/{rw.DONE_NAME}")} == {f"seed-{n}" for n in range(11, 17)}
