@@ -1,5 +1,6 @@
-"""The README's node reference is what a real server's /object_info says: every node of the pack is
-documented, with every input, its type, whether it is optional, its default and its range."""
+"""The node reference (docs/nodes.md) is what a real server's /object_info says: every node of the pack is
+documented, with every input, its type, whether it is optional, its default and its range. (This file was
+tests/test_readme_matches_server.py while the reference was in the README.)"""
 import os
 import re
 import sys
@@ -7,16 +8,17 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REFERENCE = os.path.join(ROOT, "docs", "nodes.md")
 from comfy_server import ComfyServer  # noqa: E402
 
 HEADING = re.compile(r"^### .* \(`(\w+)`\)\s*$")
 NUMBER = r"[-−]?[\d.]+(?:\^\d+[-−]\d+)?"
 
 
-def readme_nodes():
-    """{node id: [(input names, type cell, default cell, range cell)]} from the README's tables."""
+def reference_nodes():
+    """{node id: [(input names, type cell, default cell, range cell)]} from the node reference's tables."""
     nodes, current = {}, None
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+    with open(REFERENCE, encoding="utf-8") as f:
         for line in f:
             heading = HEADING.match(line)
             if heading:
@@ -72,18 +74,18 @@ def pack_nodes(info):
 def test_every_pack_node_is_documented(object_info):
     nodes = pack_nodes(object_info)
     assert {"SDEditNoiseDenoise", "SDEInpaint", "SDEDragPointMover", "SDESamplerEta"} <= nodes
-    assert nodes <= set(readme_nodes()), f"undocumented: {nodes - set(readme_nodes())}"
+    assert nodes <= set(reference_nodes()), f"undocumented: {nodes - set(reference_nodes())}"
 
 
-@pytest.mark.parametrize("node", sorted(readme_nodes()))
-def test_readme_inputs_defaults_and_ranges_match_object_info(node, object_info):
+@pytest.mark.parametrize("node", sorted(reference_nodes()))
+def test_reference_inputs_defaults_and_ranges_match_object_info(node, object_info):
     info = object_info[node]["input"]
     specs = {**info.get("required", {}), **info.get("optional", {})}
     documented = {}
-    for names, type_cell, default_cell, range_cell in readme_nodes()[node]:
+    for names, type_cell, default_cell, range_cell in reference_nodes()[node]:
         for name in names:
             documented[name] = (type_cell, default_cell, range_cell)
-    assert set(documented) == set(specs), f"{node}: README {sorted(documented)} vs server {sorted(specs)}"
+    assert set(documented) == set(specs), f"{node}: docs/nodes.md {sorted(documented)} vs server {sorted(specs)}"
     for name, (type_cell, default_cell, range_cell) in documented.items():
         spec = specs[name]
         options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
