@@ -1,5 +1,6 @@
 """Drag settings: the authors' SDE-Drag and the cheaper presets, run through ComfyUI's guider, and
-the number of latents each sends through the model (the cost formula the README states)."""
+the number of latents each sends through the model (the cost formula the node reference,
+docs/nodes.md, states)."""
 from dataclasses import dataclass, replace
 
 import torch

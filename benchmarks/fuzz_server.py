@@ -983,6 +983,9 @@ def esc(text):
 
 def make_report(summary, results, args_line):
     lines = [f"# Fuzzing the pack through a real ComfyUI server", "",
+             "This page answers: what does a real ComfyUI server with the pack do with wrong, extreme and "
+             "malformed prompts, input by input? It is the full record behind the summary in "
+             "[Limits, bad input and memory](limits.md), for anyone checking how the nodes fail.", "",
              f"`{args_line}`: {summary['cases']} prompts, seed {summary['seed']}, "
              f"{summary['seconds']:.0f} s, ComfyUI {summary['comfyui']}, server restarts {summary['restarts']}.", ""]
     by_cls = collections.Counter(r.cls for r in results)

@@ -7,7 +7,7 @@ from ..adapter.checks import InputError, check_choice
 CATEGORY = "sde_edit"
 # float32 copies of the latent batch that one SDEdit / inpainting run holds at once (the loop's x, x0,
 # noise, re-injected region and start, ComfyUI's noise and cond/uncond batch), with room to spare:
-# the README's memory figure, checked against the device's free memory before any work.
+# the memory figure in docs/limits.md, checked against the device's free memory before any work.
 LATENTS_HELD = 16
 
 

@@ -46,7 +46,7 @@ class SDEInpaint(io.ComfyNode):
                 # that API prompts written before it existed still run (with the default).
                 io.Combo.Input("known_noise", options=list(KNOWN_NOISE), default="fresh", optional=True,
                                tooltip="How the kept region is re-noised after every step: fresh noise each step (measured "
-                                       "better, README), or fixed: the one noise tensor that started the sampling, as the "
+                                       "better, docs/sde_vs_ode.md), or fixed: the one noise tensor that started the sampling, as the "
                                        "authors' pipeline does."),
             ],
             outputs=[io.Latent.Output()],

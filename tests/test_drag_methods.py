@@ -1,7 +1,7 @@
 """The drag node's methods (paper, fast, warp): what every preset must keep (no points = the input,
 exact outside the mask, seeds, batch_index, no in-place writes, bad input refused before any model
-call), the model evaluations each costs against the formula the README states, and the warp
-method's placement on the object set for both object kinds."""
+call), the model evaluations each costs against the formula the node reference (docs/nodes.md)
+states, and the warp method's placement on the object set for both object kinds."""
 import json
 
 import pytest

@@ -21,7 +21,7 @@ On a latent of the family's own shape (channels from its latent format; height a
   takes (B, C, H, W) latents: the Wan-VAE families drag the (B, 16, H, W) latent of EmptySD3LatentImage.
 The pack's noising x = a·x0 + s·ε is checked against ComfyUI's own noise_scaling for every family.
 
-The README's "Model families" table is this file's result. Run: .venv/bin/python -m pytest
+The table in docs/model_families.md is this file's result. Run: .venv/bin/python -m pytest
 tests/test_model_families.py
 """
 import functools
