@@ -93,7 +93,7 @@ def test_two_servers_one_stopped_mid_run_then_resume(server_a, server_b, tmp_pat
     forget(server_a)
     before_a = successes(server_a)
 
-    # two servers; b is stopped while it runs one of its prompts, after it finished one
+    # two servers; b is stopped while it runs one of its prompts, after the runner saved one of its runs
     process = subprocess.Popen([sys.executable, os.path.join(COMMANDS, "run_workflow.py"), WORKFLOW, "--comfyui",
                                 f"{server_a.url},{server_b.url}", "--per-server", "2", "--seeds", SEEDS, *PAPER,
                                 "--out", str(two)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
@@ -101,8 +101,9 @@ def test_two_servers_one_stopped_mid_run_then_resume(server_a, server_b, tmp_pat
     reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
     reader.start()
     deadline, stopped = time.time() + 300, False
+    finished_on_b = f"on {batch.short_url(server_b.url)}: 6 image(s)"  # the runner's line once a run is saved
     while time.time() < deadline and process.poll() is None:
-        if successes(server_b) and server_b.get("/queue")["queue_running"]:
+        if any(finished_on_b in line for line in list(output)) and server_b.get("/queue")["queue_running"]:
             server_b.stop()
             stopped = True
             break
