@@ -320,6 +320,8 @@ def _link_checkpoint(server, path):
     if not os.path.exists(dest):
         try:
             os.symlink(os.path.abspath(path), dest)
+        except FileExistsError:  # another run of the batch linked it first
+            pass
         except OSError:
             shutil.copyfile(path, dest)
     return name
