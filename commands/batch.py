@@ -16,6 +16,7 @@ What happens when something fails:
     tried again, on another server where there is one, at most MAX_ATTEMPTS times in all;
   - anything else (ComfyUI rejected the prompt, a node raised, the prompt ran past its timeout, bad
     input files): the job's own failure, recorded and not retried; it would fail the same way anywhere.
+    A prompt that ran past its timeout is taken off its server (out of the queue, or interrupted).
 When every server is gone, the jobs not done are recorded as failed with the servers' errors.
 
 The result of a job depends only on the job (its prompt: seeds and batch_index decide the outputs),
@@ -241,6 +242,8 @@ def run_jobs(jobs, servers, per_server=2, progress=None, describe=str, summary=N
                 elif is_out_of_memory(e):
                     settle(job, server, error=describe(e), retry=True)
                 else:
+                    if getattr(e, "prompt_timeout", False):  # it would go on using the server for nothing
+                        cancel_prompt(server, e.prompt_id)
                     settle(job, server, error=describe(e))
             else:
                 settle(job, server, record=record)
@@ -274,6 +277,18 @@ def run_jobs(jobs, servers, per_server=2, progress=None, describe=str, summary=N
     return [outcomes[j.name] for j in jobs]
 
 
+def cancel_prompt(server, prompt_id):
+    """Take one prompt off a server: out of its queue, or interrupted if it is the one running."""
+    try:
+        queue = server.get("/queue")
+        if any(e[1] == prompt_id for e in queue.get("queue_pending", []) if len(e) > 1):
+            server.post("/queue", {"delete": [prompt_id]})
+        elif any(e[1] == prompt_id for e in queue.get("queue_running", []) if len(e) > 1):
+            server.post("/interrupt", {"prompt_id": prompt_id})  # a core that ignores prompt_id stops what runs: this one
+    except Exception:  # noqa: BLE001 - a server that does not answer runs nothing of ours
+        pass
+
+
 def cancel_own_prompts(server):
     """Take this client's prompts off a server's queue and interrupt the one it runs, if it is ours (Ctrl-C)."""
     client = getattr(server, "client_id", None)
@@ -284,8 +299,9 @@ def cancel_own_prompts(server):
         waiting = [e[1] for e in queue.get("queue_pending", []) if ours(e)]
         if waiting:
             server.post("/queue", {"delete": waiting})
-        if any(ours(e) for e in queue.get("queue_running", [])):
-            server.post("/interrupt", {})
+        for entry in queue.get("queue_running", []):
+            if ours(entry):
+                server.post("/interrupt", {"prompt_id": entry[1]})
     except Exception:  # noqa: BLE001 - a server that does not answer has nothing of ours left to cancel
         pass
 

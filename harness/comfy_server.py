@@ -61,6 +61,10 @@ class PromptTimeout(TimeoutError):
     """A prompt that did not finish in time (the server still answers: not a connection failure)."""
     prompt_timeout = True
 
+    def __init__(self, message, prompt_id=None):
+        super().__init__(message)
+        self.prompt_id = prompt_id
+
 
 class ComfyServer:
     def __init__(self, base_dir=None, python=sys.executable, comfyui=None, extra_args=(), log_path=None,
@@ -164,7 +168,7 @@ class ComfyServer:
                 if status.get("completed", True):
                     return entry
             time.sleep(0.2)
-        raise PromptTimeout(f"prompt {prompt_id} did not finish within {timeout} s")
+        raise PromptTimeout(f"prompt {prompt_id} did not finish within {timeout} s", prompt_id)
 
     def run(self, prompt, timeout=600):
         return self.wait(self.queue(prompt), timeout)

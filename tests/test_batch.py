@@ -259,3 +259,19 @@ def test_ctrl_c_takes_the_batch_off_the_server_and_resume_finishes_it(server_a, 
                "--resume")
     assert text.count("finished before, skipped") == len(finished), text
     assert {p.parent.name for p in out.glob(f"*/{rw.DONE_NAME}")} == {f"seed-{n}" for n in range(11, 17)}
+
+
+def test_a_prompt_past_its_timeout_fails_its_run_and_leaves_the_server(server_a, tmp_path):
+    """--timeout: the run is reported failed (not retried), and its prompt is interrupted on the server."""
+    text = cli("run_workflow.py", WORKFLOW, "--comfyui", server_a.url, "--timeout", "1", "--seeds", "21-22",
+               "--set", f"{DRAG}.method=paper", "--set", f"{DRAG}.steps=10000", "--set", f"{DRAG}.drag_step=1",
+               "--out", str(tmp_path / "out"),
+               check=False)
+    assert "did not finish within 1.0 s" in text and "0 run(s) done, 2 failed" in text, text
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        queue = server_a.get("/queue")
+        if not queue["queue_pending"] and not queue["queue_running"]:
+            break
+        time.sleep(0.2)
+    assert not queue["queue_pending"] and not queue["queue_running"], queue
