@@ -81,6 +81,7 @@ DEFAULT_WORKFLOW = os.path.join(PACK_DIR, "workflows", "SDE-Drag (SD1.5 checkpoi
 SDE_DRAG, DRAGDIFFUSION = "sde-drag", "dragdiffusion"
 LAYOUT_FILES = {SDE_DRAG: ("origin_image.png", "prompt.json"), DRAGDIFFUSION: ("original_image.png", "meta_data.pkl")}
 RESULT_NAME = "dragged_image.png"
+MAX_SIZE = 16384  # pixels a side of the working picture (ComfyUI's own MAX_RESOLUTION)
 
 
 @dataclasses.dataclass
@@ -161,8 +162,8 @@ def parse_size(text):
         size = (int(w), int(h or w))
     except ValueError:
         raise argparse.ArgumentTypeError(f"--size {text!r}: auto, N or WxH") from None
-    if min(size) < 8:
-        raise argparse.ArgumentTypeError(f"--size {text!r}: too small")
+    if min(size) < 8 or max(size) > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"--size {text!r}: each side must be 8 to {MAX_SIZE} pixels")
     return size
 
 
@@ -381,6 +382,8 @@ def main(argv=None):
         parser.error(str(e))
     if args.limit is not None and args.limit < 1:
         parser.error(f"--limit {args.limit}: must be 1 or more")
+    if not 1 <= args.multiple <= 256:
+        parser.error(f"--multiple {args.multiple}: must be 1 to 256")
     if os.path.abspath(args.workflow) == DEFAULT_WORKFLOW and not (args.checkpoint or urls):
         parser.error("the default workflow (SDE-Drag (SD1.5 checkpoint).json) needs --checkpoint NAME_OR_PATH (an SD1.5 "
                      "checkpoint), or give --workflow")

@@ -275,3 +275,13 @@ def test_a_prompt_past_its_timeout_fails_its_run_and_leaves_the_server(server_a,
             break
         time.sleep(0.2)
     assert not queue["queue_pending"] and not queue["queue_running"], queue
+
+
+def test_dragbench_arguments_are_checked_before_any_work(tmp_path):
+    for args, message in ((["--multiple", "0"], "--multiple 0: must be 1 to 256"),
+                          (["--size", "100000"], "each side must be 8 to 16384"),
+                          (["--limit", "0"], "--limit 0"),
+                          (["--per-server", "99"], "--per-server 99")):
+        text = cli("dragbench.py", str(tmp_path), "--out", str(tmp_path / "o"), "--workflow", WORKFLOW,
+                   "--comfyui", "http://127.0.0.1:9", *args, check=False)
+        assert message in text, text
