@@ -954,3 +954,178 @@ def test_widgets_the_method_ignores_are_greyed_out(ui, frontend, renderer):
     values = dict(zip([n for n in names if n != "points_editor"], after))
     for name in ("steps", "t0", "drag_step", "beta", "alpha", "patch_radius"):
         assert sent[name] == values[name], (name, sent[name], values[name])
+
+
+# A region from a connected MASK loader: the editor reads the loader's file and computes its mask by
+# ComfyUI's rules (LoadImage: 1 - alpha; LoadImageMask: the channel), resized to the picture as the
+# server resizes it (nearest), with the strokes painted over it (adapter/drag.py painted_region).
+CONNECTED_PICTURE = "drag_region_picture.png"  # 64x64 RGB: the picture the drag node edits
+ALPHA_SHAPE = "drag_region_alpha.png"  # 40x48 RGBA: transparent ellipse, a band of alpha 120..135
+RED_SHAPE = "drag_region_red.png"  # 50x30 RGB: red disc, a band of red 120..135 (LoadImageMask "red")
+
+OVERLAY_CLASSES = """(c) => {
+    // per pixel: 0 outside the region, 1 painted (orange), 2 from the connected mask (blue)
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data
+    let s = ''
+    for (let i = 0; i < d.length; i += 4) s += d[i + 3] === 0 ? '0' : d[i] === 255 ? '1' : '2'
+    return [c.width, c.height, s]
+}"""
+
+
+def connected_shapes():
+    """The alpha and red pictures (uint8 arrays) and their MASKs by ComfyUI's rules (float32)."""
+    y, x = np.mgrid[0:48, 0:40]
+    alpha = np.full((48, 40), 255, np.uint8)
+    alpha[((x - 14) / 9.0) ** 2 + ((y - 20) / 12.0) ** 2 <= 1] = 0
+    alpha[8:41, 26:37] = (120 + (y[8:41, 26:37] % 16)).astype(np.uint8)  # straddles 127 | 128
+    rgba = np.dstack([(x * 6).astype(np.uint8), (y * 5).astype(np.uint8), np.full((48, 40), 90, np.uint8), alpha])
+    y, x = np.mgrid[0:30, 0:50]
+    red = np.zeros((30, 50), np.uint8)
+    red[(x - 35) ** 2 + (y - 15) ** 2 <= 64] = 255
+    red[4:26, 6:14] = (120 + (y[4:26, 6:14] % 16)).astype(np.uint8)
+    rgb = np.dstack([red, (x * 5).astype(np.uint8), np.full((30, 50), 200, np.uint8)])
+    alpha_mask = 1.0 - (alpha.astype(np.float32) / 255.0)  # LoadImage: 1 - alpha
+    red_mask = red.astype(np.float32) / 255.0  # LoadImageMask, channel red
+    return rgba, rgb, alpha_mask, red_mask
+
+
+def expected_region(mask, points, height=64, width=64):
+    """The server's region at image resolution for a MASK and a points text: painted_region >= 0.5,
+    and the strokes alone (for the overlay's colours)."""
+    import torch
+    from sde_edit_pack.adapter.drag import painted_region
+    from sde_edit_pack.adapter.points import parse_region
+    strokes = parse_region("points", points)
+    region = painted_region(torch.from_numpy(mask)[None], strokes, height, width)[0].numpy() >= 0.5
+    return region, server_mask(points, width, height)
+
+
+@every_frontend
+def test_a_region_from_a_connected_mask_loader_is_shown_and_previewed(ui, frontend):
+    """`region` fed by LoadImage's MASK (a 40x48 RGBA picture: 1 - alpha) then by LoadImageMask (a
+    50x30 picture's red channel): the editor's overlay is the server's painted_region of that mask,
+    resized to the 64x64 picture, pixel for pixel, without strokes and with a painted and an erased
+    stroke (painted pixels orange, the connected rest blue); Preview shows the move of the connected
+    region alone (no strokes), equal to warp_preview.js's drawPreview of it; a region from any other
+    node gets a note in the status line and the overlay shows the strokes alone."""
+    rgba, rgb, alpha_mask, red_mask = connected_shapes()
+    inputs = os.path.join(ui.server.base_dir, "input")
+    Image.fromarray(synthetic_picture()).save(os.path.join(inputs, CONNECTED_PICTURE))
+    Image.fromarray(rgba, "RGBA").save(os.path.join(inputs, ALPHA_SHAPE))
+    Image.fromarray(rgb, "RGB").save(os.path.join(inputs, RED_SHAPE))
+    ui.open()
+    page = ui.page
+    ids = page.evaluate("""([picture, alphaShape, redShape]) => {
+        for (const n of [...app.graph.nodes]) app.graph.remove(n)
+        const add = (type, x, y, title) => {
+            const n = LiteGraph.createNode(type)
+            n.pos = [x, y]
+            if (title) n.title = title
+            app.graph.add(n)
+            return n
+        }
+        const widget = (n, name) => n.widgets.find((w) => w.name === name)
+        const load = add('LoadImage', 0, 0)
+        widget(load, 'image').value = picture
+        const encode = add('VAEEncode', 360, 0)
+        load.connect(0, encode, 0)
+        const drag = add('SDEDragPointMover', 620, 0)
+        drag.setSize([drag.size[0], drag.size[1] + 120])
+        encode.connect(0, drag, drag.inputs.findIndex((i) => i.name === 'latent'))
+        const alpha = add('LoadImage', 0, 420, 'Alpha shape')
+        widget(alpha, 'image').value = alphaShape
+        const red = add('LoadImageMask', 0, 840, 'Red shape')
+        widget(red, 'image').value = redShape
+        widget(red, 'channel').value = 'red'
+        const solid = add('SolidMask', 360, 840)
+        alpha.connect(1, drag, drag.inputs.findIndex((i) => i.name === 'region'))
+        app.graph.setDirtyCanvas(true, true)
+        return { drag: drag.id, red: red.id, solid: solid.id }
+    }""", [CONNECTED_PICTURE, ALPHA_SHAPE, RED_SHAPE])
+    node_id = ids["drag"]
+    ui.show_editor(node_id)
+    editor = ui.editor(node_id)
+    handle = editor.element_handle()
+    status = editor.locator(".sde-drag-status")
+
+    def wait_ready(title):
+        page.wait_for_function("([e, title]) => e.dataset.regionSource === 'ready' && e.dataset.image === 'input' &&"
+                               " e.querySelector('.sde-drag-status').textContent.includes(title)",
+                               arg=[handle, title], timeout=UI_TIMEOUT_MS)
+        page.wait_for_timeout(200)
+
+    def check_overlay(mask, label):
+        points = ui.points(node_id)
+        region, strokes = expected_region(mask, points)
+        width, height, classes = editor.locator("canvas.sde-drag-region").evaluate(OVERLAY_CLASSES)
+        got = np.array([int(c) for c in classes]).reshape(height, width)
+        assert (width, height) == (64, 64)
+        assert np.array_equal(got > 0, region), (label, int((got > 0).sum()), int(region.sum()),
+                                                  int(((got > 0) != region).sum()))
+        assert np.array_equal(got == 1, region & strokes), label  # painted: orange
+        assert np.array_equal(got == 2, region & ~strokes), label  # from the connected mask: blue
+        return region
+
+    wait_ready("Alpha shape")
+    assert "region: mask of Alpha shape" in status.inner_text()
+    region = check_overlay(alpha_mask, "LoadImage's MASK alone")
+    assert 300 < region.sum() < 64 * 64 / 2
+    names = page.evaluate("(id) => app.graph.getNodeById(id).widgets.map(w => w.name)", node_id)
+    assert ui.disabled_widgets(node_id) == expected_ignored(names, "warp", region=True)
+
+    # Preview with the connected region alone (no strokes): one pair, and the move drawn over the picture.
+    assert "region" not in json.loads(ui.points(node_id))
+    ui.place_pairs(node_id, [((14, 26), (24, 30))])
+    assert ui.points(node_id) == '{"source": [[14, 26]], "target": [[24, 30]]}'
+    preview = editor.get_by_role("button", name="Preview", exact=True)
+    preview.click()
+    page.wait_for_function("(e) => e.dataset.preview === 'shown'", arg=handle, timeout=UI_TIMEOUT_MS)
+    same = editor.evaluate("""async (root, [previewUrl, region]) => {
+        const { drawPreview } = await import(previewUrl)
+        const img = root.querySelector('img.sde-drag-image'), shown = root.querySelector('canvas.sde-drag-preview')
+        const c = document.createElement('canvas')
+        c.width = img.naturalWidth
+        c.height = img.naturalHeight
+        const ctx = c.getContext('2d')
+        ctx.drawImage(img, 0, 0)
+        const picture = ctx.getImageData(0, 0, c.width, c.height)
+        const expected = ctx.createImageData(c.width, c.height)
+        const pairs = [{ source: [14, 26], target: [24, 30] }]
+        const result = drawPreview(picture, Uint8Array.from(region), pairs, expected.data)
+        const got = shown.getContext('2d').getImageData(0, 0, c.width, c.height).data
+        return { equal: got.every((v, i) => v === expected.data[i]), landed: result.landed.reduce((a, b) => a + b, 0),
+                 hole: result.hole.reduce((a, b) => a + b, 0), visible: getComputedStyle(shown).visibility }
+    }""", [PREVIEW_MODULE, region.astype(np.uint8).flatten().tolist()])
+    assert same["equal"] and same["landed"] > 100 and same["hole"] > 10 and same["visible"] == "visible", same
+    ui.dismiss_notices()
+    editor.screenshot(path=os.path.join(ui.out, "editor_connected_region_preview.png"))
+    preview.click()
+    assert editor.get_attribute("data-preview") == "off"
+
+    # Strokes painted over it: painting adds, erasing removes, as on the server.
+    ui.paint(node_id, "Paint region", [(44, 44), (56, 52)], 4)
+    ui.paint(node_id, "Erase region", [(4, 20), (40, 20)], 2)
+    editor.get_by_role("button", name="Points", exact=True).click()
+    assert len(json.loads(ui.points(node_id))["region"]) == 2
+    region = check_overlay(alpha_mask, "LoadImage's MASK and two strokes")
+    assert not region[19:22, 6:38].any()  # the erased line cuts through the connected shape
+    ui.page.mouse.move(5, 500)
+    editor.screenshot(path=os.path.join(ui.out, "editor_connected_region.png"))
+
+    # The same strokes over LoadImageMask's red channel.
+    page.evaluate("""([red, drag]) => {
+        const d = app.graph.getNodeById(drag)
+        app.graph.getNodeById(red).connect(0, d, d.inputs.findIndex((i) => i.name === 'region'))
+    }""", [ids["red"], node_id])
+    wait_ready("Red shape")
+    check_overlay(red_mask, "LoadImageMask's red channel and two strokes")
+
+    # Any other node: a note in the status line, the strokes alone in the overlay (seen after a run).
+    page.evaluate("""([solid, drag]) => {
+        const d = app.graph.getNodeById(drag)
+        app.graph.getNodeById(solid).connect(0, d, d.inputs.findIndex((i) => i.name === 'region'))
+    }""", [ids["solid"], node_id])
+    page.wait_for_function("(e) => e.dataset.regionSource === 'other'", arg=handle, timeout=UI_TIMEOUT_MS)
+    assert "region: from SolidMask, seen after a run" in status.inner_text()
+    check_overlay(np.zeros((64, 64), np.float32), "another node: the strokes alone")
+    assert ui.disabled_widgets(node_id) == expected_ignored(names, "warp", region=True)

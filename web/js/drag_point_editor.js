@@ -17,7 +17,7 @@
 import { app } from '../../../scripts/app.js'
 import { api } from '../../../scripts/api.js'
 import { DragPointEditor } from './sde_drag/editor_view.js'
-import { findEditImage, inputConnected } from './sde_drag/image_source.js'
+import { findEditImage, findRegionSource, inputConnected } from './sde_drag/image_source.js'
 import { parsePoints } from './sde_drag/points.js'
 
 const NODE_CLASS = 'SDEDragPointMover'
@@ -276,6 +276,7 @@ function attachEditor(node) {
     readText: () => String(pointsWidget(node)?.value ?? ''),
     writeText: (text) => writePoints(node, text),
     lookupImage: () => findEditImage(app, api, node),
+    lookupRegion: () => findRegionSource(app, api, node),
     isReadOnly: () => pointsLinked(node),
     passToCanvas
   })

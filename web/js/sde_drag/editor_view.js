@@ -13,6 +13,7 @@ import {
   EMPTY_POINTS, History, MAX_BRUSH, MAX_REGION_POINTS, MAX_STROKES, MIN_BRUSH, clonePairs, formatPoints, paintRegion,
   paintStroke, parsePoints, regionPointCount, toPixel
 } from './points.js'
+import { loadRegionMask, resizeNearest } from './region_mask.js'
 import { drawPreview } from './warp_preview.js'
 
 const SVG_NS = 'http://www.w3.org/2000/svg'
@@ -20,6 +21,10 @@ const HANDLE_RADIUS = 5 // layout px
 const MIN_HIT_SCREEN_PX = 9 // a handle is easy to grab even when zoomed out
 const PRESS_DRAG_PX = 4 // screen px a press must travel to count as press-drag-release
 const REGION_RGBA = [255, 176, 32, 150] // the painted region's overlay colour
+// the part of the region that comes from the connected MASK (not under a stroke): a blue tint, its
+// edge (a 4-neighbour outside the region) drawn stronger, so it reads apart from the painted part
+const CONNECTED_RGBA = [64, 170, 255, 90]
+const CONNECTED_EDGE_RGBA = [64, 170, 255, 230]
 const MODES = { points: 'Points', paint: 'Paint region', erase: 'Erase region' }
 
 let stylesAdded = false
@@ -105,6 +110,8 @@ export class DragPointEditor {
    * @param {(text: string) => void} io.writeText sets the `points` widget (and tells the frontend)
    * @param {() => {url: string|null, origin: string|null, hint: object|null, connected: boolean}} io.lookupImage
    * @param {() => boolean} [io.isReadOnly] true while `points` is fed by a link
+   * @param {() => {kind: string, key: string, url?: string, rule?: string, title?: string}} [io.lookupRegion]
+   *   what feeds the `region` input (image_source.js findRegionSource)
    * @param {(e: Event) => boolean} [io.passToCanvas] hands canvas gestures (wheel, middle drag) on; true if it did
    */
   constructor(io) {
@@ -123,8 +130,11 @@ export class DragPointEditor {
     this.stroke = null // {radius, path, erase} while it is being painted
     this.hover = null // layout position of the pointer, for the brush outline
     this.previewOn = false
-    this.mask = null // the painted region at image resolution (points.paintRegion), and what it was painted from
-    this.maskKey = null
+    this.mask = null // the region at image resolution: the connected mask with the strokes painted over it
+    this.strokeMask = null // the strokes alone (points.paintRegion), for the overlay's two colours
+    this.maskKey = null // what `mask` was painted from
+    // the connected `region` MASK: {kind, key, title, state: 'none'|'loading'|'ready'|'error'|'other', mask}
+    this.connected = { kind: 'none', key: 'none', state: 'none', mask: null }
     this.picture = null // {url, data: ImageData} of the shown picture, read for the preview
     this.previewKey = null
     this.message = null // a one-off note in the status line (e.g. a bound reached)
@@ -238,7 +248,46 @@ export class DragPointEditor {
       this.setImageUrl(source.url)
       changed = true
     }
+    if (this.refreshConnected()) changed = true
     if (changed) this.render()
+  }
+
+  /**
+   * Follow the `region` input; a new MASK loader (or file, or channel) is read in the background and
+   * the overlay and preview are redrawn when it arrives. True when what feeds it changed.
+   */
+  refreshConnected() {
+    const found = this.io.lookupRegion?.() ?? { kind: 'none', key: 'none' }
+    if (found.key === this.connected.key) return false
+    const state = found.kind === 'picture' ? 'loading' : found.kind
+    const connected = { ...found, state, mask: null, resized: null }
+    this.connected = connected
+    this.maskKey = null
+    if (state === 'loading') {
+      loadRegionMask(found.url, found.rule).then((mask) => {
+        connected.mask = mask
+        connected.state = 'ready'
+      }, (error) => {
+        connected.state = 'error'
+        connected.error = String(error?.message ?? error)
+      }).finally(() => {
+        if (this.connected !== connected) return // replaced meanwhile
+        this.maskKey = null
+        this.render()
+      })
+    }
+    return true
+  }
+
+  /** The connected mask resized to the picture (Uint8Array), or null while there is none to show. */
+  connectedMask(size) {
+    const c = this.connected
+    if (c.state !== 'ready') return null
+    if (c.resized?.width !== size.width || c.resized?.height !== size.height) {
+      c.resized = { width: size.width, height: size.height, bits: resizeNearest(c.mask, size.width, size.height) }
+      c.resized.count = c.resized.bits.reduce((n, v) => n + v, 0)
+    }
+    return c.resized.bits
   }
 
   setImageUrl(url) {
@@ -515,6 +564,7 @@ export class DragPointEditor {
     this.stage.setPointerCapture?.(e.pointerId)
     this.ensureMask(fit.size)
     paintStroke(this.mask, fit.size.width, fit.size.height, this.stroke)
+    paintStroke(this.strokeMask, fit.size.width, fit.size.height, this.stroke)
     this.drawRegion(fit)
     this.render()
   }
@@ -537,6 +587,7 @@ export class DragPointEditor {
     }
     path.push(at)
     paintStroke(this.mask, fit.size.width, fit.size.height, this.stroke, path.length - 1)
+    paintStroke(this.strokeMask, fit.size.width, fit.size.height, this.stroke, path.length - 1)
     this.drawRegion(fit)
     this.render()
   }
@@ -598,6 +649,17 @@ export class DragPointEditor {
     this.element.dataset.strokes = String(this.parsed.error ? -1 : this.region().length)
     this.element.dataset.pairs = String(this.parsed.error ? -1 : this.parsed.pairs.length)
     this.element.dataset.image = this.image.loaded ? this.source.origin ?? '' : ''
+    this.element.dataset.regionSource = this.connected.state
+  }
+
+  /** The status line's word on the connected `region` input, or '' when it is not connected. */
+  connectedNote() {
+    const { state, title } = this.connected
+    if (state === 'ready') return `region: mask of ${title} ${this.hasConnectedRegion() ? '(blue)' : '(empty)'}`
+    if (state === 'loading') return `region: reading the mask of ${title}`
+    if (state === 'error') return `region: from ${title} (its file could not be read), seen after a run`
+    if (state === 'other') return `region: from ${title}, seen after a run`
+    return ''
   }
 
   drawFrame(fit) {
@@ -630,11 +692,16 @@ export class DragPointEditor {
     }
   }
 
-  /** The mask of the text's region at the picture's size (repainted only when either changed). */
+  /**
+   * The region at the picture's size, as the server's painted_region: the connected MASK (resized
+   * nearest-neighbour), the text's strokes painted over it (repainted only when any of them changed).
+   */
   ensureMask(size) {
-    const key = `${size.width}x${size.height}:${JSON.stringify(this.region())}`
+    const key = `${size.width}x${size.height}:${this.connected.key}:${this.connected.state}:${JSON.stringify(this.region())}`
     if (key === this.maskKey && this.mask) return this.mask
-    this.mask = paintRegion(this.region(), size.width, size.height)
+    const base = this.connectedMask(size)
+    this.strokeMask = paintRegion(this.region(), size.width, size.height)
+    this.mask = paintRegion(this.region(), size.width, size.height, base ? Uint8Array.from(base) : undefined)
     this.maskKey = key
     this.maskDrawn = null
     return this.mask
@@ -652,13 +719,16 @@ export class DragPointEditor {
     const { width, height } = fit.size
     const ctx = this.regionCanvas.getContext('2d')
     const image = ctx.createImageData(width, height)
-    const [r, g, b, a] = REGION_RGBA
-    for (let i = 0; i < this.mask.length; i++) {
-      if (!this.mask[i]) continue
-      image.data[i * 4] = r
-      image.data[i * 4 + 1] = g
-      image.data[i * 4 + 2] = b
-      image.data[i * 4 + 3] = a
+    const mask = this.mask
+    const edge = (i, x, y) => (x > 0 && !mask[i - 1]) || (x < width - 1 && !mask[i + 1]) ||
+      (y > 0 && !mask[i - width]) || (y < height - 1 && !mask[i + width])
+    for (let y = 0, i = 0; y < height; y++) {
+      for (let x = 0; x < width; x++, i++) {
+        if (!mask[i]) continue
+        // painted by a stroke: orange, as always; else from the connected MASK: blue, its edge stronger
+        const colour = this.strokeMask[i] ? REGION_RGBA : edge(i, x, y) ? CONNECTED_EDGE_RGBA : CONNECTED_RGBA
+        image.data.set(colour, i * 4)
+      }
     }
     ctx.putImageData(image, 0, 0)
     this.maskDrawn = this.stroke ? null : this.maskKey
@@ -666,8 +736,14 @@ export class DragPointEditor {
 
   /** True when the preview is on and there is something to move: pairs, a region, a picture. */
   previewShown() {
-    return this.previewOn && this.image.loaded && this.pairs().length > 0 && this.region().length > 0 &&
-      !this.parsed.error
+    return this.previewOn && this.image.loaded && this.pairs().length > 0 && !this.parsed.error &&
+      (this.region().length > 0 || this.hasConnectedRegion())
+  }
+
+  /** True when the connected MASK has been read and marks at least one pixel of the picture. */
+  hasConnectedRegion() {
+    const size = this.size()
+    return Boolean(size && this.connectedMask(size) && this.connected.resized.count > 0)
   }
 
   /** The shown picture's pixels (same-origin: ComfyUI's /view), or null when they cannot be read. */
@@ -764,15 +840,18 @@ export class DragPointEditor {
     const count = this.pairs().length
     let text
     const strokes = this.region().length
+    const note = this.connectedNote()
     if (lock) text = lock
     else if (this.message) text = this.message
     else if (this.mode !== 'points') {
-      text = `${count} pair${count === 1 ? '' : 's'} · region: ${strokes} stroke${strokes === 1 ? '' : 's'} · ` +
-        `drag to ${this.mode === 'erase' ? 'erase' : 'paint'}`
+      const region = note ? `${note} + ${strokes} stroke${strokes === 1 ? '' : 's'}` :
+        `region: ${strokes} stroke${strokes === 1 ? '' : 's'}`
+      text = `${count} pair${count === 1 ? '' : 's'} · ${region} · drag to ${this.mode === 'erase' ? 'erase' : 'paint'}`
     } else if (this.pending) text = `source (${this.pending[0]}, ${this.pending[1]}): now click its target · right-click cancels`
     else {
-      const painted = strokes ? ` · region: ${strokes} stroke${strokes === 1 ? '' : 's'}` : ''
-      text = `${count} pair${count === 1 ? '' : 's'}${painted} · ${size.width}×${size.height} · click source, then target`
+      const plural = `${strokes} stroke${strokes === 1 ? '' : 's'}`
+      const region = note ? ` · ${note}${strokes ? ` + ${plural}` : ''}` : strokes ? ` · region: ${plural}` : ''
+      text = `${count} pair${count === 1 ? '' : 's'}${region} · ${size.width}×${size.height} · click source, then target`
     }
     this.status.textContent = text
     this.status.title = text + '\nDrag a dot to move it; right-click a dot or arrow to delete its pair. ' +

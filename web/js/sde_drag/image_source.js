@@ -87,14 +87,20 @@ export function nodePictureUrl(app, api, node) {
   const outputs = app.nodeOutputs?.[locatorId(app, node)]
   const image = outputs?.images?.[0]
   if (image?.filename) return viewUrl(api, image)
+  return node.comfyClass === 'LoadImage' ? chosenFileUrl(api, node) : null
+}
+
+/**
+ * The /view URL of the file chosen in a loader's `image` widget (LoadImage, LoadImageMask), or null:
+ * the file itself, never a preview of it (a preview may be re-encoded without its alpha).
+ */
+function chosenFileUrl(api, node) {
   const widget = node.widgets?.find((w) => w.name === 'image')
-  if (node.comfyClass === 'LoadImage' && typeof widget?.value === 'string' && widget.value) {
-    // "sub/name.png" or "name.png [output]": the folder annotation names the file's root.
-    const annotated = widget.value.match(/^(.*) \[(input|output|temp)\]$/)
-    const [subfolder, filename] = splitPath(annotated ? annotated[1] : widget.value)
-    return viewUrl(api, { filename, subfolder, type: annotated ? annotated[2] : 'input' })
-  }
-  return null
+  if (typeof widget?.value !== 'string' || !widget.value) return null
+  // "sub/name.png" or "name.png [output]": the folder annotation names the file's root.
+  const annotated = widget.value.match(/^(.*) \[(input|output|temp)\]$/)
+  const [subfolder, filename] = splitPath(annotated ? annotated[1] : widget.value)
+  return viewUrl(api, { filename, subfolder, type: annotated ? annotated[2] : 'input' })
 }
 
 function splitPath(path) {
@@ -194,4 +200,41 @@ export function findEditImage(app, api, node) {
   const down = searchDownstream(app, api, node)
   if (down) return { url: down.url, origin: 'output', hint: up.hint, connected: Boolean(start) }
   return { url: null, origin: null, hint: up.hint, connected: Boolean(start) }
+}
+
+// MASK loaders whose mask the editor computes itself from the chosen file (build/ComfyUI/nodes.py):
+// LoadImage's (and LoadImageOutput's) second output is 1 − alpha where the file has alpha (none: an
+// empty mask); LoadImageMask's output is its `channel` (alpha: 1 − alpha).
+const ALPHA_LOADERS = new Set(['LoadImage', 'LoadImageOutput'])
+const CHANNELS = { alpha: 'A', red: 'R', green: 'G', blue: 'B' }
+
+/**
+ * What feeds the node's `region` input:
+ *   { kind: 'none' }: not connected (or no such input);
+ *   { kind: 'picture', url, rule: 'loadimage' | 'A' | 'R' | 'G' | 'B', title, key }: a MASK the editor
+ *     can compute from a file (LoadImage's MASK: rule 'loadimage'; LoadImageMask: its channel);
+ *   { kind: 'other', title, key }: anything else (a mask known only after a run).
+ * Reroute nodes on the way are followed. `key` changes whenever the mask may change.
+ */
+export function findRegionSource(app, api, node) {
+  const slot = node.inputs?.findIndex((input) => input.name === 'region') ?? -1
+  if (slot < 0 || !inputConnected(node, slot)) return { kind: 'none', key: 'none' }
+  let at = upstreamOf(node, slot)
+  for (let hops = 0; at && at.node.comfyClass === 'Reroute' && hops < MAX_DEPTH; hops++) {
+    at = inputConnected(at.node, 0) ? upstreamOf(at.node, 0) : null
+  }
+  if (!at) return { kind: 'other', title: 'an unconnected reroute', key: 'other:reroute' }
+  const origin = at.node
+  const title = String(origin.title || origin.type || origin.comfyClass || 'another node')
+  const other = { kind: 'other', title, key: `other:${origin.id}:${title}` }
+  if (!isActive(origin)) return other
+  let rule = null
+  if (ALPHA_LOADERS.has(origin.comfyClass) && at.slot === 1) rule = 'loadimage'
+  else if (origin.comfyClass === 'LoadImageMask' && at.slot === 0) {
+    const channel = origin.widgets?.find((w) => w.name === 'channel')?.value
+    rule = CHANNELS[channel] ?? null
+  }
+  const url = rule ? chosenFileUrl(api, origin) : null
+  if (!url) return other
+  return { kind: 'picture', url, rule, title, key: `picture:${rule}:${url}` }
 }
