@@ -88,6 +88,18 @@ def mean_ci(xs):
     return f"{m:.3g} ± {1.96 * sd / math.sqrt(len(xs)):.2g}"
 
 
+def paired(a, b):
+    """SDE minus ODE on the same scenes (and the same starting noise): mean ± 95 % interval of the
+    per-scene difference, and in how many scenes the first is lower. Pairing removes the scene-to-scene
+    spread that the unpaired intervals carry."""
+    d = [x - y for x, y in zip(a, b) if x == x and y == y]
+    if len(d) < 2:
+        return "–"
+    m = sum(d) / len(d)
+    sd = math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1))
+    return f"{m:+.3g} ± {1.96 * sd / math.sqrt(len(d)):.2g} (SDE lower in {sum(x < 0 for x in d)}/{len(d)})"
+
+
 class Counted:
     """The loader's MODEL with a UNet wrapper that counts latents through the model."""
 
@@ -191,12 +203,18 @@ def sdedit(model, cond, n, out):
                                                 eta, CFG, "normal", 1).args
             imgs = images_of(lat)
             parses = sp.parse_all(imgs)
+            residual = [p.residual for p in parses]
+            faith = [float(((a - b) ** 2).mean().sqrt()) for a, b in zip(imgs, strokes)]
             rows.append({"strength": strength, "method": "SDE" if eta else "ODE", "n": n,
                          "valid": share([p.valid() for p in parses]),
                          "match": share([p.valid() and p.matches(t) for p, t in zip(parses, texts)]),
-                         "residual": mean_ci([p.residual for p in parses]),
-                         "to_strokes": mean_ci([float(((a - b) ** 2).mean().sqrt()) for a, b in zip(imgs, strokes)])})
-            print(rows[-1], flush=True)
+                         "residual": mean_ci(residual), "to_strokes": mean_ci(faith),
+                         "per_scene": {"residual": residual, "to_strokes": faith}})
+            if not eta:  # the SDE row came first, on the same scenes and seed
+                sde = rows[-2]["per_scene"]
+                rows[-1]["paired_residual"] = paired(sde["residual"], residual)
+                rows[-1]["paired_to_strokes"] = paired(sde["to_strokes"], faith)
+            print({k: v for k, v in rows[-1].items() if k != "per_scene"}, flush=True)
             if strength == 0.5:
                 out[f"sdedit_{'sde' if eta else 'ode'}"] = imgs[:8]
     out["sdedit_strokes"] = strokes[:8]
@@ -205,6 +223,11 @@ def sdedit(model, cond, n, out):
     print("|---:|---|---:|---|---|---|---|")
     for r in rows:
         print(f"| {r['strength']:g} | {r['method']} | {r['n']} | {r['valid']} | {r['match']} | {r['residual']} | {r['to_strokes']} |")
+    print("\n| strength | n | SDE − ODE, realism (parse residual; below 0: SDE more realistic) | SDE − ODE, RMS to the strokes (below 0: SDE more faithful) |")
+    print("|---:|---:|---|---|")
+    for r in rows:
+        if "paired_residual" in r:
+            print(f"| {r['strength']:g} | {r['n']} | {r['paired_residual']} | {r['paired_to_strokes']} |")
 
 
 def grow(mask, px=1):
@@ -229,8 +252,10 @@ def inpaint(model, cond, n, out):
             rows.append({"steps": steps, "method": "SDE" if eta else "ODE", "n": n,
                          "valid": share([p.valid() for p in parses]),
                          "match": share([p.valid() and p.matches(t) for p, t in zip(parses, texts)]),
-                         "hole_residual": mean_ci(hole), "outside": outside})
-            print(rows[-1], flush=True)
+                         "hole_residual": mean_ci(hole), "outside": outside, "per_scene": {"hole_residual": hole}})
+            if not eta:  # the SDE row came first, on the same scenes and seed
+                rows[-1]["paired_hole_residual"] = paired(rows[-2]["per_scene"]["hole_residual"], hole)
+            print({k: v for k, v in rows[-1].items() if k != "per_scene"}, flush=True)
             if steps == 25:
                 out[f"inpaint_{'sde' if eta else 'ode'}"] = res[:8]
     out["inpaint_input"] = (imgs * (1 - mask[:, None]))[:8]
@@ -239,6 +264,11 @@ def inpaint(model, cond, n, out):
     print("|---:|---|---:|---|---|---|---:|")
     for r in rows:
         print(f"| {r['steps']} | {r['method']} | {r['n']} | {r['valid']} | {r['match']} | {r['hole_residual']} | {r['outside']:.2g} |")
+    print("\n| steps | n | SDE − ODE, residual in the hole (below 0: SDE more realistic) |")
+    print("|---:|---:|---|")
+    for r in rows:
+        if "paired_hole_residual" in r:
+            print(f"| {r['steps']} | {r['n']} | {r['paired_hole_residual']} |")
 
 
 DRAG_METHODS = (("warp", "warp", 1.0), ("warp + similar", "warp", 1.0), ("warp + similar + windows", "warp", 1.0),
