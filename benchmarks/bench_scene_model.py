@@ -303,9 +303,9 @@ def drag_worlds(size, direction, rng):
     return [replace(w, caption=sw.caption(w.objects, w.ground, w.sky)) for w in worlds]
 
 
-def drag(model, cond, n_unused, out, methods=None):
+def drag(model, cond, n_unused, out, methods=None, repeats=1):
     rng = random.Random(5)
-    cases = [(size, d) for size in (3.5, 7.0) for d in ((8, 0), (0, 8))]
+    cases = [(size, d) for size in (3.5, 7.0) for d in ((8, 0), (0, 8))] * repeats  # repeats: fresh scenes each time
     rows = {}
     pictures = {}
     for size, (dx, dy) in cases:
@@ -370,6 +370,17 @@ def drag(model, cond, n_unused, out, methods=None):
         print(f"| {label} | {size} | {r['n']} | {r['placement']} | {r['lost']} | {r['size_error']} | {r['identity']} | {r['valid']} | "
               f"{r['residual']} | {r['left_behind']} | {r['nb_move']} | {r['nb_change']} | {r['evals']:.0f} | {r['seconds']:.1f} |")
     out["drag"] = table
+    pairs = [(a, b) for a, b in (("paper SDE-Drag", "ODE-Drag"),) if (a, "small") in rows and (b, "small") in rows]
+    if pairs:  # the same scenes and seed through both: the per-scene difference
+        print("\n| SDE − ODE | object | n | placement px | parse residual | left behind |")
+        print("|---|---|---:|---|---|---|")
+        for a, b in pairs:
+            for size in ("small", "large"):
+                ra, rb = rows[(a, size)], rows[(b, size)]
+                cells = [paired([x[k] for x in ra], [x[k] for x in rb]) for k in ("placement", "residual", "left_behind")]
+                print(f"| {a} − {b} | {size} | {len(ra)} | " + " | ".join(cells) + " |")
+                out.setdefault("drag_paired", []).append({"pair": f"{a} - {b}", "object": size, "n": len(ra),
+                                                          **dict(zip(("placement", "residual", "left_behind"), cells))})
 
 
 DEFORM_METHODS = ("warp", "warp + similar", "warp + similar + windows", "warp + region", "fast + region", "paper SDE-Drag",
@@ -632,6 +643,8 @@ def main():
     p.add_argument("--n-quality", type=int, default=100, help="samples per setting of quality")
     p.add_argument("--json", help="write the figures (and tensors, to <json>.pt) here")
     p.add_argument("--drag-methods", nargs="+", metavar="LABEL", help="drag: only these rows (e.g. warp 'warp + region')")
+    p.add_argument("--drag-repeats", type=int, default=1, help="drag: run its 24 scenes this many times, fresh "
+                   "scenes each time (n = 12 per object size and method per repeat)")
     p.add_argument("--deform-sizes", nargs="+", type=float, default=list(DEFORM_SIZES), help="deform: only these bar sizes")
     p.add_argument("--pictures", metavar="DIR", help="write the loss curve and picture grids here (docs/ for the model card)")
     args = p.parse_args()
@@ -645,8 +658,10 @@ def main():
         n = args.n_quality if part == "quality" else args.n
         if part == "deform":
             deform(model, cond, 12, out, args.drag_methods, args.deform_sizes)
-        elif part in ("drag", "space"):
-            {"drag": drag, "space": space}[part](model, cond, 12, out, args.drag_methods)
+        elif part == "drag":
+            drag(model, cond, 12, out, args.drag_methods, args.drag_repeats)
+        elif part == "space":
+            space(model, cond, 12, out, args.drag_methods)
         else:
             {"quality": quality, "sdedit": sdedit, "inpaint": inpaint}[part](model, cond, n, out)
         print(f"\n({part}: {time.time() - started:.0f} s)", flush=True)
