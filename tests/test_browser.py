@@ -842,6 +842,32 @@ def test_the_warp_preview_matches_the_node(ui, frontend):
         json.dump(timing, f, indent=1)
 
 
+
+def preview_against_expected(editor, region=None):
+    """The editor's preview canvas against drawPreview run here on the shown picture with the node's pairs
+    and `region` (a 0/1 array at the picture's size; None: the strokes in the node's points, painted):
+    whether every byte is equal, and the counts of landed and hole pixels, and whether it is visible."""
+    return editor.evaluate("""async (root, [previewUrl, pointsUrl, region]) => {
+        const { drawPreview } = await import(previewUrl)
+        const { paintRegion, parsePoints } = await import(pointsUrl)
+        const img = root.querySelector('img.sde-drag-image'), shown = root.querySelector('canvas.sde-drag-preview')
+        const c = document.createElement('canvas')
+        c.width = img.naturalWidth
+        c.height = img.naturalHeight
+        const ctx = c.getContext('2d')
+        ctx.drawImage(img, 0, 0)
+        const picture = ctx.getImageData(0, 0, c.width, c.height)
+        const node = app.graph.getNodeById(Number(root.dataset.nodeId))
+        const parsed = parsePoints(node.widgets.find(w => w.name === 'points').value)
+        const mask = region ? Uint8Array.from(region) : paintRegion(parsed.region, c.width, c.height)
+        const expected = ctx.createImageData(c.width, c.height)
+        const result = drawPreview(picture, mask, parsed.pairs, expected.data)
+        const got = shown.getContext('2d').getImageData(0, 0, c.width, c.height).data
+        return { equal: got.every((v, i) => v === expected.data[i]), landed: result.landed.reduce((a, b) => a + b, 0),
+                 hole: result.hole.reduce((a, b) => a + b, 0), visible: getComputedStyle(shown).visibility }
+    }""", [PREVIEW_MODULE, POINTS_MODULE, None if region is None else region.astype(np.uint8).flatten().tolist()])
+
+
 @pytest.mark.parametrize("renderer", ["classic"])
 @pytest.mark.parametrize("frontend", [NEWEST_FRONTEND], indirect=True)
 def test_the_preview_in_the_editor(ui, frontend, renderer):
@@ -857,24 +883,7 @@ def test_the_preview_in_the_editor(ui, frontend, renderer):
     preview = editor.get_by_role("button", name="Preview", exact=True)
     preview.click()
     ui.page.wait_for_function("(e) => e.dataset.preview === 'shown'", arg=editor.element_handle())
-    same = editor.evaluate("""async (root, [previewUrl, pointsUrl]) => {
-        const { drawPreview } = await import(previewUrl)
-        const { paintRegion, parsePoints } = await import(pointsUrl)
-        const img = root.querySelector('img.sde-drag-image'), shown = root.querySelector('canvas.sde-drag-preview')
-        const c = document.createElement('canvas')
-        c.width = img.naturalWidth
-        c.height = img.naturalHeight
-        const ctx = c.getContext('2d')
-        ctx.drawImage(img, 0, 0)
-        const picture = ctx.getImageData(0, 0, c.width, c.height)
-        const node = app.graph.getNodeById(Number(root.dataset.nodeId))
-        const { pairs, region } = parsePoints(node.widgets.find(w => w.name === 'points').value)
-        const expected = ctx.createImageData(c.width, c.height)
-        const result = drawPreview(picture, paintRegion(region, c.width, c.height), pairs, expected.data)
-        const got = shown.getContext('2d').getImageData(0, 0, c.width, c.height).data
-        return { equal: got.every((v, i) => v === expected.data[i]), landed: result.landed.reduce((a, b) => a + b, 0),
-                 visible: getComputedStyle(shown).visibility }
-    }""", [PREVIEW_MODULE, POINTS_MODULE])
+    same = preview_against_expected(editor)
     assert same["equal"] and same["landed"] > 50 and same["visible"] == "visible", same
     ui.dismiss_notices()
     ui.page.evaluate("(id) => { const n = app.graph.getNodeById(id); n.setSize([n.size[0], n.size[1] + 320]) }", node_id)
@@ -1080,22 +1089,7 @@ def test_a_region_from_a_connected_mask_loader_is_shown_and_previewed(ui, fronte
     preview = editor.get_by_role("button", name="Preview", exact=True)
     preview.click()
     page.wait_for_function("(e) => e.dataset.preview === 'shown'", arg=handle, timeout=UI_TIMEOUT_MS)
-    same = editor.evaluate("""async (root, [previewUrl, region]) => {
-        const { drawPreview } = await import(previewUrl)
-        const img = root.querySelector('img.sde-drag-image'), shown = root.querySelector('canvas.sde-drag-preview')
-        const c = document.createElement('canvas')
-        c.width = img.naturalWidth
-        c.height = img.naturalHeight
-        const ctx = c.getContext('2d')
-        ctx.drawImage(img, 0, 0)
-        const picture = ctx.getImageData(0, 0, c.width, c.height)
-        const expected = ctx.createImageData(c.width, c.height)
-        const pairs = [{ source: [14, 26], target: [24, 30] }]
-        const result = drawPreview(picture, Uint8Array.from(region), pairs, expected.data)
-        const got = shown.getContext('2d').getImageData(0, 0, c.width, c.height).data
-        return { equal: got.every((v, i) => v === expected.data[i]), landed: result.landed.reduce((a, b) => a + b, 0),
-                 hole: result.hole.reduce((a, b) => a + b, 0), visible: getComputedStyle(shown).visibility }
-    }""", [PREVIEW_MODULE, region.astype(np.uint8).flatten().tolist()])
+    same = preview_against_expected(editor, region)
     assert same["equal"] and same["landed"] > 100 and same["hole"] > 10 and same["visible"] == "visible", same
     ui.dismiss_notices()
     editor.screenshot(path=os.path.join(ui.out, "editor_connected_region_preview.png"))
