@@ -842,7 +842,6 @@ def test_the_warp_preview_matches_the_node(ui, frontend):
         json.dump(timing, f, indent=1)
 
 
-
 def preview_against_expected(editor, region=None):
     """The editor's preview canvas against drawPreview run here on the shown picture with the node's pairs
     and `region` (a 0/1 array at the picture's size; None: the strokes in the node's points, painted):
