@@ -2,7 +2,14 @@
 driven through ComfyUI in-process exactly as a checkpoint's MODEL is. Prints Markdown tables.
 
     .venv/bin/python benchmarks/bench_drag_gpu.py [--models sd15 sdxl] [--presets warp fast paper]
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_drag_gpu.py --device cpu --tiny  # smoke test, no GPU
+    .venv/bin/python benchmarks/bench_drag_gpu.py --device cpu --tiny  # smoke test, no GPU (tests/test_bench_drag_gpu.py)
+    .venv/bin/python benchmarks/bench_drag_gpu.py --device cpu --models sd15 --presets warp fast \
+        --extrapolate paper --no-warmup --ksampler-steps 0   # full-size SD1.5 on the CPU (docs/speed.md)
+
+Everything runs inside torch.inference_mode(), as ComfyUI's executor (execution.py, execute_async)
+runs every node: no autograd graph is recorded (outside it the random weights, which require grad,
+would make each model call record one: more memory and time than a real run, and on the CPU
+sub-quadratic attention fails on its in-place exp).
 
 The model is ComfyUI's own: comfy.supported_models.SD15 / SDXL with the full unet_config ComfyUI
 uses for them (comfy/model_detection.py, unet_config_from_diffusers_unet), built by
@@ -12,7 +19,8 @@ in comfy.model_patcher.ModelPatcher; weights random (timing does not depend on t
 positive and a negative, CFG 3 (the authors'), so every step evaluates cond and uncond. One drag:
 one point pair, 80 image px long at 512² (160 px at 1024²: 10 / 20 latent px), patch_radius 5,
 β 0.3, α 1.1, η 1, ddim_uniform, seed 1234, batch 1. A warp drag runs first, untimed (CUDA init,
-model load to the GPU). --tiny: the same classes with a tiny config (model_channels 32, two levels,
+model load to the GPU; --no-warmup skips it). --extrapolate PRESET: not run; its time is the formula's
+latent count × the seconds per latent of the measured presets (marked "extrapolated"). --tiny: the same classes with a tiny config (model_channels 32, two levels,
 depth 1), latent 16², an 80 px drag on 128², float32 on the CPU: it proves the wiring, not speed.
 
 Columns:
@@ -100,6 +108,7 @@ def counted(model, stats, sync):
         stats["inside"] += time.perf_counter() - start
         stats["latents"] += args["input"].shape[0]
         stats["calls"] += 1
+        stats["graphs"] += int(out.requires_grad)  # an autograd graph recorded: 0 inside inference_mode
         return out
 
     model.set_model_unet_function_wrapper(wrapper)
@@ -108,12 +117,13 @@ def counted(model, stats, sync):
 
 def timed(fn, stats, cuda):
     import torch
-    stats.update(latents=0, calls=0, inside=0.0)
+    stats.update(latents=0, calls=0, inside=0.0, graphs=0)
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    fn()
+    with torch.inference_mode():  # as ComfyUI's executor runs every node (execution.py)
+        fn()
     if cuda:
         torch.cuda.synchronize()
     total = time.perf_counter() - start
@@ -140,38 +150,57 @@ def bench(name, args, device, dtype, cuda):
     params = sum(p.numel() for p in model.model.diffusion_model.parameters())
     print(f"\n**{name}{' (tiny)' if args.tiny else ''}**: {params / 1e6:.1f}M UNet parameters, {dtype}, "
           f"image {size}², latent {size // 8}², drag {length} px = {length / 8:g} latent px, CFG {CFG}\n", flush=True)
-    timed(drag(PRESETS["warp"]), stats, cuda)  # warm-up: CUDA init, model load, kernels
+    if not args.no_warmup:
+        timed(drag(PRESETS["warp"]), stats, cuda)  # warm-up: CUDA init, model load, kernels
     rows = []
     for preset in args.presets:
         setting = PRESETS[preset]
         total, s, peak = timed(drag(setting), stats, cuda)
         rows.append((preset, total, s, setting.model_evaluations(pairs, 1, ETA, guided=True), peak))
-    samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
-    noise = comfy.sample.prepare_noise(samples, SEED)
-    total, s, peak = timed(lambda: comfy.sample.sample(model, noise, 20, CFG, "euler", "normal", positive, negative,
-                                                       samples, denoise=1.0, disable_pbar=True, seed=SEED), stats, cuda)
-    rows.append(("KSampler euler, 20 steps", total, s, 2 * 20, peak))
-    paper = next((r[1] for r in rows if r[0] == "paper"), None)
+        print(f"  {preset}: {total:.2f} s, {s['latents']} latents", file=sys.stderr, flush=True)
+    if args.ksampler_steps:
+        n = args.ksampler_steps
+        samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+        noise = comfy.sample.prepare_noise(samples, SEED)
+        total, s, peak = timed(lambda: comfy.sample.sample(model, noise, n, CFG, "euler", "normal", positive, negative,
+                                                           samples, denoise=1.0, disable_pbar=True, seed=SEED),
+                               stats, cuda)
+        rows.append((f"KSampler euler, {n} steps", total, s, 2 * n, peak))
+    measured = [r for r in rows if r[2]["latents"]]
+    per_latent = sum(r[1] for r in measured) / sum(r[2]["latents"] for r in measured) if measured else None
+    for preset in args.extrapolate:
+        formula = PRESETS[preset].model_evaluations(pairs, 1, ETA, guided=True)
+        rows.append((f"{preset} (extrapolated: formula × {per_latent:.2f} s per latent)", formula * per_latent,
+                     None, formula, "—"))
+    paper = next((r[1] for r in rows if r[0].startswith("paper")), None)
     print("| run | s per drag | × paper | latents through model | formula | unet calls | s in model calls "
           "| outside model calls | peak GPU GiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, total, s, formula, peak in rows:
         ratio = f"{total / paper:.3f}" if paper else "—"
+        if s is None:
+            print(f"| {label} | {total:.0f} | {ratio} | — | {formula} | — | — | — | — |", flush=True)
+            continue
         print(f"| {label} | {total:.2f} | {ratio} | {s['latents']} | {formula} | {s['calls']} | {s['inside']:.2f} "
               f"| {1 - s['inside'] / total:.1%} | {peak} |", flush=True)
     del model
     mm.unload_all_models()
     gc.collect()
     mm.soft_empty_cache()
+    return rows
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--models", nargs="+", choices=tuple(MODELS), default=list(MODELS))
     parser.add_argument("--presets", nargs="+", choices=("warp", "fast", "paper"), default=["warp", "fast", "paper"])
+    parser.add_argument("--extrapolate", nargs="*", choices=("warp", "fast", "paper"), default=[],
+                        help="presets not run: formula × the measured seconds per latent")
+    parser.add_argument("--ksampler-steps", type=int, default=20, help="the KSampler reference row (0: none)")
+    parser.add_argument("--no-warmup", action="store_true", help="no untimed warp drag first")
     parser.add_argument("--tiny", action="store_true", help="tiny UNets, latent 16², float32: a smoke test")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cuda = args.device == "cuda"
     import torch
     if cuda and not torch.cuda.is_available():
@@ -185,8 +214,7 @@ def main():
     where = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
     print(f"{where}, torch {torch.__version__}; one drag per preset, batch 1, seed {SEED}, patch_radius {RADIUS}, "
           f"β {BETA}, α {ALPHA}, η {ETA}, {SCHEDULER}")
-    for name in args.models:
-        bench(name, args, device, dtype, cuda)
+    return {name: bench(name, args, device, dtype, cuda) for name in args.models}
 
 
 if __name__ == "__main__":
