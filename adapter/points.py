@@ -28,8 +28,10 @@ def downscale_factor(model, vae=None) -> int:
     if isinstance(ratio, (int, float)) and ratio > 0:
         return int(ratio)
     fmt = model.get_model_object("latent_format")
+    if type(fmt).__name__ in DOWNSCALE:  # newer cores give every format a default of 8 (SD_X4's VAE is 4x)
+        return DOWNSCALE[type(fmt).__name__]
     ratio = getattr(fmt, "spacial_downscale_ratio", None)
-    return int(ratio) if ratio else DOWNSCALE.get(type(fmt).__name__, 8)
+    return int(ratio) if ratio else 8
 
 
 def _load(name: str, text: str):

@@ -31,9 +31,14 @@ KNOWN_NOISE = ("fresh", "fixed")
 def noise_levels_of(model_sampling) -> NoiseLevels:
     """x = a·x0 + s·ε of a ComfyUI model: flow (CONST) models scale the signal by 1 − σ. Cosmos'
     rectified flow (COSMOS_RFLOW, Cosmos Predict2) rescales only the network's input: its noise_scaling
-    is x0 + σ·ε, as for EPS."""
-    if isinstance(model_sampling, comfy.model_sampling.CONST):
-        return NoiseLevels("flow")
+    is x0 + σ·ε, as for EPS. Newer cores scale a flow model's noise by its noise_scale (HiDream-O1:
+    8) and add IMG_TO_IMG_FLOW (a CONST whose noise_scaling returns the image: nothing to noise),
+    which is refused."""
+    img_to_img_flow = getattr(comfy.model_sampling, "IMG_TO_IMG_FLOW", None)  # newer cores: noises nothing
+    if isinstance(model_sampling, comfy.model_sampling.CONST) and not (
+            img_to_img_flow is not None and isinstance(model_sampling, img_to_img_flow)):
+        # newer cores: x = (1 − σ)·x0 + σ·(noise_scale·ε), noise_scale 1 unless the model sets it
+        return NoiseLevels("flow", float(getattr(model_sampling, "noise_scale", 1.0)))
     if isinstance(model_sampling, (comfy.model_sampling.EPS, comfy.model_sampling.COSMOS_RFLOW)):  # EPS, V, EDM, X0
         return NoiseLevels("ve")
     # ComfyUI's model_sampling is a class built on the fly, named ModelSampling: name what it is made of

@@ -24,6 +24,7 @@ The pack's noising x = a·x0 + s·ε is checked against ComfyUI's own noise_scal
 The table in docs/model_families.md is this file's result. Run: .venv/bin/python -m pytest
 tests/test_model_families.py
 """
+import dataclasses
 import functools
 import json
 import math
@@ -33,7 +34,12 @@ from typing import Callable, Optional
 import comfy.model_base
 import comfy.model_management
 import comfy.model_patcher
+import comfy.ldm.chroma.model
+import comfy.ldm.chroma_radiance.model
+import comfy.ldm.flux.model
+import comfy.ldm.hunyuan_video.model
 import comfy.supported_models as sm
+import comfyui_version
 import pytest
 import torch
 
@@ -45,6 +51,7 @@ from sde_edit_pack.nodes.inpaint import SDEInpaint
 from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise
 from sde_edit_pack.sampling.drag import windows
 
+CORE = comfyui_version.__version__
 TEXT = 32  # width of every tiny text condition (the real ones are 768 to 4096)
 TOKENS = 4
 
@@ -74,6 +81,11 @@ def empty_chroma_radiance(w, h):
     return EmptyChromaRadianceLatentImage.execute(width=w, height=h, batch_size=1).result[0]["samples"]
 
 
+def empty_hidream_o1(w, h):
+    from comfy_extras.nodes_hidream_o1 import EmptyHiDreamO1LatentImage
+    return EmptyHiDreamO1LatentImage.execute(width=w, height=h, batch_size=1).result[0]["samples"]
+
+
 def empty_cascade(stage):
     def make(w, h):
         from comfy_extras.nodes_stable_cascade import StableCascade_EmptyLatentImage
@@ -85,7 +97,7 @@ def empty_cascade(stage):
 @dataclass(frozen=True)
 class Family:
     id: str
-    config: type                      # comfy.supported_models class
+    config: str                       # name of the comfy.supported_models class (newer cores add some)
     unet: dict                        # tiny hyperparameters of the family's own architecture
     factor: int                       # image pixels per latent pixel
     latent: tuple                     # the latent's shape without the batch
@@ -94,8 +106,22 @@ class Family:
     model_type: Optional[object] = None  # comfy.model_base.ModelType, where the file's weights would pick it
     state_dict: dict = field(default_factory=dict)  # keys ComfyUI reads from a checkpoint to pick the type
 
+    def config_class(self):
+        """The core's config class; skips (naming the core) where this core does not have the family."""
+        cls = getattr(sm, self.config, None)
+        if cls is None:
+            pytest.skip(f"{self.id}: {self.config} is not in ComfyUI {CORE} (a newer core's family)")
+        return cls
+
     def image_size(self):
         return self.latent[-1] * self.factor, self.latent[-2] * self.factor
+
+
+def declared(params, **values):
+    """The values of `values` that the core's params dataclass declares: newer cores made some of
+    them required (Flux's txt_ids_dims, ...), which 0.3.75 does not accept."""
+    names = {f.name for f in dataclasses.fields(params)}
+    return {k: v for k, v in values.items() if k in names}
 
 
 def pooled(n=TEXT):
@@ -108,8 +134,10 @@ UNET = dict(image_size=32, use_checkpoint=False, use_spatial_transformer=True, l
 SDXL_UNET = dict(UNET, model_channels=64, use_linear_in_transformer=True, num_classes="sequential",
                  adm_in_channels=2816)
 FLUX = dict(context_in_dim=TEXT, hidden_size=64, mlp_ratio=2.0, num_heads=2, depth=1, depth_single_blocks=1,
-            axes_dim=[8, 12, 12], theta=10000, patch_size=2, qkv_bias=True)
-CHROMA = dict(FLUX, in_channels=64, out_channels=64, in_dim=64, out_dim=64, hidden_dim=32, n_layers=1)
+            axes_dim=[8, 12, 12], theta=10000, patch_size=2, qkv_bias=True,
+            **declared(comfy.ldm.flux.model.FluxParams, txt_ids_dims=[]))  # model_detection's values
+CHROMA = dict(FLUX, in_channels=64, out_channels=64, in_dim=64, out_dim=64, hidden_dim=32, n_layers=1,
+              **declared(comfy.ldm.chroma.model.ChromaParams, vec_in_dim=None))
 LUMINA = dict(image_model="lumina2", patch_size=2, in_channels=16, n_layers=1, n_refiner_layers=1, cap_feat_dim=TEXT,
               qk_norm=True, axes_dims=[8, 12, 12])
 HYDIT = dict(input_size=(16, 16), patch_size=2, in_channels=4, hidden_size=64, depth=4, num_heads=2,
@@ -118,7 +146,8 @@ PIXART = dict(input_size=16, patch_size=2, in_channels=4, hidden_size=96, depth=
               model_max_length=TOKENS, pe_interpolation=1.0)
 HUNYUAN = dict(image_model="hunyuan_video", vec_in_dim=None, context_in_dim=TEXT, hidden_size=64, mlp_ratio=2.0,
                num_heads=2, depth=1, depth_single_blocks=1, theta=256, qkv_bias=True, guidance_embed=False, byt5=False,
-               meanflow=False, use_cond_type_embedding=False, vision_in_dim=None)
+               meanflow=False, use_cond_type_embedding=False, vision_in_dim=None,
+               **declared(comfy.ldm.hunyuan_video.model.HunyuanVideoParams, meanflow_sum=False))
 CASCADE = dict(c_r=64, c_cond=32, c_hidden=[32, 32], blocks=[[1, 1], [1, 1]], block_repeat=[[1, 1], [1, 1]],
                c_clip_seq=4)
 WAN_VAE_LATENT = (16, 1, 8, 8)  # (C, T, H, W): what the Wan 2.1 VAE encodes one image to
@@ -138,73 +167,76 @@ def cascade_pooled():
 
 
 FAMILIES = [
-    Family("SD15", sm.SD15, dict(UNET, model_channels=32, use_linear_in_transformer=False), 8, (4, 8, 8),
+    Family("SD15", "SD15", dict(UNET, model_channels=32, use_linear_in_transformer=False), 8, (4, 8, 8),
            empty=empty_sd),
-    Family("SD20-v", sm.SD20, dict(UNET, model_channels=64, use_linear_in_transformer=True), 8, (4, 8, 8),
+    Family("SD20-v", "SD20", dict(UNET, model_channels=64, use_linear_in_transformer=True), 8, (4, 8, 8),
            empty=empty_sd, model_type=comfy.model_base.ModelType.V_PREDICTION),
-    Family("SDXL", sm.SDXL, SDXL_UNET, 8, (4, 8, 8), pooled(1280), empty_sd),
-    Family("SDXL-Playground2.5", sm.SDXL, SDXL_UNET, 8, (4, 8, 8), pooled(1280), empty_sd,
+    Family("SDXL", "SDXL", SDXL_UNET, 8, (4, 8, 8), pooled(1280), empty_sd),
+    Family("SDXL-Playground2.5", "SDXL", SDXL_UNET, 8, (4, 8, 8), pooled(1280), empty_sd,
            state_dict={"edm_mean": torch.zeros(1, 4, 1, 1), "edm_std": torch.ones(1, 4, 1, 1)}),
-    Family("SD3", sm.SD3,
+    Family("SD3", "SD3",
            dict(in_channels=16, out_channels=16, patch_size=2, depth=1, adm_in_channels=TEXT, num_patches=256,
                 pos_embed_max_size=16, pos_embed_scaling_factor=None,
                 context_embedder_config={"target": "torch.nn.Linear",
                                          "params": {"in_features": TEXT, "out_features": 64}}),
            8, (16, 8, 8), pooled(), empty_sd3),
-    Family("AuraFlow", sm.AuraFlow,
+    Family("AuraFlow", "AuraFlow",
            dict(in_channels=4, out_channels=4, patch_size=2, dim=64, n_layers=2, n_double_layers=1, n_heads=2,
                 global_conddim=64, cond_seq_dim=TEXT, max_seq=64),
            8, (4, 8, 8), empty=empty_sd),
     # PixArt's position embedding divides by round(mean latent side / 64) · 64: latents under 33 a side fail in ComfyUI
-    Family("PixArtAlpha", sm.PixArtAlpha, dict(PIXART, image_model="pixart_alpha", micro_condition=True),
+    Family("PixArtAlpha", "PixArtAlpha", dict(PIXART, image_model="pixart_alpha", micro_condition=True),
            8, (4, 40, 40), empty=empty_sd),
-    Family("PixArtSigma", sm.PixArtSigma, dict(PIXART, image_model="pixart_sigma", micro_condition=False),
+    Family("PixArtSigma", "PixArtSigma", dict(PIXART, image_model="pixart_sigma", micro_condition=False),
            8, (4, 40, 40), empty=empty_sd),
-    Family("HunyuanDiT", sm.HunyuanDiT, dict(HYDIT, image_model="hydit"), 8, (4, 8, 8), t5_side, empty_sd),
-    Family("HunyuanDiT1", sm.HunyuanDiT1, dict(HYDIT, image_model="hydit1", size_cond=True, use_style_cond=True),
+    Family("HunyuanDiT", "HunyuanDiT", dict(HYDIT, image_model="hydit"), 8, (4, 8, 8), t5_side, empty_sd),
+    Family("HunyuanDiT1", "HunyuanDiT1", dict(HYDIT, image_model="hydit1", size_cond=True, use_style_cond=True),
            8, (4, 8, 8), t5_side, empty_sd),
-    Family("Flux", sm.Flux, dict(FLUX, image_model="flux", in_channels=16, out_channels=16, vec_in_dim=TEXT,
+    Family("Flux", "Flux", dict(FLUX, image_model="flux", in_channels=16, out_channels=16, vec_in_dim=TEXT,
                                  guidance_embed=True),
            8, (16, 8, 8), lambda: dict(pooled()(), guidance=3.5), empty_sd3),
-    Family("Flux2", sm.Flux2,
+    Family("Flux2", "Flux2",
            dict(FLUX, image_model="flux2", in_channels=128, out_channels=128, vec_in_dim=None, patch_size=1,
                 axes_dim=[8, 8, 8, 8], theta=2000, qkv_bias=False, guidance_embed=True, global_modulation=True,
-                mlp_silu_act=True, ops_bias=False, default_ref_method="index", ref_index_scale=10.0),
+                mlp_silu_act=True, ops_bias=False, default_ref_method="index", ref_index_scale=10.0,
+                **declared(comfy.ldm.flux.model.FluxParams, txt_ids_dims=[3])),
            16, (128, 8, 8), lambda: dict(no_pooled(), guidance=4.0), empty_flux2),
-    Family("Chroma", sm.Chroma, dict(CHROMA, image_model="chroma"), 8, (16, 8, 8), no_pooled, empty_sd3),
-    Family("ChromaRadiance", sm.ChromaRadiance,
+    Family("Chroma", "Chroma", dict(CHROMA, image_model="chroma"), 8, (16, 8, 8), no_pooled, empty_sd3),
+    Family("ChromaRadiance", "ChromaRadiance",
            dict(CHROMA, image_model="chroma_radiance", in_channels=3, out_channels=3, patch_size=16,
                 nerf_hidden_size=16, nerf_mlp_ratio=2, nerf_depth=1, nerf_max_freqs=8, nerf_tile_size=512,
-                nerf_final_head_type="conv", nerf_embedder_dtype=torch.float32),
+                nerf_final_head_type="conv", nerf_embedder_dtype=torch.float32,
+                **declared(comfy.ldm.chroma_radiance.model.ChromaRadianceParams, use_x0=False,
+                           use_sequential_txt_ids=False)),
            1, (3, 32, 32), no_pooled, empty_chroma_radiance),
-    Family("Lumina2", sm.Lumina2,
+    Family("Lumina2", "Lumina2",
            dict(LUMINA, dim=64, n_heads=2, n_kv_heads=2, axes_lens=[300, 512, 512], rope_theta=10000.0,
                 ffn_dim_multiplier=4.0),
            8, (16, 8, 8), empty=empty_sd3),
-    Family("ZImage", sm.ZImage,
+    Family("ZImage", "ZImage",
            dict(LUMINA, dim=256, n_heads=8, n_kv_heads=8, axes_lens=[1536, 512, 512], rope_theta=256.0,
                 ffn_dim_multiplier=8.0 / 3.0, z_image_modulation=True, time_scale=1000.0, pad_tokens_multiple=32),
            8, (16, 8, 8), empty=empty_sd3),
-    Family("HiDream", sm.HiDream,
+    Family("HiDream", "HiDream",
            dict(image_model="hidream", patch_size=2, in_channels=16, out_channels=16, num_layers=1, num_single_layers=1,
                 attention_head_dim=32, num_attention_heads=2, caption_channels=[TEXT, TEXT], text_emb_dim=TEXT,
                 num_routed_experts=2, num_activated_experts=1, axes_dims_rope=(16, 8, 8), max_resolution=(16, 16),
                 llama_layers=[0, 1]),
            8, (16, 8, 8), lambda: dict(pooled()(), conditioning_llama3=torch.randn(1, 2, TOKENS, TEXT)), empty_sd3),
-    Family("Omnigen2", sm.Omnigen2,
+    Family("Omnigen2", "Omnigen2",
            dict(image_model="omnigen2", patch_size=2, in_channels=16, out_channels=None, hidden_size=64, num_layers=1,
                 num_refiner_layers=1, num_attention_heads=2, num_kv_heads=2, multiple_of=32, ffn_dim_multiplier=None,
                 norm_eps=1e-5, axes_dim_rope=[8, 12, 12], axes_lens=[1024, 1664, 1664], text_feat_dim=TEXT,
                 timestep_scale=1000.0),
            8, (16, 8, 8), lambda: {"attention_mask": torch.ones(1, TOKENS, dtype=torch.long)}, empty_sd3),
-    Family("QwenImage", sm.QwenImage,
+    Family("QwenImage", "QwenImage",
            dict(image_model="qwen_image", patch_size=2, in_channels=64, out_channels=16, num_layers=1,
                 attention_head_dim=32, num_attention_heads=2, joint_attention_dim=TEXT, axes_dims_rope=(8, 12, 12)),
            8, WAN_VAE_LATENT, empty=empty_sd3),
-    Family("HunyuanImage21", sm.HunyuanImage21,
+    Family("HunyuanImage21", "HunyuanImage21",
            dict(HUNYUAN, in_channels=64, out_channels=64, patch_size=[1, 1], axes_dim=[16, 16]),
            32, (64, 8, 8), empty=empty_hunyuan_image),
-    Family("CosmosT2IPredict2", sm.CosmosT2IPredict2,
+    Family("CosmosT2IPredict2", "CosmosT2IPredict2",
            dict(image_model="cosmos_predict2", max_img_h=240, max_img_w=240, max_frames=128, in_channels=16,
                 out_channels=16, patch_spatial=2, patch_temporal=1, concat_padding_mask=True, model_channels=64,
                 num_blocks=1, num_heads=2, crossattn_emb_channels=TEXT, pos_emb_cls="rope3d", pos_emb_learnable=True,
@@ -213,22 +245,94 @@ FAMILIES = [
                 rope_t_extrapolation_ratio=1.0, extra_h_extrapolation_ratio=1.0, extra_w_extrapolation_ratio=1.0,
                 extra_t_extrapolation_ratio=1.0, rope_enable_fps_modulation=False),
            8, WAN_VAE_LATENT, empty=empty_sd3),
-    Family("Stable_Cascade_C", sm.Stable_Cascade_C,
+    Family("Stable_Cascade_C", "Stable_Cascade_C",
            dict(CASCADE, stable_cascade_stage="c", c_in=16, c_out=16, patch_size=1, nhead=[2, 2],
                 level_config=["CTA", "CTA"], c_clip_text=TEXT, c_clip_text_pooled=TEXT, switch_level=[False]),
            42, (16, 8, 8), cascade_pooled, empty_cascade("c")),
-    Family("Stable_Cascade_B", sm.Stable_Cascade_B,
+    Family("Stable_Cascade_B", "Stable_Cascade_B",
            dict(CASCADE, stable_cascade_stage="b", c_in=4, c_out=4, patch_size=4, nhead=[-1, 2],
                 level_config=["CT", "CTA"], c_clip=TEXT),
            4, (4, 84, 84), cascade_pooled, empty_cascade("b")),
     # No empty-latent node: the factor is the x4 upscaler VAE's (comfy/sd.py sets downscale_ratio = 4 for it).
     # Its four levels (disable_self_attentions has four entries) need 16 latent pixels a side: at 8 the
     # last level is 1 × 1 and GroupNorm refuses a batch of one.
-    Family("SD_X4Upscaler", sm.SD_X4Upscaler,
+    Family("SD_X4Upscaler", "SD_X4Upscaler",
            dict(UNET, in_channels=7, model_channels=32, use_linear_in_transformer=True, use_temporal_attention=False,
                 channel_mult=[1, 1, 1, 1], num_res_blocks=[1] * 4, transformer_depth=[0, 0, 0, 1],
                 transformer_depth_output=[0] * 8),
            4, (4, 16, 16)),
+    # --- families of newer cores (0.33): skipped on 0.3.75, naming the core ---
+    Family("ErnieImage", "ErnieImage",
+           dict(image_model="ernie", hidden_size=64, num_attention_heads=2, num_layers=1, ffn_hidden_size=128,
+                in_channels=128, out_channels=128, patch_size=1, text_in_dim=TEXT, rope_axes_dim=(8, 12, 12)),
+           16, (128, 8, 8), empty=empty_flux2),
+    Family("Lens", "Lens",
+           dict(image_model="lens", in_channels=128, out_channels=32, patch_size=2, num_layers=1,
+                attention_head_dim=32, num_attention_heads=2, enc_hidden_dim=TEXT, axes_dims_rope=(8, 12, 12),
+                multi_layer_encoder_feature=False, selected_layer_index=(0,)),
+           16, (128, 8, 8), lambda: {"attention_mask": torch.ones(1, TOKENS)}, empty_flux2),
+    Family("MageFlow", "MageFlow",
+           dict(image_model="mage_flow", in_channels=128, out_channels=128, num_layers=1, attention_head_dim=32,
+                num_attention_heads=2, joint_attention_dim=TEXT, axes_dims_rope=(8, 12, 12)),
+           16, (128, 8, 8), empty=empty_flux2),
+    Family("Ideogram4", "Ideogram4",
+           dict(image_model="ideogram4", in_channels=128, num_layers=1, num_attention_heads=2, attention_head_dim=32,
+                intermediate_size=128, adaln_dim=32, llm_features_dim=TEXT, rope_theta=10000,
+                mrope_section=[6, 5, 5], norm_eps=1e-5),
+           16, (128, 8, 8), empty=empty_flux2),
+    Family("LongCatImage", "LongCatImage",
+           dict(FLUX, image_model="flux", in_channels=16, out_channels=16, vec_in_dim=None, guidance_embed=False,
+                txt_ids_dims=[1, 2]),
+           8, (16, 8, 8), no_pooled, empty_sd3),
+    Family("Kandinsky5Image", "Kandinsky5Image",
+           dict(image_model="kandinsky5", in_visual_dim=16, out_visual_dim=16, visual_embed_dim=64,
+                in_text_dim=TEXT, in_text_dim2=TEXT, time_dim=32, model_dim=64, ff_dim=128, patch_size=(1, 2, 2),
+                num_text_blocks=1, num_visual_blocks=1, axes_dims=(8, 12, 12), rope_scale_factor=(1.0, 1.0, 1.0)),
+           8, (16, 8, 8), pooled(), empty_sd3),
+    Family("Boogu", "Boogu",
+           dict(image_model="boogu", patch_size=2, in_channels=16, out_channels=None, hidden_size=64, num_layers=1,
+                num_double_stream_layers=1, num_refiner_layers=1, num_attention_heads=2, num_kv_heads=2,
+                multiple_of=32, ffn_dim_multiplier=None, norm_eps=1e-5, axes_dim_rope=(8, 12, 12),
+                axes_lens=(1024, 1664, 1664), instruction_feat_dim=TEXT, timestep_scale=1000.0),
+           8, (16, 8, 8), lambda: {"attention_mask": torch.ones(1, TOKENS, dtype=torch.long)}, empty_sd3),
+    Family("Anima", "Anima",
+           dict(image_model="anima", max_img_h=240, max_img_w=240, max_frames=128, in_channels=16,
+                out_channels=16, patch_spatial=2, patch_temporal=1, concat_padding_mask=True, model_channels=64,
+                num_blocks=1, num_heads=2, crossattn_emb_channels=TEXT, pos_emb_cls="rope3d", pos_emb_learnable=True,
+                pos_emb_interpolation="crop", min_fps=1, max_fps=30, use_adaln_lora=True, adaln_lora_dim=16,
+                extra_per_block_abs_pos_emb=False, rope_h_extrapolation_ratio=4.0, rope_w_extrapolation_ratio=4.0,
+                rope_t_extrapolation_ratio=1.0, extra_h_extrapolation_ratio=1.0, extra_w_extrapolation_ratio=1.0,
+                extra_t_extrapolation_ratio=1.0, rope_enable_fps_modulation=False),
+           8, WAN_VAE_LATENT, empty=empty_sd3),
+    Family("Krea2", "Krea2",
+           dict(image_model="krea2", features=64, tdim=32, txtdim=TEXT, heads=2, kvheads=2, multiplier=2, layers=1,
+                patch=2, channels=16, txtlayers=1, txtheads=2, txtkvheads=2),
+           8, WAN_VAE_LATENT, empty=empty_sd3),
+    Family("JoyImage", "JoyImage",
+           dict(image_model="joyimage", patch_size=[1, 2, 2], in_channels=16, hidden_size=64, num_attention_heads=2,
+                text_dim=TEXT, mlp_width_ratio=2.0, num_layers=1, rope_dim_list=[8, 12, 12], theta=10000),
+           8, WAN_VAE_LATENT, empty=empty_sd3),
+    Family("ZImagePixelSpace", "ZImagePixelSpace",
+           dict(LUMINA, image_model="zimage_pixel", patch_size=16, in_channels=3, dim=256, n_heads=8, n_kv_heads=8,
+                axes_lens=[1536, 512, 512], rope_theta=256.0, ffn_dim_multiplier=8.0 / 3.0, z_image_modulation=True,
+                time_scale=1000.0, pad_tokens_multiple=32, decoder_in_channels=768, decoder_hidden_size=32,
+                decoder_num_res_blocks=1, decoder_max_freqs=8),
+           1, (3, 32, 32), empty=empty_chroma_radiance),
+    Family("PixelDiTT2I", "PixelDiTT2I",
+           dict(image_model="pixeldit_t2i", in_channels=3, num_groups=2, hidden_size=64, pixel_hidden_size=8,
+                pixel_attn_hidden_size=32, pixel_num_groups=2, patch_depth=1, pixel_depth=1, patch_size=16,
+                txt_embed_dim=TEXT, txt_max_length=TOKENS),
+           1, (3, 32, 32), lambda: {"attention_mask": torch.ones(1, TOKENS)}, empty_chroma_radiance),
+    # pixel space, 32-px patches; its transformer is a Qwen3-VL language model reading the prompt's token ids;
+    # ComfyUI noises it with σ·8ε (sampling_settings noise_scale 8)
+    Family("HiDreamO1", "HiDreamO1",
+           dict(image_model="hidream_o1",
+                text_config_overrides=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                                           num_attention_heads=2, num_key_value_heads=2, head_dim=32,
+                                           rope_dims=[6, 5, 5]),
+                vision_config_overrides=dict(hidden_size=32, num_heads=2, intermediate_size=64, depth=1,
+                                             deepstack_visual_indexes=(), num_position_embeddings=64)),
+           1, (3, 64, 64), lambda: {"text_input_ids": torch.arange(10, 10 + TOKENS)}, empty_hidream_o1),
 ]
 BY_ID = {f.id: f for f in FAMILIES}
 IDS = [f.id for f in FAMILIES]
@@ -239,6 +343,8 @@ VARIANTS = {  # same architecture class, latent format and kind of model_samplin
     "SD21UnclipL": "SD20-v", "SD21UnclipH": "SD20-v", "Stable_Zero123": "SD15", "SD15_instructpix2pix": "SD15",
     "SDXL_instructpix2pix": "SDXL", "SDXLRefiner": "SDXL", "SSD1B": "SDXL", "Segmind_Vega": "SDXL",
     "KOALA_700M": "SDXL", "KOALA_1B": "SDXL", "FluxInpaint": "Flux", "FluxSchnell": "Flux",
+    # 0.33: PiD is PixelDiT's super-resolution variant (PidNet: PixDiT_T2I plus an optional lq_latent input)
+    "PiD": "PixelDiTT2I",
 }
 NOT_IMAGE = {  # video, audio and 3D models; Lotus predicts depth or normals from an image
     "LotusD", "SVD_img2vid", "SV3D_u", "SV3D_p", "StableAudio", "ACEStep", "GenmoMochi", "LTXV", "HunyuanVideo",
@@ -246,8 +352,21 @@ NOT_IMAGE = {  # video, audio and 3D models; Lotus predicts depth or normals fro
     "CosmosI2V", "CosmosI2VPredict2", "WAN21_T2V", "WAN21_I2V", "WAN21_FunControl2V", "WAN21_Vace", "WAN21_Camera",
     "WAN22_Camera", "WAN21_HuMo", "WAN22_S2V", "WAN22_Animate", "WAN22_T2V", "Hunyuan3Dv2", "Hunyuan3Dv2_1",
     "Hunyuan3Dv2mini",
+    # 0.33: video (CogVideoX, Wan variants, Kandinsky 5 video, SeedVR2 video restoration), audio-video
+    # (LTXAV, MiniMax H3), audio (ACE-Step 1.5, MiniMax Music 3, Stable Audio 3), 3D (Trellis 2,
+    # TripoSplat), and image analysis (SAM 3 / 3.1 segmentation, RT-DETR v4 detection, Depth Anything 3)
+    "CogVideoX_T2V", "CogVideoX_I2V", "CogVideoX_Inpaint", "WAN21_CausalAR_T2V", "WAN21_FlowRVS", "WAN21_SCAIL",
+    "WAN21_SCAIL2", "WAN22_WanDancer", "WAN_Animate2", "Kandinsky5", "SeedVR2", "LTXAV", "MiniMaxH3", "ACEStep15",
+    "MiniMaxMusic3", "StableAudio3", "Trellis2", "TripoSplat", "SAM3", "SAM31", "RT_DETR_v4", "DepthAnything3",
 }
 CANNOT_EDIT = {"HunyuanImage21Refiner"}
+NEWER_CORE = {  # config classes ComfyUI 0.33 has and 0.3.75 lacks
+    "ErnieImage", "Lens", "MageFlow", "Ideogram4", "LongCatImage", "Kandinsky5Image", "Boogu", "Anima", "Krea2",
+    "JoyImage", "ZImagePixelSpace", "PixelDiTT2I", "PiD", "HiDreamO1", "CogVideoX_T2V", "CogVideoX_I2V",
+    "CogVideoX_Inpaint", "WAN21_CausalAR_T2V", "WAN21_FlowRVS", "WAN21_SCAIL", "WAN21_SCAIL2", "WAN22_WanDancer",
+    "WAN_Animate2", "Kandinsky5", "SeedVR2", "LTXAV", "MiniMaxH3", "ACEStep15", "MiniMaxMusic3", "StableAudio3",
+    "Trellis2", "TripoSplat", "SAM3", "SAM31", "RT_DETR_v4", "DepthAnything3",
+}
 
 
 def fill_weights(module, seed=0):
@@ -268,7 +387,8 @@ def fill_weights(module, seed=0):
 @functools.lru_cache(maxsize=None)
 def model_of(family_id):
     f = BY_ID[family_id]
-    config = f.config(f.unet)
+    config = f.config_class()(f.unet)
+    config.unet_config.update(f.unet)  # the tiny widths, also over the config's fixed unet_extra_config
     config.set_inference_dtype(torch.float32, None)
     if f.model_type is not None:
         base = comfy.model_base.BaseModel(config, model_type=f.model_type)
@@ -315,18 +435,24 @@ def assert_changed_only_inside(out, x, inside):
     assert not torch.equal(out[inside], x[inside]), "nothing changed inside the edit region"
 
 
-def test_every_model_family_of_the_pinned_comfyui_is_accounted_for():
+def test_every_model_family_of_the_core_is_accounted_for():
     """Every config class in comfy.supported_models.models is run here, named as a variant of a row
-    run here, or listed as no image model (or as the one image model that cannot be edited): a
-    newer ComfyUI with a new family fails this test until the family is added."""
+    run here, or listed as no image model (or as an image model that cannot be edited): a newer
+    ComfyUI with a new family fails this test until the family is added. Names listed here that the
+    core lacks must be the newer core's (NEWER_CORE), so on 0.3.75 exactly those are absent."""
     shipped = {c.__name__ for c in sm.models}
-    run = {f.config.__name__ for f in FAMILIES}
+    run = {f.config for f in FAMILIES}
     listed = run | set(VARIANTS) | NOT_IMAGE | CANNOT_EDIT
-    assert shipped == listed, f"not listed: {shipped - listed}; not in this ComfyUI: {listed - shipped}"
+    assert shipped <= listed, f"not listed: {shipped - listed}"
+    assert listed - shipped <= NEWER_CORE, f"listed but neither in ComfyUI {CORE} nor a newer core's: " \
+                                           f"{listed - shipped - NEWER_CORE}"
     assert not run & (set(VARIANTS) | NOT_IMAGE | CANNOT_EDIT)
+    assert NEWER_CORE <= listed
     for name, row in VARIANTS.items():
-        variant, family = getattr(sm, name), BY_ID[row]
-        assert issubclass(variant, family.config) or variant.latent_format == family.config.latent_format, name
+        if name not in shipped:
+            continue
+        variant, family = getattr(sm, name), BY_ID[row].config_class()
+        assert issubclass(variant, family) or variant.latent_format == family.latent_format, name
 
 
 @pytest.mark.parametrize("family_id", IDS)
@@ -337,7 +463,7 @@ def test_latent_shape_and_downscale_factor_are_the_familys(family_id):
     f = BY_ID[family_id]
     model = model_of(family_id)
     fmt = model.get_model_object("latent_format")
-    assert isinstance(model.model.model_config, f.config)
+    assert isinstance(model.model.model_config, f.config_class())
     assert f.latent[0] == fmt.latent_channels
     assert len(f.latent) - 1 == (3 if fmt.latent_dimensions == 3 else 2)
     if f.empty is not None:
@@ -461,6 +587,7 @@ def test_hunyuan_image_21_refiner_cannot_edit_a_latent():
                 context_in_dim=TEXT, hidden_size=64, mlp_ratio=2.0, num_heads=2, depth=1, depth_single_blocks=1,
                 axes_dim=[8, 12, 12], theta=256, qkv_bias=True, guidance_embed=False, byt5=False, meanflow=False,
                 use_cond_type_embedding=False, vision_in_dim=None)
+    unet.update(declared(comfy.ldm.hunyuan_video.model.HunyuanVideoParams, meanflow_sum=False))
     config = sm.HunyuanImage21Refiner(unet)
     config.set_inference_dtype(torch.float32, None)
     base = config.get_model({})
