@@ -5,7 +5,10 @@ The widget order comes from the real node definitions: for each node, its requir
 inputs in object_info order (`input_order` where the server gives it); a linked input takes
 [source node id, source slot]; a widget input takes the next entry of widgets_values. The extra
 "fixed" / "increment" / "decrement" / "randomize" entry that the frontend saves after a seed
-(an INT input named seed / noise_seed, or one with control_after_generate) is skipped.
+(an INT input named seed / noise_seed, or one with control_after_generate) is skipped. A widget past
+the end of widgets_values keeps its default, as in the frontend, which assigns the saved values in order
+and stops at the last one: a workflow can so leave out trailing widgets that a newer core added or moved
+(0.33's TrainLoraNode inserted widgets after `lora_dtype`).
 
 Frontend-only nodes (Note, MarkdownNote, Reroute, PrimitiveNode) produce no prompt entry: a Reroute is
 followed to its source, and an input fed by a PrimitiveNode takes its own widget value. Muted nodes
@@ -52,6 +55,15 @@ def _input_specs(info):
             options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
             specs.append((name, kind, options))
     return specs
+
+
+def _combo_options(info, name):
+    """The options of a combo input (the list form [options, {...}] or V3's ["COMBO", {"options": ...}])."""
+    for section in ("required", "optional"):
+        spec = (info.get("input", {}).get(section) or {}).get(name)
+        if spec is not None:
+            return spec[0] if isinstance(spec[0], list) else (spec[1] if len(spec) > 1 else {}).get("options") or []
+    return []
 
 
 def _is_widget(kind, options, ui_input):
@@ -131,6 +143,10 @@ def to_api(workflow: dict, object_info: dict) -> dict:
                     inputs[name] = list(linked)
                 elif present:
                     inputs[name] = value
+                elif "default" in options:
+                    inputs[name] = options["default"]
+                elif kind == "COMBO" and _combo_options(info, name):
+                    inputs[name] = _combo_options(info, name)[0]
             elif linked is not None:
                 inputs[name] = list(linked)
         entry = {"class_type": class_type, "inputs": inputs}

@@ -1,4 +1,5 @@
 """Exact reference models and small helpers shared by the tests."""
+import contextlib
 import functools
 
 import torch
@@ -79,3 +80,23 @@ def object_model(parameterization: str = "eps"):
     from sde_edit_pack.sampling.oracles import EmpiricalImages
     images, _ = scenes.object_images()
     return make_model(EmpiricalImages(scenes.to_latent(images)), parameterization, 3, comfy.latent_formats.ChromaRadiance)
+
+
+@contextlib.contextmanager
+def progress_updates():
+    """[(value, total)] of every progress update the pack makes. Cores after 0.3.75 (0.33) throttle updates
+    without a preview (at most one per 0.1 s and 0.5 %; comfy.utils.PROGRESS_THROTTLE_*): the throttle is
+    set to zero here, so that what is counted is what the pack reports, on either core."""
+    import comfy.utils
+    updates = []
+    saved = {name: getattr(comfy.utils, name) for name in ("PROGRESS_THROTTLE_MIN_INTERVAL", "PROGRESS_THROTTLE_MIN_PERCENT")
+             if hasattr(comfy.utils, name)}
+    for name in saved:
+        setattr(comfy.utils, name, 0)
+    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append((value, total)))
+    try:
+        yield updates
+    finally:
+        comfy.utils.set_progress_bar_global_hook(None)
+        for name, value in saved.items():
+            setattr(comfy.utils, name, value)

@@ -5,7 +5,7 @@ import comfy.utils
 import pytest
 import torch
 
-from fixtures import EMPTY, gmm, gmm_model, interrupting, scene_model
+from fixtures import EMPTY, gmm, gmm_model, interrupting, progress_updates, scene_model
 from sde_edit_pack.nodes.sde_sampler import SDESamplerEta
 from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise
 from sde_edit_pack.sampling import scenes
@@ -28,15 +28,11 @@ def test_model_patches_run_and_interrupt_stops_between_model_calls():
 
 
 def test_progress_bar_gets_every_step_with_a_preview():
-    updates = []
-    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append((value, total, preview)))
-    try:
+    with progress_updates() as updates:
         images, _ = scenes.reference_images()
         SDEditNoiseDenoise.execute(scene_model(), EMPTY, EMPTY, {"samples": scenes.to_latent(images[:1])},
                                    0, 6, 0.5, 1.0, 1.0, "normal", 2)
-    finally:
-        comfy.utils.set_progress_bar_global_hook(None)
-    assert [u[:2] for u in updates] == [(i, 12) for i in range(1, 13)]  # steps × repeats
+    assert updates == [(i, 12) for i in range(1, 13)]  # steps × repeats
 
 
 def test_sde_sampler_node_works_in_sampler_custom_advanced():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fixtures import (EMPTY, PARAMETERIZATIONS, assert_latent_unchanged, clone_latent, gmm_model, interrupting, oracle_calls,
-                      scene_model, two_blobs)
+                      progress_updates, scene_model, two_blobs)
 from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.adapter.guided import RisingCFGGuider, schedule_tail
 from sde_edit_pack.adapter.points import downscale_factor, to_latent
@@ -196,12 +196,7 @@ def test_points_are_in_image_pixels_scaled_by_the_latent_downscale_factor():
 
 
 def test_progress_bar_counts_every_step_of_every_sub_step():
-    import comfy.utils
-    updates = []
-    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append((value, total)))
-    try:
+    with progress_updates() as updates:
         _, frames = drag(gmm_model("eps", SHAPE), blob_latent(1), pts([[2, 3]], [[6, 3]]), steps=10, t0=0.5)
-    finally:
-        comfy.utils.set_progress_bar_global_hook(None)
     assert frames["samples"].shape[0] == 2  # 4 px in sub-steps of 2
     assert updates == [(i, 10) for i in range(1, 11)]

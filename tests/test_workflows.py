@@ -67,6 +67,16 @@ EXPECTED = {
         "FluxGuidance": {"guidance": 3.5, "conditioning": ("CLIPTextEncode", 0)},
         "DualCLIPLoader": {"type": "flux"},
     },
+    "SDE-Drag, region from SAM 3 (SD1.5 checkpoint).json": {
+        "SDEDragPointMover": {
+            "points": SD_POINTS, **DRAG, "model": ("CheckpointLoaderSimple", 0), "positive": ("CLIPTextEncode", 0),
+            "negative": ("CLIPTextEncode", 0), "latent": ("VAEEncode", 0), "vae": ("CheckpointLoaderSimple", 2),
+            "mask": None, "region": ("SAM3_Detect", 0), "method": "warp"},
+        "SAM3_Detect": {"model": ("CheckpointLoaderSimple", 0), "image": ("LoadImage", 0),
+                        "positive_coords": ("SDEDragClicks", 0), "conditioning": None, "threshold": 0.5,
+                        "refine_iterations": 2, "individual_masks": False},
+        "SDEDragClicks": {"points": ""},
+    },
     "SDEdit (SD1.5 checkpoint).json": {
         "SDEditNoiseDenoise": {
             "seed": 0, "steps": 30, "strength": 0.5, "eta": 1.0, "cfg": 7.0, "scheduler": "normal", "repeats": 1,
@@ -92,6 +102,14 @@ def load(path):
 
 def ids(paths):
     return [os.path.basename(p) for p in paths]
+
+
+def skip_without_nodes(path, object_info):
+    """A workflow for nodes a newer core brings (SAM 3) is checked on the test host that has them."""
+    missing = sorted({n["type"] for n in load(path)["nodes"]} - set(object_info) - set(SKIP_TYPES) - set(VIRTUAL_TYPES))
+    if missing and set(missing) <= {"SAM3_Detect"}:
+        pytest.skip(f"{os.path.basename(path)}: this ComfyUI has no {', '.join(missing)} (the SAM 3 nodes came with a "
+                    "later core, comfy_extras/nodes_sam3.py); checked on the newer test host")
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +155,7 @@ def runs(server, object_info):
 @pytest.mark.parametrize("path", WORKFLOWS, ids=ids(WORKFLOWS))
 def test_workflow_nodes_match_the_server(path, object_info):
     """Every node is known to the server and lists the outputs it really has (type, name, slot)."""
+    skip_without_nodes(path, object_info)
     for node in load(path)["nodes"]:
         if node["type"] in SKIP_TYPES or node["type"] in VIRTUAL_TYPES:
             continue
@@ -144,7 +163,9 @@ def test_workflow_nodes_match_the_server(path, object_info):
         assert info is not None, f"node {node['id']}: {node['type']} unknown to the server"
         outputs = [(o["type"], o["name"], o.get("slot_index", i)) for i, o in enumerate(node.get("outputs") or [])]
         expected = [(t, n, i) for i, (t, n) in enumerate(zip(info["output"], info["output_name"]))]
-        assert outputs == expected, f"node {node['id']} ({node['type']})"
+        # a newer core may add outputs after the saved ones (0.33's SaveImage and PreviewImage pass their
+        # IMAGE on); the frontend adds those slots on load, so a workflow lists a prefix of them
+        assert outputs == expected[:len(outputs)], f"node {node['id']} ({node['type']})"
 
 
 @pytest.mark.parametrize("path", RUNNABLE, ids=ids(RUNNABLE))
@@ -205,6 +226,7 @@ def test_drag_reference_saves_the_drag_as_an_animation(runs):
 
 @pytest.mark.parametrize("path", CHECKPOINT, ids=ids(CHECKPOINT))
 def test_checkpoint_workflow_converts_to_the_expected_prompt(path, object_info):
+    skip_without_nodes(path, object_info)
     prompt = to_api(load(path), object_info)
     for entry in prompt.values():  # nothing left out: every required input is given
         required = object_info[entry["class_type"]]["input"].get("required", {})
