@@ -79,6 +79,27 @@ def painted_region(region, strokes, height: int, width: int):
     return torch.cat([paint_strokes(strokes, height, width, item[None]) for item in base]) if strokes else base
 
 
+def region_batch(name: str, region, samples):
+    """The `region` MASK's batch made one a drag can use, before check_mask: one mask per object (a
+    segmenter's individual masks, SAM3 Detect individual_masks) for a single image is their union, since
+    every object marked moves along the pairs; a batch of the latent's size stays one mask per image.
+    An empty batch (a segmenter that found nothing) is refused here, where it can be named."""
+    if not isinstance(region, torch.Tensor) or region.ndim != 3:
+        return region  # check_mask names what is wrong with it
+    batch = samples.shape[0]
+    if region.shape[0] == 0:
+        raise InputError(f"{name} is an empty batch of masks (0 x {region.shape[-2]} x {region.shape[-1]}): the "
+                         "segmentation found no object; click on the object or lower its threshold, or disconnect "
+                         f"{name} to let handle_region find what moves")
+    if region.shape[0] in (1, batch):
+        return region
+    if batch == 1:
+        return region.amax(0, keepdim=True)
+    raise InputError(f"{name} has a batch of {region.shape[0]} masks for a latent batch of {batch}: give 1 mask (for "
+                     f"every image), {batch} (one per image), or one mask of all the objects (SAM3 Detect: "
+                     "individual_masks off)")
+
+
 def drag_region(region, strokes, samples, factor: int):
     """What moves, at the latent's resolution ((B or 1, 1, h, w), grown as `latent_region`), from the
     `region` input (a checked MASK or None) with the editor's brush strokes (`points.parse_region`)
@@ -92,7 +113,9 @@ def drag_region(region, strokes, samples, factor: int):
     at_latent = latent_region(region, samples, grow_by=0)
     if not bool(at_latent.any()):
         raise InputError(f"{name} is empty at the latent's resolution (no latent pixel is at least half covered): "
-                         f"mark the object to move in white")
+                         f"mark the object to move in white (a segmentation that found nothing gives an empty mask: "
+                         f"click on the object or lower its threshold, or disconnect region to let handle_region "
+                         f"find what moves)")
     if bool(at_latent.flatten(1).all(1).any()):
         raise InputError(f"{name} covers the whole image: mark only the object to move (white), so that something "
                          f"stays where it is")
@@ -163,3 +186,24 @@ def run_drag(model, positive, negative, latent: dict, pairs, setting: DragSettin
     out = run_sampler(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask,
                       guider=RisingCFGGuider(model, sigmas, cfg))
     return out, sampler.frames, sampler
+
+
+MAX_SHOWN_RUNS = 100_000  # a mask this fragmented is not drawn after a run (the message would be megabytes)
+
+
+def region_shown(marked):
+    """The `region` MASK the drag used (its first image, after `region_batch`), for the point editor to
+    draw after a run (a mask from a segmenter is only known then): {"width", "height", "runs"}, the
+    row-major run lengths of out / in pixels (in = at least 0.5, the editor's rule), starting with an
+    out run; None when there is none or it is too fragmented to send."""
+    if marked is None:
+        return None
+    bits = (marked[0] >= 0.5).flatten().to(torch.int8).cpu()
+    edges = torch.nonzero(bits[1:] != bits[:-1]).flatten() + 1
+    bounds = [0] + edges.tolist() + [bits.numel()]
+    runs = [b - a for a, b in zip(bounds, bounds[1:])]
+    if bool(bits[0]):
+        runs = [0] + runs
+    if len(runs) > MAX_SHOWN_RUNS:
+        return None
+    return {"width": int(marked.shape[-1]), "height": int(marked.shape[-2]), "runs": runs}

@@ -1,5 +1,6 @@
 """Thin ComfyUI node classes (V3 schema). They declare inputs and outputs, check them, and call the
 adapter; the maths is in ../sampling."""
+from .clicks import SDEDragClicks
 from .drag import SDEDragPointMover
 from .inpaint import SDEInpaint
 from .lora_schedule import SDELoraSchedule
@@ -8,5 +9,5 @@ from .scene_model import SceneModelLoader
 from .sde_sampler import SDESamplerEta
 from .sdedit import SDEditNoiseDenoise
 
-NODES = [SDEditNoiseDenoise, SDEInpaint, SDEDragPointMover, SDESamplerEta, SDELoraSchedule, ReferenceSceneModel,
+NODES = [SDEditNoiseDenoise, SDEInpaint, SDEDragPointMover, SDEDragClicks, SDESamplerEta, SDELoraSchedule, ReferenceSceneModel,
          ReferenceSceneImage, SceneModelLoader, SceneWorldImage]

@@ -5,7 +5,7 @@ from comfy_api.v0_0_2 import io
 from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
                               check_memory, check_model, check_model_input, check_range, check_vae, check_work)
 from ..adapter.drag import (HANDLE_REGIONS, METHODS, PRESETS, WARP_SPACES, drag_region, image_space_warp,
-                            region_from_handles, run_drag, setting_for)
+                            region_batch, region_from_handles, region_shown, run_drag, setting_for)
 from ..sampling.drag import drag_substep_count
 from ..adapter.points import check_inside, downscale_factor, parse_points, parse_region, to_latent
 from .common import CATEGORY, LATENTS_HELD, choices_valid, eta_input, scheduler_input, seed_input
@@ -144,7 +144,7 @@ class SDEDragPointMover(io.ComfyNode):
         mask_name = "mask" if mask is not None else "latent's noise_mask"
         mask = check_mask(mask_name, mask if mask is not None else latent.get("noise_mask"), samples)
         strokes = parse_region("points", points)
-        marked = check_mask("region", region, samples)
+        marked = check_mask("region", region_batch("region", region, samples), samples)
         region = drag_region(marked, strokes, samples, factor)
 
         setting = setting_for(method, steps, t0, drag_step)
@@ -168,4 +168,5 @@ class SDEDragPointMover(io.ComfyNode):
         substeps["samples"] = torch.cat(frames).to(out["samples"])
         substeps.pop("noise_mask", None)
         substeps.pop("batch_index", None)
-        return io.NodeOutput(out, substeps)
+        shown = region_shown(marked)  # the point editor draws it (a segmenter's mask is only known after a run)
+        return io.NodeOutput(out, substeps, ui={"sde_drag_region": [shown]} if shown else None)

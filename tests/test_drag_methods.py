@@ -306,7 +306,7 @@ def test_a_painted_region_is_the_region_input_and_paints_over_a_connected_one():
     (torch.zeros(1, 32, 32), "is empty"),
     (torch.full((1, 32, 32), float("nan")), "region"),
     (torch.zeros(1, 32, 48), "aspect ratio"),
-    (torch.zeros(3, 32, 32), "batch of 3"),
+    (torch.zeros(0, 32, 32), "empty batch of masks"),  # a segmenter that found nothing (individual masks)
 ])
 def test_bad_regions_are_refused_by_name_before_any_model_call(region, words):
     model = object_model()
