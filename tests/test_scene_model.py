@@ -28,23 +28,29 @@ def test_shipped_weights_are_small():
 
 
 def test_loads_and_samples_scenes_that_follow_their_caption(loaded):
-    """Sixteen samples of "a red ball on grass", 20 steps of euler_ancestral at cfg 3, through the
+    """24 samples of "a red ball on grass", 20 steps of euler_ancestral at cfg 3, through the
     loader's MODEL, CLIP and VAE: some parse as a valid scene (the model's rate at this setting is
     31 % [23, 41], docs/scene_model.md; random weights give none), and the caption steers them: the
     parsed ground is grass and a red object is there in nearly all. What the model does not yet do is
-    draw the named kinds reliably (5 % match kind and colour), so that is measured, not asserted."""
+    draw the named kinds reliably (5 % match kind and colour), so that is measured, not asserted.
+    24 samples and at least 3 valid: at the measured 31 % a run fails with probability 0.9 % (binomial),
+    whatever noise the core's euler_ancestral draws (0.33 draws other noise than 0.3.75 for the same
+    seed; with 16 samples and the same threshold that was 8.5 %, and 0.33's draw gave 2 of 16)."""
     model, clip, vae = loaded
     text = "a red ball on grass"
     pos = comfy_nodes.CLIPTextEncode().encode(clip, text)[0]
     neg = comfy_nodes.CLIPTextEncode().encode(clip, "")[0]
-    empty = torch.zeros(16, 3, 32, 32)
+    empty = torch.zeros(24, 3, 32, 32)
     noise = comfy.sample.prepare_noise(empty, 3)
     out = comfy.sample.sample(model, noise, 20, 3.0, "euler_ancestral", "normal", pos, neg, empty, seed=3)
     images = vae.decode(out).movedim(-1, 1)  # the pixel_space VAE: (B, H, W, C) in [0, 1]
-    assert images.shape == (16, 3, 32, 32) and torch.isfinite(images).all()
+    assert images.shape == (24, 3, 32, 32) and torch.isfinite(images).all()
     parses = sp.parse_all(images)
-    assert sum(p.valid() for p in parses) >= 3  # 7 of 16 here
-    assert sum(p.world.ground == "grass" and any(o.colour == "red" for o in p.objects) for p in parses) >= 14
+    valid = sum(p.valid() for p in parses)
+    steered = sum(p.world.ground == "grass" and any(o.colour == "red" for o in p.objects) for p in parses)
+    print(f"valid {valid} of 24, grass and red {steered} of 24")
+    assert valid >= 3
+    assert steered >= 21
 
 
 def test_text_encoder_in_comfyui_gives_what_training_saw(loaded):
