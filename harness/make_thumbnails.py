@@ -124,6 +124,7 @@ class Plan:
     sets: list = dataclasses.field(default_factory=list)         # extra run_workflow --set overrides
     shown_on_trained: bool = False  # a checkpoint / Flux graph run on the scene model trained here (thumbnails)
     text: str = None      # the positive prompt put in (shown_on_trained)
+    sam3: list = dataclasses.field(default_factory=list)  # SAM 3 checkpoint names: run on the tiny stand-in node
 
     @property
     def overrides(self):
@@ -142,7 +143,8 @@ def on_trained_model(plan):
         return plan
     shown = analyse(plan.path, TRAINED_SIZE, plan.sets)
     return dataclasses.replace(shown, shown_on_trained=True, loras=[], checkpoints={},
-                               caption="shown: this graph run on the scene model trained here (32 by 32 px)")
+                               caption="shown: this graph run on the scene model trained here (32 by 32 px)"
+                               + ("; tiny random-weight SAM 3" if shown.sam3 else ""))
 
 
 def _live_nodes(workflow):
@@ -183,8 +185,9 @@ def analyse(path, size=DEFAULT_SIZE, sets=()):
         return Plan(name, path, workflow, "trained", task, TASK_TITLES[task],
                     "on the scene model trained here: runs on a CPU",
                     "a real run of this workflow on the trained model (32 by 32 px)", sets=sets)
+    sam3 = [n["widgets_values"][0] for n in nodes if n["type"] == "CheckpointLoaderSimple" and is_sam3(n["widgets_values"][0])]
     ckpts = {n["widgets_values"][0]: family_of_checkpoint(n["widgets_values"][0])
-             for n in nodes if n["type"] == "CheckpointLoaderSimple"}
+             for n in nodes if n["type"] == "CheckpointLoaderSimple" and not is_sam3(n["widgets_values"][0])}
     loras = [n["widgets_values"][0] for n in nodes if n["type"] == "LoraLoader"]
     flux = "UNETLoader" in types and any(
         n["type"] in TEXT_ENCODERS and "flux" in [str(v).lower() for v in n.get("widgets_values") or []]
@@ -205,10 +208,38 @@ def analyse(path, size=DEFAULT_SIZE, sets=()):
     if loras and family not in ("sd15", "sd15_inpaint"):
         raise ValueError(f"{name}: tiny LoRAs are made for SD1.5 only, not {family}")
     plan = Plan(name, path, workflow, kind, task, TASK_TITLES[task], model, caption, size=size, family=family,
-                checkpoints=ckpts, loras=loras, sets=sets)
+                checkpoints=ckpts, loras=loras, sets=sets, sam3=sam3)
+    if sam3:
+        plan.caption += "; tiny random-weight SAM 3"
     if task == "drag":
         plan.points = scaled_points(workflow, size / DESIGN_SIZE["flux" if flux else family])
     return plan
+
+
+def is_sam3(ckpt_name):
+    """A SAM 3 checkpoint (sam3.1_multiplex_fp16.safetensors, which Load Checkpoint loads): it runs on the
+    tiny SAM 3 of tests/sam3_standin (no tiny file can go through the real loader: ComfyUI builds SAM 3
+    at fixed dimensions)."""
+    return "sam3" in ckpt_name.lower()
+
+
+SAM3_STANDIN = os.path.join(ROOT, "tests", "sam3_standin")  # a test-only custom node
+
+
+def link_standin_nodes(server):
+    """Before the server starts: the test-only TinySAM3Loader into its custom_nodes."""
+    link = os.path.join(server.base_dir, "custom_nodes", "sde_edit_test_sam3_standin")
+    if not os.path.lexists(link):
+        os.symlink(SAM3_STANDIN, link)
+
+
+def swap_sam3_loaders(prompt):
+    """Every SAM 3 Load Checkpoint becomes TinySAM3Loader (MODEL, CLIP, VAE in the same slots)."""
+    for node_id, entry in list(prompt.items()):
+        if entry["class_type"] == "CheckpointLoaderSimple" and is_sam3(entry["inputs"].get("ckpt_name", "")):
+            prompt[node_id] = {"class_type": "TinySAM3Loader", "inputs": {"seed": 2},
+                               "_meta": {"title": "tiny random-weight SAM 3.1 in place of " + entry["inputs"]["ckpt_name"]}}
+    return prompt
 
 
 def scaled_points(workflow, scale):
@@ -372,7 +403,7 @@ def swap_to_trained_model(prompt):
     """Every CheckpointLoaderSimple becomes the trained scene model's loader (MODEL, CLIP, VAE in the
     same slots); a LoraLoader is passed through (its links go to its own model and clip inputs)."""
     for node_id, entry in list(prompt.items()):
-        if entry["class_type"] == "CheckpointLoaderSimple":
+        if entry["class_type"] == "CheckpointLoaderSimple" and not is_sam3(entry["inputs"].get("ckpt_name", "")):
             prompt[node_id] = {"class_type": "SDESceneModelLoader", "inputs": {"weights": TRAINED_WEIGHTS},
                                "_meta": {"title": "the scene model trained here, in place of the checkpoint"}}
     for node_id in [k for k, v in prompt.items() if v["class_type"] == "LoraLoader"]:
@@ -396,6 +427,8 @@ def build_prompt(plan, server, object_info, workdir):
     prompt = rw.prepare(plan.workflow, server, overrides, object_info)
     if plan.kind == "flux":
         swap_flux_loaders(prompt)
+    if plan.sam3:
+        swap_sam3_loaders(prompt)
     if plan.shown_on_trained:
         swap_to_trained_model(prompt)
     encoders = [v for v in prompt.values() if v["class_type"] == "VAEEncode"]
@@ -697,7 +730,9 @@ def main(argv=None):
     log = os.path.join(args.keep, "server.log") if args.keep else None
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
-    with ComfyServer(log_path=log) as server:
+    server = ComfyServer(log_path=log)
+    link_standin_nodes(server)
+    with server:
         print(f"ComfyUI (CPU) up in {time.time() - started:.1f} s", flush=True)
         stage(server, plans)
         object_info = server.get("/object_info")

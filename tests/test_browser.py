@@ -433,10 +433,21 @@ class ComfyPage:
 
     # ---- running -------------------------------------------------------------------------------
 
+    def run_button(self):
+        """The Run button. From 1.49 the queue-mode menu's trigger is a button named "Run" too: the
+        one wanted carries data-testid="queue-button" (1.49, 1.58) or sits in the split button that
+        does (1.27, 1.32)."""
+        run = self.page.get_by_role("button", name="Run", exact=True)
+        queue = self.page.locator('[data-testid="queue-button"]')
+        for candidate in (run.and_(queue), queue.get_by_role("button", name="Run", exact=True)):
+            if candidate.count() == 1:
+                return candidate
+        return run
+
     def run(self):
         """Click Run; the server's answer to the prompt (a Playwright Response)."""
         with self.page.expect_response(lambda r: r.url.endswith("/api/prompt") and r.request.method == "POST") as answer:
-            self.page.get_by_role("button", name="Run", exact=True).click()
+            self.run_button().click()
         return answer.value
 
     def run_and_wait(self):
@@ -1119,6 +1130,47 @@ def test_a_region_from_a_connected_mask_loader_is_shown_and_previewed(ui, fronte
         app.graph.getNodeById(solid).connect(0, d, d.inputs.findIndex((i) => i.name === 'region'))
     }""", [ids["solid"], node_id])
     page.wait_for_function("(e) => e.dataset.regionSource === 'other'", arg=handle, timeout=UI_TIMEOUT_MS)
-    assert "region: from SolidMask, seen after a run" in status.inner_text()
+    solid = ui.server.get("/object_info/SolidMask")["SolidMask"]["display_name"] or "SolidMask"  # 0.33: "Create Solid Mask"
+    assert f"region: from {solid}, seen after a run" in status.inner_text()
     check_overlay(np.zeros((64, 64), np.float32), "another node: the strokes alone")
     assert ui.disabled_widgets(node_id) == expected_ignored(names, "warp", region=True)
+
+
+@every_renderer
+@every_frontend
+def test_a_region_known_only_after_a_run_is_shown_after_the_run(ui, frontend, renderer):
+    """A `region` from a node the browser cannot read (as SAM3 Detect's: here SolidMask composited into
+    a 20x20 square, at 64x64) is only a note before a run; after it, the editor draws the region the drag
+    reports it used (the node's UI output) in blue, pixel for pixel the square."""
+    node_id = make_two_pairs(ui, SCALE[renderer], pairs=[((14, 26), (24, 30))])
+    page, editor = ui.page, ui.editor(node_id)
+    handle = editor.element_handle()
+    page.evaluate("""(id) => {
+        const drag = app.graph.getNodeById(id)
+        const add = (type, x, y, values) => {
+            const n = LiteGraph.createNode(type)
+            n.pos = [x, y]
+            app.graph.add(n)
+            for (const [name, v] of Object.entries(values)) n.widgets.find((w) => w.name === name).value = v
+            return n
+        }
+        const empty = add('SolidMask', -400, 600, { value: 0, width: 64, height: 64 })
+        const square = add('SolidMask', -400, 800, { value: 1, width: 20, height: 20 })
+        const composite = add('MaskComposite', -100, 700, { x: 8, y: 16, operation: 'add' })
+        empty.connect(0, composite, 0)
+        square.connect(0, composite, 1)
+        composite.connect(0, drag, drag.inputs.findIndex((i) => i.name === 'region'))
+        app.graph.setDirtyCanvas(true, true)
+    }""", node_id)
+    page.wait_for_function("(e) => e.dataset.regionSource === 'other'", arg=handle, timeout=UI_TIMEOUT_MS)
+    _, entry = ui.run_and_wait()
+    page.wait_for_function("(e) => e.dataset.regionSource === 'ready'", arg=handle, timeout=UI_TIMEOUT_MS)
+    ui.wait_for_input_picture(node_id)
+    width, height, classes = editor.locator("canvas.sde-drag-region").evaluate(OVERLAY_CLASSES)
+    got = np.array([int(c) for c in classes]).reshape(height, width)
+    square = np.zeros((64, 64), bool)
+    square[16:36, 8:28] = True
+    assert (width, height) == (64, 64) and np.array_equal(got == 2, square) and not (got == 1).any()
+    assert "(blue)" in editor.locator(".sde-drag-status").inner_text()
+    ui.dismiss_notices()
+    editor.screenshot(path=os.path.join(ui.out, "editor_region_after_run.png"))

@@ -53,7 +53,9 @@ def plan(path):
 
 @pytest.fixture(scope="module")
 def server():
-    with ComfyServer() as s:
+    s = ComfyServer()
+    mt.link_standin_nodes(s)  # the test-only tiny SAM 3 (tests/sam3_standin), loaded at start-up
+    with s:
         mt.stage(s, [plan(p) for p in CHECKPOINT])
         yield s
 
@@ -105,13 +107,17 @@ def test_checkpoint_workflow_runs_on_its_tiny_checkpoint(path, runs, server):
                     "made small, and a full-size one cannot be generated and run within this suite. Its graph runs "
                     "on the tiny SD3 checkpoint in test_flux_graph_runs_with_sd3_standing_in; its conversion is "
                     "checked in test_workflows.py")
+    if p.sam3 and "SAM3_Detect" not in server.get("/object_info"):
+        pytest.skip(f"{os.path.basename(path)}: this ComfyUI has no SAM 3 nodes (SAM3_Detect, comfy_extras/nodes_sam3.py "
+                    "came with a later core); it runs on the newer test host")
     result, latents = runs(path)
     prompt = result.prompt
 
     # It ran as shipped: the workflow's own checkpoint / LoRA names, loaded by the stock loaders.
     with open(path, encoding="utf-8") as f:
         shipped = [n["widgets_values"][0] for n in json.load(f)["nodes"]
-                   if n["type"] in ("CheckpointLoaderSimple", "LoraLoader") and n.get("mode", 0) == 0]
+                   if n["type"] in ("CheckpointLoaderSimple", "LoraLoader") and n.get("mode", 0) == 0
+                   and not mt.is_sam3(n["widgets_values"][0])]  # SAM 3 runs on the stand-in node
     used = [v["inputs"].get("ckpt_name") or v["inputs"].get("lora_name") for v in prompt.values()
             if v["class_type"] in ("CheckpointLoaderSimple", "LoraLoader")]
     assert shipped and sorted(used) == sorted(shipped)
@@ -257,3 +263,42 @@ def test_template_browser_lists_and_serves_the_workflows(server):
         with open(path[:-len(".json")] + ".jpg", "rb") as f:
             assert data == f.read()
         Image.open(io.BytesIO(data)).verify()
+
+
+SAM3_WORKFLOW = os.path.join(ROOT, "workflows", "SDE-Drag, region from SAM 3 (SD1.5 checkpoint).json")
+
+
+def test_sam3_clicks_are_the_drags_source_points_and_its_mask_is_the_region(runs, server, object_info):
+    """SDE-Drag, region from SAM 3: the tiny SAM 3.1 (tests/sam3_standin) stands in for its loader only.
+    The drag's own source point reaches SAM3 Detect as its click (read from the drag node downstream,
+    the clicks node's points left empty), SAM's mask of the picture reaches the drag's region at the
+    picture's size (the region the drag reports to the editor), and re-queued with other drag points
+    the clicks follow them (the node is not served from the cache)."""
+    if "SAM3_Detect" not in object_info:
+        pytest.skip("this ComfyUI has no SAM 3 nodes (SAM3_Detect came with a later core)")
+    result, latents = runs(SAM3_WORKFLOW)
+    prompt = result.prompt
+    by_class = {v["class_type"]: k for k, v in prompt.items()}
+    detect, clicks, mover = (prompt[by_class[c]] for c in ("SAM3_Detect", "SDEDragClicks", "SDEDragPointMover"))
+    assert prompt[detect["inputs"]["model"][0]]["class_type"] == "TinySAM3Loader"
+    assert detect["inputs"]["positive_coords"] == [by_class["SDEDragClicks"], 0] and clicks["inputs"]["points"] == ""
+    assert "conditioning" not in detect["inputs"]  # the text prompt path is bypassed as shipped
+    assert mover["inputs"]["region"] == [by_class["SAM3_Detect"], 0]
+    (shown,) = result.run.entry["outputs"][by_class["SDEDragPointMover"]]["sde_drag_region"]
+    assert (shown["width"], shown["height"]) == (SIZE, SIZE) and sum(shown["runs"]) == SIZE * SIZE
+    inside = sum(shown["runs"][1::2])
+    assert 0 < inside < SIZE * SIZE
+    (latent,) = latents.values()
+    assert torch.isfinite(latent).all()
+
+    # the clicks, shown by a PreviewAny; then the drag's points changed and the prompt queued again
+    # (only the clicks run: the other outputs are left out, the drag node stays in the prompt to be found)
+    prompt = {k: v for k, v in json.loads(json.dumps(prompt)).items()
+              if v["class_type"] not in ("SaveImage", "SaveLatent", "SaveAnimatedWEBP", "PreviewImage")}
+    prompt["clicks_shown"] = {"class_type": "PreviewAny", "inputs": {"source": [by_class["SDEDragClicks"], 0]}}
+    shown_clicks = []
+    for source in ([25, 32], [30, 20]):
+        prompt[by_class["SDEDragPointMover"]]["inputs"]["points"] = json.dumps({"source": [source], "target": [[35, 32]]})
+        entry = server.run(prompt, timeout=300)
+        shown_clicks.append(json.loads(entry["outputs"]["clicks_shown"]["text"][0]))
+    assert shown_clicks == [[{"x": 25, "y": 32}], [{"x": 30, "y": 20}]]

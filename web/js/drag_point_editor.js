@@ -333,10 +333,57 @@ function attachEditor(node) {
     editor.refresh()
     markIgnored(node)
   })
+  // After a run: the region the drag used (its UI output), for masks the browser cannot read itself.
+  chain(node, 'onExecuted', (output) => {
+    const shown = output?.sde_drag_region?.[0]
+    if (shown) editor.showRunRegion(shown)
+  })
 
   // Room for the editor on a freshly placed node (a loaded workflow brings its own size).
   const [, minHeight] = node.computeSize()
   node.setSize([Math.max(node.size[0], MIN_NODE_WIDTH), Math.max(node.size[1], minHeight)])
+}
+
+const CLICKS_CLASS = 'SDEDragClicks'
+
+/** The SDE-Drag nodes reached following links downstream from `node` (a drag node ends its path). */
+export function dragNodesReached(graph, node) {
+  const found = new Set()
+  const seen = new Set([node.id])
+  const queue = [node]
+  while (queue.length) {
+    const current = queue.shift()
+    for (const output of current.outputs ?? []) {
+      for (const id of output.links ?? []) {
+        const link = graph.links?.get?.(id) ?? graph.links?.[id]
+        const next = link && graph.getNodeById(link.target_id)
+        if (!next || seen.has(next.id)) continue
+        seen.add(next.id)
+        if (next.comfyClass === NODE_CLASS) found.add(next)
+        else queue.push(next)
+      }
+    }
+  }
+  return [...found]
+}
+
+/**
+ * SDE-Drag Points as Clicks with its `points` left empty reads the points of the drag node its clicks
+ * reach, on the server, from the prompt. ComfyUI's cache key does not hold the prompt, so here the
+ * queued value is those points themselves (serializeValue: what is queued; the widget keeps its empty
+ * text): a change of the drag's points changes the clicks node's key and it runs again.
+ */
+function fillClicksFromDrag(node) {
+  const widget = node.widgets?.find((w) => w.name === POINTS)
+  if (!widget) return
+  widget.serializeValue = async () => {
+    if (String(widget.value ?? '').trim()) return widget.value
+    const reached = dragNodesReached(node.graph ?? app.graph, node)
+    const points = reached.length === 1 ? reached[0].widgets?.find((w) => w.name === POINTS) : null
+    const slot = reached.length === 1 ? reached[0].inputs?.findIndex((input) => input.name === POINTS) ?? -1 : -1
+    const linked = slot >= 0 && inputConnected(reached[0], slot)
+    return points && !linked ? points.value : widget.value // else the server names what is wrong
+  }
 }
 
 app.registerExtension({
@@ -344,6 +391,7 @@ app.registerExtension({
 
   nodeCreated(node) {
     if (node.comfyClass === NODE_CLASS) attachEditor(node)
+    if (node.comfyClass === CLICKS_CLASS) fillClicksFromDrag(node)
   },
 
   setup() {

@@ -279,6 +279,31 @@ export class DragPointEditor {
     return true
   }
 
+  /**
+   * The region the last run used ({width, height, runs}: run lengths of out / in pixels, row by row,
+   * from the node's UI output), shown as the connected mask when the browser cannot read that mask
+   * itself (a segmenter's, state 'other'; or a file it failed to read): kept until the input changes.
+   */
+  showRunRegion(shown) {
+    const { width, height, runs } = shown ?? {}
+    if (!(width > 0 && height > 0 && Array.isArray(runs))) return
+    const bits = new Uint8Array(width * height)
+    let at = 0
+    let count = 0
+    runs.forEach((n, i) => {
+      if (i % 2) {
+        bits.fill(1, at, at + n)
+        count += n
+      }
+      at += n
+    })
+    const c = this.connected
+    if (c.state === 'none' || c.state === 'loading' || (c.state === 'ready' && !c.fromRun)) return
+    Object.assign(c, { state: 'ready', fromRun: true, mask: { width, height, bits, count }, resized: null })
+    this.maskKey = null
+    this.render()
+  }
+
   /** The connected mask resized to the picture (Uint8Array), or null while there is none to show. */
   connectedMask(size) {
     const c = this.connected
