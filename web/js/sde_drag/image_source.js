@@ -125,6 +125,18 @@ function isActive(node) {
   return node.mode !== 2 && node.mode !== 4 // 2: muted, 4: bypassed
 }
 
+/**
+ * A node that shows the IMAGE it is fed: one without outputs (PreviewImage, SaveImage up to ComfyUI
+ * 0.3.x), or an output node whose outputs are all IMAGE (from ComfyUI 0.33 PreviewImage and SaveImage
+ * pass their `images` on). `nodeData` is the node's definition from /object_info, as every frontend
+ * hands it to extensions (beforeRegisterNodeDef) and keeps it on the node's class.
+ */
+function isViewer(node) {
+  const outputs = node.outputs ?? []
+  if (!outputs.length) return true
+  return node.constructor?.nodeData?.output_node === true && outputs.every((output) => output.type === IMAGE)
+}
+
 /** Index of the input to follow upstream: an IMAGE input first, else a LATENT one, else a reroute's. */
 function nextInput(node) {
   const inputs = node.inputs ?? []
@@ -143,7 +155,7 @@ function pictureAtOutput(app, api, node, slot) {
   if (own) return { url: own, node }
   if (node.outputs?.[slot]?.type !== IMAGE) return null
   for (const viewer of downstreamOf(node, slot)) {
-    const url = isActive(viewer) && !viewer.outputs?.length ? nodePictureUrl(app, api, viewer) : null
+    const url = isActive(viewer) && isViewer(viewer) ? nodePictureUrl(app, api, viewer) : null
     if (url) return { url, node: viewer }
   }
   return null
