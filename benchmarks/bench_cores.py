@@ -59,6 +59,13 @@ def peak_rss_mb(pid=None):
         return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM"))
 
 
+def cpu_seconds(pid):
+    """user + system CPU time of a process (all its threads): less distorted than wall time by other jobs."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def worker_inproc(repeats, full=False):
     import bench_drag_gpu
     from comfy_host import import_pack
@@ -100,13 +107,15 @@ def worker_inproc(repeats, full=False):
             runs["drag"]()
         out = {"threads": torch.get_num_threads(), "torch": torch.__version__}
         for name, fn in runs.items():
-            times = []
+            times, cpu = [], []
             for _ in range(repeats):
                 stats.update(latents=0, calls=0, inside=0.0, graphs=0)
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 fn()
                 times.append(time.perf_counter() - start)
-            out[name] = {"s": times, "latents": stats["latents"], "calls": stats["calls"], "graphs": stats["graphs"]}
+                cpu.append(time.process_time() - start_cpu)
+            out[name] = {"s": times, "cpu": cpu, "latents": stats["latents"], "calls": stats["calls"],
+                         "graphs": stats["graphs"]}
     out["rss_mb"] = peak_rss_mb()
     return out
 
@@ -197,11 +206,12 @@ def worker_big(log_dir, prompts=3):
         info = server.get("/object_info")
         for seed in range(1, prompts + 1):
             before = server.read_log()
-            started = time.time()
+            started, cpu = time.time(), cpu_seconds(server.process.pid)
             entry = server.run(big_prompt(info, seed), timeout=1800)
             seconds = run_workflow.server_seconds(entry, time.time() - started)
+            cpu = cpu_seconds(server.process.pid) - cpu
             new = server.read_log()[len(before):]
-            out["prompts"].append({"s": seconds, **{k: new.count(v) for k, v in LOG_KEYS.items()}})
+            out["prompts"].append({"s": seconds, "cpu": cpu, **{k: new.count(v) for k, v in LOG_KEYS.items()}})
         out["server_rss_mb"] = peak_rss_mb(server.process.pid)
         log = server.read_log()
     out["dynamic_vram"] = "DynamicVRAM support detected and enabled" in log
@@ -266,12 +276,15 @@ def table(results, hosts):
             add(f"{what}: {label}: latents", lambda r, k=key, p=part: r[p][k]["latents"], lambda v: f"{v}")
             add(f"{what}: {label}: ms per latent",
                 lambda r, k=key, p=part: 1000 * med(r[p][k]["s"]) / r[p][k]["latents"], lambda v: f"{v:.1f}")
+            add(f"{what}: {label}: CPU ms per latent",
+                lambda r, k=key, p=part: 1000 * med(r[p][k]["cpu"]) / r[p][k]["latents"], lambda v: f"{v:.1f}")
         add(f"{what}: SDE Sampler / KSampler, time per latent", lambda r, p=part: med(r[p]["ours"]["s"])
             / r[p]["ours"]["latents"] / (med(r[p]["ksampler"]["s"]) / r[p]["ksampler"]["latents"]))
         add(f"{what}: default drag (warp): latents", lambda r, p=part: r[p]["drag"]["latents"], lambda v: f"{v}")
         add(f"{what}: default drag (warp): s", lambda r, p=part: med(r[p]["drag"]["s"]))
         add(f"{what}: default drag (warp): ms per latent",
             lambda r, p=part: 1000 * med(r[p]["drag"]["s"]) / r[p]["drag"]["latents"], lambda v: f"{v:.1f}")
+        add(f"{what}: default drag (warp): CPU s", lambda r, p=part: med(r[p]["drag"]["cpu"]))
         add(f"{what}: autograd graphs recorded", lambda r, p=part: sum(r[p][k]["graphs"] for k in ("ours", "ksampler", "drag")),
             lambda v: f"{v}")
         add(f"{what}: peak RSS MB (process)", lambda r, p=part: r[p]["rss_mb"], lambda v: f"{v:.0f}")
@@ -290,6 +303,7 @@ def table(results, hosts):
         n = max(len(r.get("big", {}).get("prompts", [])) for r in results.values())
         for i in range(n):
             add(f"full SD1.5 prompt {i + 1}: s", lambda r, i=i: r["big"]["prompts"][i]["s"])
+            add(f"full SD1.5 prompt {i + 1}: server CPU s", lambda r, i=i: r["big"]["prompts"][i].get("cpu"))
             add(f"full SD1.5 prompt {i + 1}: " + ", ".join(LOG_KEYS), lambda r, i=i: tuple(
                 r["big"]["prompts"][i][k] for k in LOG_KEYS), lambda v: " / ".join(map(str, v)))
             rows[-1][2].update({h: None for h in hosts})

@@ -4,7 +4,9 @@ driven through ComfyUI in-process exactly as a checkpoint's MODEL is. Prints Mar
     .venv/bin/python benchmarks/bench_drag_gpu.py [--models sd15 sdxl] [--presets warp fast paper]
     .venv/bin/python benchmarks/bench_drag_gpu.py --device cpu --tiny  # smoke test, no GPU (tests/test_bench_drag_gpu.py)
     .venv/bin/python benchmarks/bench_drag_gpu.py --device cpu --models sd15 --presets warp fast \
-        --extrapolate paper --no-warmup --ksampler-steps 0   # full-size SD1.5 on the CPU (docs/speed.md)
+        --extrapolate paper --no-warmup --ksampler-steps 0   # full-size SD1.5 on the CPU (docs/fast_drag.md)
+    .venv/bin/python benchmarks/bench_drag_gpu.py --device cpu --models sd15 --presets \
+        --extrapolate warp fast paper --no-warmup --ksampler-steps 1   # the same from one KSampler step
 
 Everything runs inside torch.inference_mode(), as ComfyUI's executor (execution.py, execute_async)
 runs every node: no autograd graph is recorded (outside it the random weights, which require grad,
@@ -20,7 +22,7 @@ positive and a negative, CFG 3 (the authors'), so every step evaluates cond and 
 one point pair, 80 image px long at 512² (160 px at 1024²: 10 / 20 latent px), patch_radius 5,
 β 0.3, α 1.1, η 1, ddim_uniform, seed 1234, batch 1. A warp drag runs first, untimed (CUDA init,
 model load to the GPU; --no-warmup skips it). --extrapolate PRESET: not run; its time is the formula's
-latent count × the seconds per latent of the measured presets (marked "extrapolated"). --tiny: the same classes with a tiny config (model_channels 32, two levels,
+latent count × the seconds per latent of the measured rows (presets and KSampler; marked "extrapolated"). --tiny: the same classes with a tiny config (model_channels 32, two levels,
 depth 1), latent 16², an 80 px drag on 128², float32 on the CPU: it proves the wiring, not speed.
 
 Columns:
@@ -194,7 +196,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--models", nargs="+", choices=tuple(MODELS), default=list(MODELS))
-    parser.add_argument("--presets", nargs="+", choices=("warp", "fast", "paper"), default=["warp", "fast", "paper"])
+    parser.add_argument("--presets", nargs="*", choices=("warp", "fast", "paper"), default=["warp", "fast", "paper"])
     parser.add_argument("--extrapolate", nargs="*", choices=("warp", "fast", "paper"), default=[],
                         help="presets not run: formula × the measured seconds per latent")
     parser.add_argument("--ksampler-steps", type=int, default=20, help="the KSampler reference row (0: none)")
