@@ -16,8 +16,15 @@ PACK_NODES = {"SDEditNoiseDenoise", "SDESamplerEta", "ReferenceSceneModel", "Ref
 
 @pytest.fixture(scope="module")
 def server():
-    with ComfyServer() as s:
+    # Python shows a DeprecationWarning only when raised from __main__ by default: the server shows
+    # them all, so that one raised in (or by a call from) the pack's code reaches its log.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYTHONWARNINGS", "default")
+        s = ComfyServer().start()
+    try:
         yield s
+    finally:
+        s.stop()
 
 
 def sdedit_prompt(strength=0.6, eta=1.0, seed=0, prefix="sdedit_test"):
@@ -86,3 +93,18 @@ def test_a_bad_value_is_marked_on_its_own_input_only(server):
     else:
         assert "method must be one of warp, fast, paper" in str(err.value) and "points" not in str(err.value)
     assert server.output_images(server.run(drag_prompt('{"source": [[30, 26]], "target": [[36, 26]]}')))["7"]
+
+
+PACK_NAMES = ("comfyui-sde-edit", "sde_edit")  # its folder under custom_nodes/ (the path of its files), its modules
+
+
+def test_the_log_holds_no_warning_or_deprecation_naming_the_pack(server):
+    """After loading the pack and running prompts (the tests above, and a drag here): no line of the
+    server's log that warns or speaks of a deprecation names the pack (its folder, its modules), e.g.
+    a Python warning raised from its code, or a core's logged warning about a node of it."""
+    assert server.output_images(server.run(drag_prompt('{"source": [[30, 26]], "target": [[36, 26]]}', prefix="log")))["7"]
+    lines = server.read_log().splitlines()
+    ours = [line for line in lines if any(name.lower() in line.lower() for name in PACK_NAMES)]
+    assert any("comfyui-sde-edit" in line for line in ours), "the log does not show the pack being loaded"
+    flagged = [line for line in ours if "warn" in line.lower() or "deprecat" in line.lower()]
+    assert not flagged, "\n".join(flagged)
