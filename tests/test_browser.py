@@ -112,6 +112,12 @@ def server(frontend):
         # at a moment of its choosing; the tests open it themselves, from the side bar.
         post_json(s, "/settings/Comfy.TutorialCompleted", True)
         yield s
+        # The server warns when a page imports a legacy script (/scripts/ui..., /extensions/core/...):
+        # here only the pack's scripts could. Nor may a warning or deprecation in its log name the pack.
+        log = s.read_log().splitlines()
+        flagged = [line for line in log if "[DEPRECATION WARNING]" in line or (
+            any(name in line for name in (PACK_MODULE, "sde_edit")) and ("warn" in line.lower() or "deprecat" in line.lower()))]
+        assert not flagged, "\n".join(flagged)
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +149,12 @@ class Console:
         self.messages.append({"type": event.get("type"), "text": text, "stack": frames})
 
     def ours(self, message):
+        """Raised from the pack's scripts (in the stack), or naming the pack in its text: its scripts'
+        folder, its Python module (e.g. 1.49's "Use of defaultInput on ... input custom_nodes.<pack>:
+        ..."), its extension (e.g. "Monkey-patching ... (Extension: "sde-edit.DragPointEditor")")."""
         where = f"/extensions/{PACK_MODULE}/"
-        return where in message["text"] or any(where in f for f in message["stack"])
+        return (PACK_MODULE in message["text"] or "sde-edit." in message["text"]
+                or any(where in f for f in message["stack"]))
 
     def deprecations_from_the_pack(self):
         found = {}
