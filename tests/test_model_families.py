@@ -1,4 +1,4 @@
-"""Every image model family of the pinned ComfyUI (0.3.75) through the three editing nodes.
+"""Every image model family of the running ComfyUI (0.3.75 or 0.33) through the three editing nodes.
 
 Each family is built small in this process from ComfyUI's own pieces: its `comfy.supported_models`
 config class (latent format, sampling settings, model_base class), the family's real diffusion
@@ -21,8 +21,10 @@ On a latent of the family's own shape (channels from its latent format; height a
   takes (B, C, H, W) latents: the Wan-VAE families drag the (B, 16, H, W) latent of EmptySD3LatentImage.
 The pack's noising x = a·x0 + s·ε is checked against ComfyUI's own noise_scaling for every family.
 
-The table in docs/model_families.md is this file's result. Run: .venv/bin/python -m pytest
-tests/test_model_families.py
+The nodes run inside torch.inference_mode(), as ComfyUI's executor runs them. Families a core lacks
+skip naming the core. The table in docs/model_families.md is this file's result. Run:
+.venv/bin/python -m pytest tests/test_model_families.py (0.3.75), and
+COMFYUI_PATH=$PWD/build/ComfyUI-0.33.0 .venv-0.33.0/bin/python -m pytest tests/test_model_families.py (0.33)
 """
 import dataclasses
 import functools
@@ -105,6 +107,7 @@ class Family:
     empty: Optional[Callable] = None  # ComfyUI's empty-latent node for the family: (width, height) -> latent
     model_type: Optional[object] = None  # comfy.model_base.ModelType, where the file's weights would pick it
     state_dict: dict = field(default_factory=dict)  # keys ComfyUI reads from a checkpoint to pick the type
+    text: int = TEXT                  # width of the text condition, where the architecture fixes it
 
     def config_class(self):
         """The core's config class; skips (naming the core) where this core does not have the family."""
@@ -160,6 +163,13 @@ def t5_side():
 
 def no_pooled():
     return {"pooled_output": None}
+
+
+def anima_text():
+    """What Anima's text encoder adds to its Qwen3 states: the prompt's T5 token ids and their weights."""
+    g = torch.Generator().manual_seed(11)
+    return {"t5xxl_ids": torch.randint(0, 32128, (TOKENS,), generator=g, dtype=torch.int),
+            "t5xxl_weights": torch.ones(TOKENS)}
 
 
 def cascade_pooled():
@@ -295,15 +305,18 @@ FAMILIES = [
                 multiple_of=32, ffn_dim_multiplier=None, norm_eps=1e-5, axes_dim_rope=(8, 12, 12),
                 axes_lens=(1024, 1664, 1664), instruction_feat_dim=TEXT, timestep_scale=1000.0),
            8, (16, 8, 8), lambda: {"attention_mask": torch.ones(1, TOKENS, dtype=torch.long)}, empty_sd3),
+    # Anima: Cosmos Predict2's DiT behind an LLM adapter with fixed widths (1024, 6 layers, a 32128-token
+    # embedding: 135M of the row's weights): the Qwen3 0.6B text encoder's 1024-wide states and the prompt's
+    # T5 token ids and weights go through it, and the DiT reads its 1024-wide output
     Family("Anima", "Anima",
            dict(image_model="anima", max_img_h=240, max_img_w=240, max_frames=128, in_channels=16,
                 out_channels=16, patch_spatial=2, patch_temporal=1, concat_padding_mask=True, model_channels=64,
-                num_blocks=1, num_heads=2, crossattn_emb_channels=TEXT, pos_emb_cls="rope3d", pos_emb_learnable=True,
+                num_blocks=1, num_heads=2, crossattn_emb_channels=1024, pos_emb_cls="rope3d", pos_emb_learnable=True,
                 pos_emb_interpolation="crop", min_fps=1, max_fps=30, use_adaln_lora=True, adaln_lora_dim=16,
                 extra_per_block_abs_pos_emb=False, rope_h_extrapolation_ratio=4.0, rope_w_extrapolation_ratio=4.0,
                 rope_t_extrapolation_ratio=1.0, extra_h_extrapolation_ratio=1.0, extra_w_extrapolation_ratio=1.0,
                 extra_t_extrapolation_ratio=1.0, rope_enable_fps_modulation=False),
-           8, WAN_VAE_LATENT, empty=empty_sd3),
+           8, WAN_VAE_LATENT, anima_text, empty_sd3, text=1024),
     Family("Krea2", "Krea2",
            dict(image_model="krea2", features=64, tdim=32, txtdim=TEXT, heads=2, kvheads=2, multiplier=2, layers=1,
                 patch=2, channels=16, txtlayers=1, txtheads=2, txtkvheads=2),
@@ -332,7 +345,8 @@ FAMILIES = [
                                            rope_dims=[6, 5, 5]),
                 vision_config_overrides=dict(hidden_size=32, num_heads=2, intermediate_size=64, depth=1,
                                              deepstack_visual_indexes=(), num_position_embeddings=64)),
-           1, (3, 64, 64), lambda: {"text_input_ids": torch.arange(10, 10 + TOKENS)}, empty_hidream_o1),
+           1, (3, 64, 64), lambda: {"text_input_ids": torch.arange(10, 10 + TOKENS)[None]}, empty_hidream_o1,
+           text=1),  # its text encoder passes the ids on, with a (1, N, 1) placeholder the model does not read
 ]
 BY_ID = {f.id: f for f in FAMILIES}
 IDS = [f.id for f in FAMILIES]
@@ -401,7 +415,7 @@ def model_of(family_id):
 
 def conditioning(family, seed):
     g = torch.Generator().manual_seed(seed)
-    return [[torch.randn(1, TOKENS, TEXT, generator=g), family.cond()]]
+    return [[torch.randn(1, TOKENS, family.text, generator=g), family.cond()]]
 
 
 def latent_of(family, seed=0):
@@ -481,6 +495,7 @@ def test_latent_shape_and_downscale_factor_are_the_familys(family_id):
 
 
 @pytest.mark.parametrize("family_id", IDS)
+@torch.inference_mode()  # as ComfyUI's executor runs nodes
 def test_sdedit_edits_only_the_masked_latent_pixels(family_id):
     f = BY_ID[family_id]
     latent = latent_of(f)
@@ -491,6 +506,7 @@ def test_sdedit_edits_only_the_masked_latent_pixels(family_id):
 
 
 @pytest.mark.parametrize("family_id", IDS)
+@torch.inference_mode()  # as ComfyUI's executor runs nodes
 def test_inpaint_repaints_only_the_masked_latent_pixels(family_id):
     f = BY_ID[family_id]
     latent = latent_of(f)
@@ -541,6 +557,7 @@ def drag_region(family, mask_cols):
 
 
 @pytest.mark.parametrize("family_id", IDS)
+@torch.inference_mode()  # as ComfyUI's executor runs nodes
 def test_drag_points_in_image_pixels_map_with_the_familys_factor(family_id):
     f = BY_ID[family_id]
     x = latent_of(f)["samples"]
@@ -566,6 +583,7 @@ def test_drag_points_in_image_pixels_map_with_the_familys_factor(family_id):
 
 
 @pytest.mark.parametrize("family_id", ["Flux2", "QwenImage", "HunyuanImage21", "ChromaRadiance"])
+@torch.inference_mode()  # as ComfyUI's executor runs nodes
 def test_paper_drag_keeps_the_outside_of_the_mask(family_id):
     """The authors' SDE-Drag (one cycle of 4 steps here) on the new latent shapes: 128 channels at
     16x, a (C, 1, H, W) Wan-VAE latent, 64 channels at 32x, pixel space."""
