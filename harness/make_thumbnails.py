@@ -234,10 +234,12 @@ def link_standin_nodes(server):
 
 
 def swap_sam3_loaders(prompt):
-    """Every SAM 3 Load Checkpoint becomes TinySAM3Loader (MODEL, CLIP, VAE in the same slots)."""
+    """Every SAM 3 Load Checkpoint becomes TinySAM3Loader (MODEL, CLIP, VAE in the same slots). Seed 1: its
+    random mask of the click covers part of both generated pictures (64 px scene: 58 %, 32 px scene-world
+    picture: 66 %; seeds 0, 3 and 4 give an empty one on one of them, which the drag refuses)."""
     for node_id, entry in list(prompt.items()):
         if entry["class_type"] == "CheckpointLoaderSimple" and is_sam3(entry["inputs"].get("ckpt_name", "")):
-            prompt[node_id] = {"class_type": "TinySAM3Loader", "inputs": {"seed": 2},
+            prompt[node_id] = {"class_type": "TinySAM3Loader", "inputs": {"seed": 1},
                                "_meta": {"title": "tiny random-weight SAM 3.1 in place of " + entry["inputs"]["ckpt_name"]}}
     return prompt
 

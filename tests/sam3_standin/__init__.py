@@ -47,7 +47,7 @@ class TinySAM3Loader:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"seed": ("INT", {"default": 2, "min": 0, "max": 2 ** 31})}}
+        return {"required": {"seed": ("INT", {"default": 1, "min": 0, "max": 2 ** 31})}}
 
     def load(self, seed):
         return tiny_sam3(seed), None, None
