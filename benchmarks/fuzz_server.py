@@ -90,6 +90,9 @@ NOT_FUZZED = {"SDELoraSchedule": "needs a LORA_MODEL from Train LoRA (minutes of
               "SDESceneModelLoader": "a loader whose one input is a file name (the graphs here run on the reference "
                                      "model); missing, truncated and foreign files and bad names are refused by name in "
                                      "tests/test_scene_model.py",
+              "SDEDragClicks": "its one input is drag points text, read with the SDE-Drag node's own points parser "
+                               "(fuzzed there) or from the drag node it feeds; empty, missing, ambiguous and "
+                               "linked points are refused by name in tests/test_region_input.py",
               "SDESceneWorldImage": "an input picture for the trained model's workflows (the graphs here draw theirs with "
                                     "ReferenceSceneImage); its bad inputs are refused by name in tests/test_scene_model.py"}
 DROP = object()  # an input left out of the prompt
