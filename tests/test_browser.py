@@ -387,6 +387,11 @@ class ComfyPage:
         """Screen point of the centre of image pixel (x, y) in the editor's image frame."""
         frame = self.editor(node_id).locator(".sde-drag-frame")
         box = frame.bounding_box()
+        for _ in range(20):  # None: the editor redrew its frame in between (a picture that just loaded)
+            if box:
+                break
+            self.page.wait_for_timeout(100)
+            box = frame.bounding_box()
         width, height = int(frame.get_attribute("data-width")), int(frame.get_attribute("data-height"))
         return box["x"] + (x + 0.5) * box["width"] / width, box["y"] + (y + 0.5) * box["height"] / height
 
