@@ -29,6 +29,7 @@ from safetensors.torch import load as load_safetensors
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import make_thumbnails as mt  # noqa: E402
 from comfy_server import PACK_LINK_NAME, ComfyServer  # noqa: E402
+from fixtures import skip_if_train_lora_outputs_moved  # noqa: E402
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
 CHECKPOINT = [p for p in WORKFLOWS if mt.analyse(p).kind not in mt.AS_SHIPPED]  # test_workflows.py runs the others
@@ -107,6 +108,7 @@ def test_checkpoint_workflow_runs_on_its_tiny_checkpoint(path, runs, server):
                     "made small, and a full-size one cannot be generated and run within this suite. Its graph runs "
                     "on the tiny SD3 checkpoint in test_flux_graph_runs_with_sd3_standing_in; its conversion is "
                     "checked in test_workflows.py")
+    skip_if_train_lora_outputs_moved(path, server.get("/object_info"))
     if p.sam3 and "SAM3_Detect" not in server.get("/object_info"):
         pytest.skip(f"{os.path.basename(path)}: this ComfyUI has no SAM 3 nodes (SAM3_Detect, comfy_extras/nodes_sam3.py "
                     "came with a later core); it runs on the newer test host")
@@ -195,6 +197,7 @@ def test_lora_trained_in_the_graph_is_applied_on_its_schedule(runs, server):
     same picture, seed and settings, no LoRA). That the strength the UNet sees at each step is the cosine
     is read inside the model calls in tests/test_lora_schedule.py."""
     trained, plain = (os.path.join(ROOT, "workflows", n) for n in ("SDE-Drag (SD1.5, LoRA trained here).json", "SDE-Drag (SD1.5 checkpoint).json"))
+    skip_if_train_lora_outputs_moved(trained, server.get("/object_info"))
     (result, latents), (plain_result, plain_latents) = runs(trained), runs(plain)
     prompt = result.prompt
     by_class = {v["class_type"]: (k, v) for k, v in prompt.items()}
