@@ -1156,11 +1156,14 @@ def test_a_region_from_a_connected_mask_loader_is_shown_and_previewed(ui, fronte
 def test_a_region_known_only_after_a_run_is_shown_after_the_run(ui, frontend, renderer):
     """A `region` from a node the browser cannot read (as SAM3 Detect's: here SolidMask composited into
     a 20x20 square, at 64x64) is only a note before a run; after it, the editor draws the region the drag
-    reports it used (the node's UI output) in blue, pixel for pixel the square."""
+    reports it used (the node's UI output) in blue, pixel for pixel the square. The square sits elsewhere
+    in each renderer: the same prompt queued again on the same server would be served from ComfyUI's
+    cache, which sends no `executed` message for a cached node (so the editor learns of no new region)."""
+    left = {"classic": 8, "vue": 10}[renderer]
     node_id = make_two_pairs(ui, SCALE[renderer], pairs=[((14, 26), (24, 30))])
     page, editor = ui.page, ui.editor(node_id)
     handle = editor.element_handle()
-    page.evaluate("""(id) => {
+    page.evaluate("""([id, left]) => {
         const drag = app.graph.getNodeById(id)
         const add = (type, x, y, values) => {
             const n = LiteGraph.createNode(type)
@@ -1171,12 +1174,12 @@ def test_a_region_known_only_after_a_run_is_shown_after_the_run(ui, frontend, re
         }
         const empty = add('SolidMask', -400, 600, { value: 0, width: 64, height: 64 })
         const square = add('SolidMask', -400, 800, { value: 1, width: 20, height: 20 })
-        const composite = add('MaskComposite', -100, 700, { x: 8, y: 16, operation: 'add' })
+        const composite = add('MaskComposite', -100, 700, { x: left, y: 16, operation: 'add' })
         empty.connect(0, composite, 0)
         square.connect(0, composite, 1)
         composite.connect(0, drag, drag.inputs.findIndex((i) => i.name === 'region'))
         app.graph.setDirtyCanvas(true, true)
-    }""", node_id)
+    }""", [node_id, left])
     page.wait_for_function("(e) => e.dataset.regionSource === 'other'", arg=handle, timeout=UI_TIMEOUT_MS)
     _, entry = ui.run_and_wait()
     page.wait_for_function("(e) => e.dataset.regionSource === 'ready'", arg=handle, timeout=UI_TIMEOUT_MS)
@@ -1184,7 +1187,7 @@ def test_a_region_known_only_after_a_run_is_shown_after_the_run(ui, frontend, re
     width, height, classes = editor.locator("canvas.sde-drag-region").evaluate(OVERLAY_CLASSES)
     got = np.array([int(c) for c in classes]).reshape(height, width)
     square = np.zeros((64, 64), bool)
-    square[16:36, 8:28] = True
+    square[16:36, left:left + 20] = True
     assert (width, height) == (64, 64) and np.array_equal(got == 2, square) and not (got == 1).any()
     assert "(blue)" in editor.locator(".sde-drag-status").inner_text()
     ui.dismiss_notices()

@@ -353,10 +353,15 @@ export function dragNodesReached(graph, node) {
   const queue = [node]
   while (queue.length) {
     const current = queue.shift()
-    for (const output of current.outputs ?? []) {
-      for (const id of output.links ?? []) {
-        const link = graph.links?.get?.(id) ?? graph.links?.[id]
-        const next = link && graph.getNodeById(link.target_id)
+    for (let slot = 0; slot < (current.outputs?.length ?? 0); slot++) {
+      // LGraphNode.getOutputNodes where the frontend has it: 1.58 warns when output.links is read directly
+      const nexts = typeof current.getOutputNodes === 'function'
+        ? (current.getOutputNodes(slot) ?? [])
+        : (current.outputs[slot].links ?? []).map((id) => {
+            const link = graph.links?.get?.(id) ?? graph.links?.[id]
+            return link && graph.getNodeById(link.target_id)
+          })
+      for (const next of nexts) {
         if (!next || seen.has(next.id)) continue
         seen.add(next.id)
         if (next.comfyClass === NODE_CLASS) found.add(next)
