@@ -277,33 +277,52 @@ def run_jobs(jobs, servers, per_server=2, progress=None, describe=str, summary=N
     return [outcomes[j.name] for j in jobs]
 
 
-def cancel_prompt(server, prompt_id):
-    """Take one prompt off a server: out of its queue, or interrupted if it is the one running."""
-    try:
-        queue = server.get("/queue")
-        if any(e[1] == prompt_id for e in queue.get("queue_pending", []) if len(e) > 1):
-            server.post("/queue", {"delete": [prompt_id]})
-        elif any(e[1] == prompt_id for e in queue.get("queue_running", []) if len(e) > 1):
-            server.post("/interrupt", {"prompt_id": prompt_id})  # a core that ignores prompt_id stops what runs: this one
-    except Exception:  # noqa: BLE001 - a server that does not answer runs nothing of ours
-        pass
+def cancel_prompt(server, prompt_id, wait=60.0):
+    """Take one prompt off a server: out of its queue, or interrupted if it is the one running.
+
+    Asked until the prompt has left the server (at most `wait` seconds): one request is not enough, since a
+    pending prompt can start between reading the queue and deleting it, and ComfyUI clears the interrupt flag
+    when a prompt starts executing, so an interrupt sent in that gap is lost and the prompt runs to its end."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            queue = server.get("/queue")
+            if any(e[1] == prompt_id for e in queue.get("queue_pending", []) if len(e) > 1):
+                server.post("/queue", {"delete": [prompt_id]})
+            elif any(e[1] == prompt_id for e in queue.get("queue_running", []) if len(e) > 1):
+                server.post("/interrupt", {"prompt_id": prompt_id})  # a core that ignores prompt_id stops what runs: this one
+            else:
+                return
+        except Exception:  # noqa: BLE001 - a server that does not answer runs nothing of ours
+            return
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
 
 
-def cancel_own_prompts(server):
-    """Take this client's prompts off a server's queue and interrupt the one it runs, if it is ours (Ctrl-C)."""
+def cancel_own_prompts(server, wait=30.0):
+    """Take this client's prompts off a server's queue and interrupt the one it runs, if it is ours (Ctrl-C);
+    asked again until none is left, for the race cancel_prompt describes (at most `wait` seconds)."""
     client = getattr(server, "client_id", None)
-    try:
-        queue = server.get("/queue")
-        def ours(entry):
-            return len(entry) > 3 and isinstance(entry[3], dict) and entry[3].get("client_id") == client
-        waiting = [e[1] for e in queue.get("queue_pending", []) if ours(e)]
-        if waiting:
-            server.post("/queue", {"delete": waiting})
-        for entry in queue.get("queue_running", []):
-            if ours(entry):
-                server.post("/interrupt", {"prompt_id": entry[1]})
-    except Exception:  # noqa: BLE001 - a server that does not answer has nothing of ours left to cancel
-        pass
+
+    def ours(entry):
+        return len(entry) > 3 and isinstance(entry[3], dict) and entry[3].get("client_id") == client
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            queue = server.get("/queue")
+            waiting = [e[1] for e in queue.get("queue_pending", []) if ours(e)]
+            running = [e[1] for e in queue.get("queue_running", []) if ours(e)]
+            if waiting:
+                server.post("/queue", {"delete": waiting})
+            for prompt_id in running:
+                server.post("/interrupt", {"prompt_id": prompt_id})
+        except Exception:  # noqa: BLE001 - a server that does not answer has nothing of ours left to cancel
+            return
+        if not (waiting or running) or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
 
 
 def parse_urls(values):
