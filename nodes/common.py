@@ -2,7 +2,7 @@
 import comfy.samplers
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import InputError, check_choice
+from ..adapter.checks import InputError, check_choice, check_range
 
 CATEGORY = "sde_edit"
 # float32 copies of the latent batch that one SDEdit / inpainting run holds at once (the loop's x, x0,
@@ -44,3 +44,13 @@ def choices_valid(**named):
     except InputError as e:
         return str(e)
     return True
+
+
+def check_numbers(node, low_open=(), **values):
+    """Each number input named in `values` checked against the min and max its node's schema declares
+    (so the bounds are written once, in define_schema), before any work: the error names the input and
+    the interval. low_open: inputs whose minimum is excluded (strength: 0 would run nothing)."""
+    declared = {i.id: i for i in node.define_schema().inputs}
+    for name, value in values.items():
+        spec = declared[name]
+        check_range(name, value, spec.min, spec.max, low_open=name in low_open)

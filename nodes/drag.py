@@ -3,12 +3,12 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
-                              check_memory, check_model, check_model_input, check_range, check_vae, check_work)
+                              check_memory, check_model, check_model_input, check_vae, check_work)
 from ..adapter.drag import (HANDLE_REGIONS, METHODS, PRESETS, WARP_SPACES, drag_region, image_space_warp,
                             region_batch, region_from_handles, region_shown, run_drag, setting_for)
 from ..sampling.drag import drag_substep_count
 from ..adapter.points import check_inside, downscale_factor, parse_points, parse_region, to_latent
-from .common import CATEGORY, LATENTS_HELD, choices_valid, eta_input, scheduler_input, seed_input
+from .common import (CATEGORY, LATENTS_HELD, check_numbers, choices_valid, eta_input, scheduler_input, seed_input)
 
 EMPTY_POINTS = '{"source": [], "target": []}'
 DEFAULT_METHOD = "warp"
@@ -120,14 +120,8 @@ class SDEDragPointMover(io.ComfyNode):
         if negative is not None:
             check_conditioning("negative", negative)
         samples = check_latent("latent", latent)
-        check_range("steps", steps, 1, 10000)
-        check_range("t0", t0, 0.01, 1.0)
-        check_range("cfg", cfg, 1.0, 100.0)
-        check_range("drag_step", drag_step, 0.1, 64.0)
-        check_range("patch_radius", patch_radius, 1, 256)
-        check_range("beta", beta, 0.0, 1.0)
-        check_range("alpha", alpha, 0.0, 3.0)
-        check_range("eta", eta, 0.0, 1.0)
+        check_numbers(cls, steps=steps, t0=t0, cfg=cfg, drag_step=drag_step, patch_radius=patch_radius, beta=beta,
+                      alpha=alpha, eta=eta)
         check_choice("method", method, METHODS)
         check_choice("handle_region", handle_region, HANDLE_REGIONS)
         check_choice("warp_space", warp_space, WARP_SPACES)

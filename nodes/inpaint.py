@@ -2,11 +2,12 @@ import comfy.samplers
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
-                              check_memory, check_model, check_model_input, check_range, check_schedule)
+                              check_memory, check_model, check_model_input, check_schedule)
 from ..adapter.guided import edit_sigmas, run_sampler
 from ..adapter.sampler import KNOWN_NOISE, SDESampler
 from ..sampling.masks import shape_mask
-from .common import CATEGORY, LATENTS_HELD, cfg_input, choices_valid, eta_input, scheduler_input, seed_input
+from .common import (CATEGORY, LATENTS_HELD, check_numbers, cfg_input, choices_valid, eta_input, scheduler_input,
+                     seed_input)
 
 
 class SDEInpaint(io.ComfyNode):
@@ -65,16 +66,11 @@ class SDEInpaint(io.ComfyNode):
         check_conditioning("positive", positive)
         check_conditioning("negative", negative)
         samples = check_latent("latent_image", latent_image)
-        check_range("steps", steps, 1, 10000)
-        check_range("strength", strength, 0.0, 1.0, low_open=True)
-        check_range("eta", eta, 0.0, 1.0)
-        check_range("cfg", cfg, 0.0, 100.0)
+        check_numbers(cls, low_open=('strength',), steps=steps, strength=strength, eta=eta, cfg=cfg)
         check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
         check_choice("known_noise", known_noise, KNOWN_NOISE)
         check_schedule(steps, strength)
-        check_range("order", order, 1, 2)
-        check_range("grow_mask_by", grow_mask_by, 0, 256)
-        check_range("feather", feather, 0, 256)
+        check_numbers(cls, order=order, grow_mask_by=grow_mask_by, feather=feather)
         if mask is None and latent_image.get("noise_mask") is None:
             raise InputError("mask: connect a MASK, or give a LATENT with a noise mask (SetLatentNoiseMask, VAEEncodeForInpaint)")
         mask_name = "mask" if mask is not None else "latent_image's noise_mask"

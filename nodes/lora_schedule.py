@@ -1,8 +1,8 @@
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import InputError, check_hooks, check_lora, check_range
+from ..adapter.checks import InputError, check_hooks, check_lora
 from ..adapter.lora_schedule import cosine_lora_hooks
-from .common import CATEGORY
+from .common import CATEGORY, check_numbers
 
 
 class SDELoraSchedule(io.ComfyNode):
@@ -30,8 +30,7 @@ class SDELoraSchedule(io.ComfyNode):
 
     @classmethod
     def execute(cls, strength, strength_at_t0, lora=None, hooks=None) -> io.NodeOutput:
-        check_range("strength", strength, -10.0, 10.0)
-        check_range("strength_at_t0", strength_at_t0, -10.0, 10.0)
+        check_numbers(cls, strength=strength, strength_at_t0=strength_at_t0)
         check_lora("lora", lora)
         check_hooks("hooks", hooks)
         if lora is None and hooks is None:

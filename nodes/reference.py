@@ -5,11 +5,11 @@ import comfy.latent_formats
 import torch
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import check_choice, check_range
+from ..adapter.checks import check_choice
 from ..adapter.reference_models import PARAMETERIZATIONS, make_model
 from ..sampling import scene_world, scenes
 from ..sampling.oracles import BlurredImages, EmpiricalImages
-from .common import CATEGORY, choices_valid
+from .common import CATEGORY, check_numbers, choices_valid
 
 
 @functools.lru_cache(maxsize=4)
@@ -50,8 +50,7 @@ class ReferenceSceneModel(io.ComfyNode):
     @classmethod
     def execute(cls, parameterization, resolution, tau=0.0) -> io.NodeOutput:
         check_choice("parameterization", parameterization, list(PARAMETERIZATIONS))
-        check_range("resolution", resolution, 32, 256)
-        check_range("tau", tau, 0.0, 1.0)
+        check_numbers(cls, resolution=resolution, tau=tau)
         empty = [[torch.zeros(1, 1, 8), {}]]
         return io.NodeOutput(_scene_model(parameterization, resolution, float(tau)), empty)
 
@@ -89,9 +88,7 @@ class ReferenceSceneImage(io.ComfyNode):
     def execute(cls, kind, x, y, colour, resolution) -> io.NodeOutput:
         check_choice("kind", kind, KINDS)
         check_choice("colour", colour, list(scenes.COLOURS))
-        check_range("x", x, 0, 256)
-        check_range("y", y, 0, 256)
-        check_range("resolution", resolution, 32, 256)
+        check_numbers(cls, x=x, y=y, resolution=resolution)
         box = torch.zeros(1, resolution, resolution)
         half = round(12 * resolution / scenes.SIZE)
         box[:, max(y - half, 0): y + half, max(x - half, 0): x + half] = 1.0
@@ -130,7 +127,7 @@ class SceneWorldImage(io.ComfyNode):
     @classmethod
     def execute(cls, seed, kind) -> io.NodeOutput:
         check_choice("kind", kind, WORLD_KINDS)
-        check_range("seed", seed, 0, 2 ** 31 - 1)
+        check_numbers(cls, seed=seed)
         w = scene_world.random_world(random.Random(seed))
         img = scene_world.render(w) if kind == "scene" else scene_world.stroke_painting(w)
         return io.NodeOutput(img.permute(1, 2, 0)[None].contiguous(), scene_world.object_mask(w)[None], w.caption)

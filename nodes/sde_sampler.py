@@ -1,8 +1,7 @@
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import check_range
 from ..adapter.sampler import SDESampler
-from .common import CATEGORY, eta_input
+from .common import CATEGORY, check_numbers, eta_input
 
 
 class SDESamplerEta(io.ComfyNode):
@@ -25,6 +24,5 @@ class SDESamplerEta(io.ComfyNode):
 
     @classmethod
     def execute(cls, eta, order=1) -> io.NodeOutput:
-        check_range("eta", eta, 0.0, 1.0)
-        check_range("order", order, 1, 2)
+        check_numbers(cls, eta=eta, order=order)
         return io.NodeOutput(SDESampler(eta=eta, order=order))

@@ -2,10 +2,11 @@ import comfy.samplers
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (check_choice, check_conditioning, check_latent, check_mask, check_memory,
-                              check_model, check_model_input, check_range, check_schedule, check_work)
+                              check_model, check_model_input, check_schedule, check_work)
 from ..adapter.guided import edit_sigmas, run_sampler
 from ..adapter.sampler import SDEditSampler
-from .common import CATEGORY, LATENTS_HELD, cfg_input, choices_valid, eta_input, scheduler_input, seed_input
+from .common import (CATEGORY, LATENTS_HELD, check_numbers, cfg_input, choices_valid, eta_input, scheduler_input,
+                     seed_input)
 
 
 class SDEditNoiseDenoise(io.ComfyNode):
@@ -50,13 +51,10 @@ class SDEditNoiseDenoise(io.ComfyNode):
         check_conditioning("positive", positive)
         check_conditioning("negative", negative)
         samples = check_latent("latent_image", latent_image)
-        check_range("steps", steps, 1, 10000)
-        check_range("strength", strength, 0.0, 1.0, low_open=True)
-        check_range("eta", eta, 0.0, 1.0)
-        check_range("cfg", cfg, 0.0, 100.0)
+        check_numbers(cls, low_open=('strength',), steps=steps, strength=strength, eta=eta, cfg=cfg)
         check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
         check_schedule(steps, strength)
-        check_range("repeats", repeats, 1, 10)
+        check_numbers(cls, repeats=repeats)
         check_work("repeats", steps * repeats, f"{steps} steps × {repeats} repeats")
         mask_name = "mask" if mask is not None else "latent_image's noise_mask"
         mask = check_mask(mask_name, mask if mask is not None else latent_image.get("noise_mask"), samples)

@@ -277,3 +277,25 @@ def test_the_sampler_in_sampler_custom_advanced_checks_sigmas_and_the_latent_siz
         SamplerCustomAdvanced.execute(RandomNoise.execute(1).result[0], CFGGuider.execute(model, EMPTY, EMPTY, 1.0).result[0],
                                       SDESamplerEta.execute(1.0).result[0], sigmas, {"samples": latent})
     assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_every_number_input_is_checked_against_the_bounds_its_schema_declares():
+    """Bounds are written once, in define_schema: check_numbers reads them, so a value just past either
+    end of any pack node's number input is refused naming it, and both ends are accepted."""
+    from sde_edit_pack import nodes as pack_nodes
+    from sde_edit_pack.nodes.common import check_numbers
+    checked = 0
+    for node in pack_nodes.NODES:
+        for spec in node.define_schema().inputs:
+            if getattr(spec, "min", None) is None or getattr(spec, "max", None) is None:
+                continue
+            low_open = ("strength",) if spec.id == "strength" and node in (SDEditNoiseDenoise, SDEInpaint) else ()
+            check_numbers(node, low_open=low_open, **{spec.id: spec.max})
+            if not low_open:
+                check_numbers(node, **{spec.id: spec.min})
+            past = 1 if isinstance(spec.max, int) else 1e-3
+            for bad in (spec.max + past, spec.min - past):
+                with pytest.raises(InputError, match=rf"^{spec.id} must be in [\[(]{spec.min}, {spec.max}\], got"):
+                    check_numbers(node, low_open=low_open, **{spec.id: bad})
+            checked += 1
+    assert checked >= 25, checked
