@@ -1,6 +1,7 @@
 """Exact reference models and small helpers shared by the tests."""
 import contextlib
 import functools
+import os
 
 import torch
 
@@ -120,3 +121,35 @@ def skip_if_train_lora_outputs_moved(path, object_info):
                 pytest.skip(f"{os.path.basename(path)}: saved with Train LoRA outputs {saved}, and this ComfyUI's "
                             f"Train LoRA has {served} (a newer core dropped its MODEL output), so its links by slot "
                             "would connect the wrong outputs; it runs on ComfyUI 0.3.75 (docs/workflows.md)")
+
+
+OUTPUTS_BEFORE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "outputs_before")
+
+
+def check_outputs_unchanged(workflow: str, outputs: dict):
+    """A shipped workflow's outputs equal those recorded before the redesign of issue 24 (behaviour kept):
+    outputs {name: array}, a picture (uint8: every channel within 1 level, PNG rounding of a float that
+    moved in its last bit) or a latent (float: within 1e-5). Recorded per core (its noise and nodes differ)
+    in tests/data/outputs_before/<core version>.npz; SDE_EDIT_RECORD_OUTPUTS=1 records instead of checking
+    (run on the commit before a change that must not change behaviour)."""
+    import comfyui_version
+    import numpy as np
+    path = os.path.join(OUTPUTS_BEFORE, f"{comfyui_version.__version__}.npz")
+    named = {f"{workflow} | {name}": np.asarray(value) for name, value in outputs.items()}
+    if os.environ.get("SDE_EDIT_RECORD_OUTPUTS"):
+        os.makedirs(OUTPUTS_BEFORE, exist_ok=True)
+        recorded = dict(np.load(path)) if os.path.exists(path) else {}
+        recorded.update(named)
+        np.savez_compressed(path, **recorded)
+        return
+    recorded = np.load(path)
+    for key, value in named.items():
+        assert key in recorded.files, f"{key}: no output recorded for it in {path}"
+        before = recorded[key]
+        assert before.shape == value.shape and before.dtype == value.dtype, (key, before.shape, value.shape)
+        if value.dtype == np.uint8:
+            diff = np.abs(before.astype(int) - value.astype(int)).max()
+            assert diff <= 1, f"{key}: differs from before by up to {diff} levels"
+        else:
+            diff = float(np.abs(before.astype(np.float64) - value.astype(np.float64)).max())
+            assert diff <= 1e-5, f"{key}: differs from before by up to {diff}"

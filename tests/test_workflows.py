@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from fixtures import skip_if_train_lora_outputs_moved
+from fixtures import check_outputs_unchanged, skip_if_train_lora_outputs_moved
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -181,6 +181,8 @@ def test_cpu_workflow_runs_and_saves_images(path, runs):
         for img in images[node_id]:
             assert img.shape == ((32, 32, 3) if "trained model" in path else (64, 64, 3))
             assert img.std() > 10  # a scene, not a flat or black frame
+    check_outputs_unchanged(os.path.basename(path), {f"{node_id}/{i}": img for node_id in saves
+                                                    for i, img in enumerate(images[node_id])})
 
 
 def test_inpaint_reference_repaints_only_the_ball_box(runs):

@@ -29,7 +29,7 @@ from safetensors.torch import load as load_safetensors
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import make_thumbnails as mt  # noqa: E402
 from comfy_server import PACK_LINK_NAME, ComfyServer  # noqa: E402
-from fixtures import skip_if_train_lora_outputs_moved  # noqa: E402
+from fixtures import check_outputs_unchanged, skip_if_train_lora_outputs_moved  # noqa: E402
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
 CHECKPOINT = [p for p in WORKFLOWS if mt.analyse(p).kind not in mt.AS_SHIPPED]  # test_workflows.py runs the others
@@ -144,6 +144,9 @@ def test_checkpoint_workflow_runs_on_its_tiny_checkpoint(path, runs, server):
     # The input is the generated picture (LoadImage), and the output is not it.
     assert result.input.shape == (SIZE, SIZE, 3)
     assert np.abs(result.outputs[0][2].astype(int) - result.input.astype(int)).mean() > 1
+    check_outputs_unchanged(os.path.basename(path), {**{f"{k}/latent": v.numpy() for k, v in latents.items()},
+                                                     **{f"{k}/{i}": img for k in saves
+                                                        for i, img in enumerate(images_of(result, k))}})
 
     if p.task == "drag":  # the animation of the drag: the input, then one picture per sub-step
         mover = next(v for v in prompt.values() if v["class_type"] == "SDEDragPointMover")
