@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sde_edit_pack.sampling import scenes
+from sde_edit_pack.reference import scenes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMMANDS = os.path.join(ROOT, "commands")
-import batch  # noqa: E402
-import run_workflow as rw  # noqa: E402
-from comfy_server import ComfyServer  # noqa: E402
+from commands import batch  # noqa: E402
+from commands import run_workflow as rw  # noqa: E402
+from harness.comfy_server import ComfyServer  # noqa: E402
 
 WORKFLOW = os.path.join(ROOT, "workflows", "SDE-Drag (reference model, CPU).json")
 DRAG = "SDE-Drag Point Mover"
@@ -39,8 +38,8 @@ def server_b():
         yield s
 
 
-def cli(script, *args, check=True):
-    done = subprocess.run([sys.executable, os.path.join(COMMANDS, script), *args], capture_output=True, text=True,
+def cli(module, *args, check=True):
+    done = subprocess.run([sys.executable, "-m", f"commands.{module}", *args], capture_output=True, text=True,
                           timeout=600, cwd=ROOT)
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
@@ -56,7 +55,7 @@ def successes(server):
 def forget(server):
     """Run one unrelated prompt so that the server's cache holds none of the batch's nodes: a run repeated on it
     is computed again, not served from the cache."""
-    cli("run_workflow.py", WORKFLOW, "--comfyui", server.url, "--seed", "999", "--out", os.path.join(
+    cli("run_workflow", WORKFLOW, "--comfyui", server.url, "--seed", "999", "--out", os.path.join(
         server.base_dir, "forget"))
 
 
@@ -89,12 +88,12 @@ def assert_same(a, b):
 def test_two_servers_one_stopped_mid_run_then_resume(server_a, server_b, tmp_path):
     one, two = tmp_path / "one_server", tmp_path / "two_servers"
     # the one-server run the two-server run must equal
-    cli("run_workflow.py", WORKFLOW, "--comfyui", server_a.url, "--seeds", SEEDS, *PAPER, "--out", str(one))
+    cli("run_workflow", WORKFLOW, "--comfyui", server_a.url, "--seeds", SEEDS, *PAPER, "--out", str(one))
     forget(server_a)
     before_a = successes(server_a)
 
     # two servers; b is stopped while it runs one of its prompts, after the runner saved one of its runs
-    process = subprocess.Popen([sys.executable, os.path.join(COMMANDS, "run_workflow.py"), WORKFLOW, "--comfyui",
+    process = subprocess.Popen([sys.executable, "-m", "commands.run_workflow", WORKFLOW, "--comfyui",
                                 f"{server_a.url},{server_b.url}", "--per-server", "2", "--seeds", SEEDS, *PAPER,
                                 "--out", str(two)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     output = []
@@ -132,7 +131,7 @@ def test_two_servers_one_stopped_mid_run_then_resume(server_a, server_b, tmp_pat
     (two / "seed-3" / "dragged-image_000.png").unlink()
     forget(server_a)
     before_a = successes(server_a)
-    text = cli("run_workflow.py", WORKFLOW, "--comfyui", f"{server_a.url},{server_b.url}", "--seeds", SEEDS, *PAPER,
+    text = cli("run_workflow", WORKFLOW, "--comfyui", f"{server_a.url},{server_b.url}", "--seeds", SEEDS, *PAPER,
                "--out", str(two), "--resume")
     assert text.count("finished before, skipped") == 5 and "1 run(s) done, 0 failed, 5 skipped" in text, text
     assert "going on without it" in text  # b does not answer: the run goes on with a
@@ -140,7 +139,7 @@ def test_two_servers_one_stopped_mid_run_then_resume(server_a, server_b, tmp_pat
     assert_same(contents(one / "seed-3"), contents(two / "seed-3"))
     assert {r["status"] for r in json.loads((two / "summary.json").read_text())} == {"done", "finished before"}
     # a finished run with other settings is not skipped
-    text = cli("run_workflow.py", WORKFLOW, "--comfyui", server_a.url, "--seeds", "1", *PAPER, "--set",
+    text = cli("run_workflow", WORKFLOW, "--comfyui", server_a.url, "--seeds", "1", *PAPER, "--set",
                f"{DRAG}.cfg=2", "--out", str(two), "--resume")
     assert "1 run(s) done, 0 failed, 0 skipped" in text, text
 
@@ -159,9 +158,9 @@ def test_dragbench_spreads_samples_over_two_servers(server_a, tmp_path):
             scene_png(sample / "origin_image.png", x, 28)
             (sample / "prompt.json").write_text(json.dumps({"source": [[x, 28]], "target": [[tx, 28]], "prompt": ""}))
         one, two = tmp_path / "one", tmp_path / "two"
-        cli("dragbench.py", str(data), "--out", str(one), "--workflow", WORKFLOW, "--comfyui", server_a.url)
+        cli("dragbench", str(data), "--out", str(one), "--workflow", WORKFLOW, "--comfyui", server_a.url)
         forget(server_a)
-        text = cli("dragbench.py", str(data), "--out", str(two), "--workflow", WORKFLOW, "--comfyui", server_a.url,
+        text = cli("dragbench", str(data), "--out", str(two), "--workflow", WORKFLOW, "--comfyui", server_a.url,
                    "--comfyui", server_c.url, "--per-server", "1")
         assert "4 done, 0 failed" in text, text
         rows = json.loads((two / "summary.json").read_text())
@@ -171,7 +170,7 @@ def test_dragbench_spreads_samples_over_two_servers(server_a, tmp_path):
             b = np.asarray(Image.open(two / f"ball_{i}" / "dragged_image.png"))
             assert np.array_equal(a, b), i
         before = successes(server_c)
-        text = cli("dragbench.py", str(data), "--out", str(two), "--workflow", WORKFLOW, "--comfyui", server_c.url,
+        text = cli("dragbench", str(data), "--out", str(two), "--workflow", WORKFLOW, "--comfyui", server_c.url,
                    "--resume")
         assert text.count("done before, skipped") == 4 and "4 done, 0 failed" in text, text
         assert successes(server_c) == before
@@ -189,7 +188,7 @@ def test_batch_arguments_are_checked_before_any_work(tmp_path):
                           (["--seed", "1", "--seeds", "1-2"], "--seed and --seeds"),
                           (["--mask", str(tmp_path)], "--mask"),
                           (["--image", str(tmp_path / "none")], "no such file or folder")):
-        text = cli("run_workflow.py", WORKFLOW, "--out", str(tmp_path / "o"), "--comfyui", "http://127.0.0.1:9",
+        text = cli("run_workflow", WORKFLOW, "--out", str(tmp_path / "o"), "--comfyui", "http://127.0.0.1:9",
                    *args, check=False)
         assert message in text, text
     # the key of a run changes with every setting and with the picture's content
@@ -237,11 +236,22 @@ def test_engine_retries_a_dropped_connection_and_records_job_failures():
         batch.run_jobs([], servers, per_server=17)
 
 
+def queue_once_empty(server, wait=90):
+    """The server's queue once nothing is pending or running, or after `wait` seconds (an interrupted
+    prompt leaves at its next model call, which on a loaded 2-core machine took over 30 s)."""
+    deadline = time.time() + wait
+    while True:
+        queue = server.get("/queue")
+        if (not queue["queue_pending"] and not queue["queue_running"]) or time.time() > deadline:
+            return queue
+        time.sleep(0.2)
+
+
 def test_ctrl_c_takes_the_batch_off_the_server_and_resume_finishes_it(server_a, tmp_path):
     """SIGINT while a batch runs: exit status 130, none of its prompts left queued or running on the server;
     --resume then runs only what was not finished."""
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, os.path.join(COMMANDS, "run_workflow.py"), WORKFLOW, "--comfyui",
+    process = subprocess.Popen([sys.executable, "-m", "commands.run_workflow", WORKFLOW, "--comfyui",
                                 server_a.url, "--per-server", "3", "--seeds", "11-16", *PAPER, "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     deadline = time.time() + 300
@@ -250,12 +260,11 @@ def test_ctrl_c_takes_the_batch_off_the_server_and_resume_finishes_it(server_a, 
     process.send_signal(subprocess.signal.SIGINT)
     text = process.communicate(timeout=120)[0]
     assert process.returncode == 130 and "--resume" in text, text
-    time.sleep(1)
-    queue = server_a.get("/queue")
+    queue = queue_once_empty(server_a)
     assert not queue["queue_pending"] and not queue["queue_running"], queue
     finished = {p.parent.name for p in out.glob(f"*/{rw.DONE_NAME}")}
     assert 1 <= len(finished) < 6, finished
-    text = cli("run_workflow.py", WORKFLOW, "--comfyui", server_a.url, "--seeds", "11-16", *PAPER, "--out", str(out),
+    text = cli("run_workflow", WORKFLOW, "--comfyui", server_a.url, "--seeds", "11-16", *PAPER, "--out", str(out),
                "--resume")
     assert text.count("finished before, skipped") == len(finished), text
     assert {p.parent.name for p in out.glob(f"*/{rw.DONE_NAME}")} == {f"seed-{n}" for n in range(11, 17)}
@@ -263,19 +272,14 @@ def test_ctrl_c_takes_the_batch_off_the_server_and_resume_finishes_it(server_a, 
 
 def test_a_prompt_past_its_timeout_fails_its_run_and_leaves_the_server(server_a, tmp_path):
     """--timeout: the run is reported failed (not retried), and its prompt is interrupted on the server."""
-    text = cli("run_workflow.py", WORKFLOW, "--comfyui", server_a.url, "--timeout", "1", "--seeds", "21-22",
+    text = cli("run_workflow", WORKFLOW, "--comfyui", server_a.url, "--timeout", "1", "--seeds", "21-22",
                "--set", f"{DRAG}.method=paper", "--set", f"{DRAG}.steps=10000", "--set", f"{DRAG}.drag_step=1",
                "--out", str(tmp_path / "out"),
                check=False)
     assert "did not finish within 1.0 s" in text and "0 run(s) done, 2 failed" in text, text
     # the bound only limits the wait: uncancelled, these prompts (paper, 10,000 steps) run for hours; on a
     # loaded 2-core machine (0.33's and 0.3.75's suites with other jobs beside) the interrupt took over 30 s
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        queue = server_a.get("/queue")
-        if not queue["queue_pending"] and not queue["queue_running"]:
-            break
-        time.sleep(0.2)
+    queue = queue_once_empty(server_a)
     assert not queue["queue_pending"] and not queue["queue_running"], queue
 
 
@@ -284,6 +288,6 @@ def test_dragbench_arguments_are_checked_before_any_work(tmp_path):
                           (["--size", "100000"], "each side must be 8 to 16384"),
                           (["--limit", "0"], "--limit 0"),
                           (["--per-server", "99"], "--per-server 99")):
-        text = cli("dragbench.py", str(tmp_path), "--out", str(tmp_path / "o"), "--workflow", WORKFLOW,
+        text = cli("dragbench", str(tmp_path), "--out", str(tmp_path / "o"), "--workflow", WORKFLOW,
                    "--comfyui", "http://127.0.0.1:9", *args, check=False)
         assert message in text, text
