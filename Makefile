@@ -10,11 +10,11 @@ setup:
 	@harness/setup_browser.sh >/dev/null
 
 demo: setup
-	$(PY) commands/demo.py
+	$(PY) -m commands.demo
 
 # make demo, then the demo's sheets copied into docs/ (make demo itself writes only under out/)
 docs: setup
-	$(PY) commands/demo.py --docs
+	$(PY) -m commands.demo --docs
 
 # the suite on every test host found: the default one (pinned 0.3.75) and, where its tarball is beside the
 # checkout (../shared/comfyui/), ComfyUI 0.33 in its own venv. SDE_EDIT_HOSTS=default|newer picks one.

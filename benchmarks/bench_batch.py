@@ -22,8 +22,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]
-from comfy_server import ComfyServer  # noqa: E402
+from harness.comfy_server import ComfyServer
 
 WORKFLOW = os.path.join(ROOT, "workflows", "SDE-Drag (reference model, CPU).json")
 
@@ -51,19 +50,19 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             # one warm-up run per server: model loading is not part of a batch's steady state
             for i, s in enumerate(servers):
-                subprocess.run([sys.executable, os.path.join(ROOT, "commands", "run_workflow.py"), args.workflow,
-                                "--comfyui", s.url, "--seed", str(10 ** 6 + i), "--out", os.path.join(tmp, f"warm{i}")],
-                               check=True, capture_output=True)
+                subprocess.run([sys.executable, "-m", "commands.run_workflow", args.workflow, "--comfyui", s.url,
+                                "--seed", str(10 ** 6 + i), "--out", os.path.join(tmp, f"warm{i}")],
+                               check=True, capture_output=True, cwd=ROOT)
             for n in counts:
                 for k in in_flight:
                     out = os.path.join(tmp, f"s{n}k{k}")
-                    cmd = [sys.executable, os.path.join(ROOT, "commands", "run_workflow.py"), args.workflow,
+                    cmd = [sys.executable, "-m", "commands.run_workflow", args.workflow,
                            "--comfyui", ",".join(s.url for s in servers[:n]), "--per-server", str(k),
                            "--seeds", f"1-{args.runs}", "--out", out]
                     for item in args.sets:
                         cmd += ["--set", item]
                     started = time.time()
-                    subprocess.run(cmd, check=True, capture_output=True)
+                    subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
                     wall = time.time() - started
                     summary = json.load(open(os.path.join(out, "summary.json")))
                     busy = {s.url: sum(r["seconds"] for r in summary if r["server"] == s.url) for s in servers[:n]}

@@ -42,7 +42,6 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, d) for d in ("harness", "commands", "benchmarks")]
 HOSTS = {"0.3.75": (os.path.join(ROOT, "build", "ComfyUI"), os.path.join(ROOT, ".venv", "bin", "python")),
          "0.33.0": (os.path.join(ROOT, "build", "ComfyUI-0.33.0"), os.path.join(ROOT, ".venv-0.33.0", "bin", "python"))}
 PARTS = ("inproc", "workflows", "big", "inproc_full")
@@ -67,8 +66,8 @@ def cpu_seconds(pid):
 
 
 def worker_inproc(repeats, full=False):
-    import bench_drag_gpu
-    from comfy_host import import_pack
+    from harness.comfy_host import import_pack
+    from . import bench_drag_gpu
     import_pack(cpu=True)
     import comfy.model_management as mm
     import comfy.sample
@@ -121,13 +120,13 @@ def worker_inproc(repeats, full=False):
 
 
 def _server(log_path, extra_args=()):
-    from comfy_server import ComfyServer
+    from harness.comfy_server import ComfyServer
     return ComfyServer(python=sys.executable, log_path=log_path, extra_args=extra_args)
 
 
 def worker_workflows(repeats, log_dir):
     import glob
-    import run_workflow
+    from commands import run_workflow
     paths = sorted(glob.glob(os.path.join(ROOT, "workflows", "*trained model, CPU*.json")))
     out = {"workflows": {}}
     with _server(os.path.join(log_dir, "workflows_server.log")) as server:
@@ -155,8 +154,8 @@ def make_big_checkpoint():
     import torch
     import zlib
     from safetensors.torch import save_file
-    import tiny_checkpoints as tc
-    import bench_drag_gpu
+    from harness import tiny_checkpoints as tc
+    from . import bench_drag_gpu
     tc._boot()
     config = {k: v for k, v in bench_drag_gpu.SD15.items() if k not in ("use_temporal_attention", "use_temporal_resblock")}
     parts = {"model.diffusion_model.": tc._unet(**config),
@@ -198,7 +197,7 @@ LOG_KEYS = {"loads": "Requested to load", "unload passes": "models unloaded", "u
 
 
 def worker_big(log_dir, prompts=3):
-    import run_workflow
+    from commands import run_workflow
     make_big_checkpoint()
     out = {"prompts": []}
     with _server(os.path.join(log_dir, "big_server.log"), ["--verbose", "DEBUG"]) as server:
@@ -232,7 +231,7 @@ def run_part(host, part, repeats, log_dir):
     comfyui, python = HOSTS[host]
     env = dict(os.environ, COMFYUI_PATH=comfyui)
     os.makedirs(log_dir, exist_ok=True)
-    cmd = [python, os.path.abspath(__file__), "--worker", part, "--repeats", str(repeats), "--log-dir", log_dir]
+    cmd = [python, "-m", "benchmarks.bench_cores", "--worker", part, "--repeats", str(repeats), "--log-dir", log_dir]
     print(f"[{host}] {part} ...", file=sys.stderr, flush=True)
     started = time.time()
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)

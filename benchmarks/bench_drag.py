@@ -34,13 +34,11 @@ covers them) and each preset moving the square windows, the region found from th
 import argparse
 import math
 import os
-import sys
 import time
 from dataclasses import replace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
-from comfy_host import import_pack  # noqa: E402
+from harness.comfy_host import import_pack  # noqa: E402
 
 import_pack()
 import comfy.latent_formats  # noqa: E402

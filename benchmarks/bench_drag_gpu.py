@@ -44,8 +44,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
-from comfy_host import import_pack  # noqa: E402
+from harness.comfy_host import import_pack
 
 # comfy/model_detection.py, unet_config_from_diffusers_unet: the configs ComfyUI builds these with.
 SD15 = {'use_checkpoint': False, 'image_size': 32, 'out_channels': 4, 'use_spatial_transformer': True, 'legacy': False,

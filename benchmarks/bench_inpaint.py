@@ -22,12 +22,10 @@ Per output, its completion is the reference scene nearest to it (whole image). F
 import argparse
 import math
 import os
-import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
-from comfy_host import import_pack  # noqa: E402
+from harness.comfy_host import import_pack  # noqa: E402
 
 import_pack()
 import comfy.latent_formats  # noqa: E402

@@ -32,13 +32,11 @@ import json
 import math
 import os
 import random
-import sys
 import time
 from dataclasses import replace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]
-from comfy_host import import_pack  # noqa: E402
+from harness.comfy_host import import_pack  # noqa: E402
 
 import_pack()
 import comfy.sample  # noqa: E402

@@ -23,11 +23,9 @@ for the SDE and stays for the ODE.
 import argparse
 import math
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
-from comfy_host import PACK_DIR, import_pack  # noqa: E402
+from harness.comfy_host import PACK_DIR, import_pack  # noqa: E402
 
 import_pack()
 import comfy.latent_formats  # noqa: E402

@@ -8,12 +8,10 @@ that the table shows the samplers' own overhead (step maths, noise drawing, Comf
 """
 import argparse
 import os
-import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
-from comfy_host import import_pack  # noqa: E402
+from harness.comfy_host import import_pack  # noqa: E402
 
 import_pack()
 import comfy.samplers  # noqa: E402

@@ -3,8 +3,16 @@
 Starts ComfyUI (loopback only, a temporary base directory, harness/comfy_server.py) with the pack,
 generates prompts that attack every input of every pack node (boundaries, just outside the range,
 NaN / inf as JSON numbers and as strings, wrong types, unknown combo values, missing inputs, odd
-latents, masks and sigmas, malformed and oversized drag points, absurd amounts of work), sends
-them one at a time through /prompt and classifies each:
+latents, masks of any shape and value, sigmas, malformed and oversized drag points and painted
+region strokes, broken weights files and path-like names for the scene model loader, absurd
+amounts of work), sends them one at a time through /prompt and classifies each.
+
+The inputs come from /object_info: every input of every pack node gets the attacks of its type
+(numbers, combos, points text, links, masks); a pack node or input with no attack is reported and
+fails the run, unless the node is in NOT_FUZZED (with the reason). The server's copy of the pack is
+a folder of links to this one, except models/: its own folder, with the real scene model linked and
+the broken files of LOADER_FILES beside it; custom_nodes/ also holds the fuzzer's FuzzMask node (a
+MASK of any shape and values: empty batches, NaN, values outside [0, 1]).
 
   rejected at /prompt, input named       HTTP 400 whose node error names the attacked input
   rejected at /prompt, input not named   HTTP 400/500 that does not
@@ -23,12 +31,13 @@ exception came from a pack node or from pack code (a traceback frame in the pack
 Besides the cases: 50 prompts queued at once (none may be lost), and a running drag interrupted,
 then run again twice (the two outputs must be identical).
 
-Prints a Markdown report (counts per class and per node, the share of the pack's errors that name
-the input, the bad cases with their messages) and writes it to out/fuzz/; exit status 1 on any NaN
-success, crash, hang, non-interruptible prompt, lost prompt or differing re-run.
+Prints a Markdown report (counts per class, per input and per node, the share of the pack's errors
+that name the input, the bad cases with their messages) and writes it to out/fuzz/; exit status 1
+on any NaN success, crash, hang, non-interruptible prompt, lost prompt, differing re-run, input with
+no attack, error of the pack's that does not name its input, or a server that stopped serving.
 
-  .venv/bin/python benchmarks/fuzz_server.py --quick          # about 110 prompts, about a minute
-  .venv/bin/python benchmarks/fuzz_server.py                  # the full run: 1600 prompts, 5 to 10 minutes
+  .venv/bin/python -m benchmarks.fuzz_server --quick    # about 150 prompts, one or two minutes
+  .venv/bin/python -m benchmarks.fuzz_server            # the full run: the systematic set (see docs/fuzz_report.md)
 """
 import argparse
 import collections
@@ -38,16 +47,15 @@ import os
 import random
 import re
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Optional
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
-from comfy_server import ComfyServer  # noqa: E402
-from find_comfyui import PACK_DIR  # noqa: E402
+from harness.comfy_server import ComfyServer
+from harness.find_comfyui import PACK_DIR
 
 OUT_DIR = os.path.join(PACK_DIR, "out", "fuzz")
 PACK_MARK = "comfyui-sde-edit"  # the pack's folder name under the server's custom_nodes/
@@ -81,21 +89,23 @@ BASE = {
     "ReferenceSceneModel": dict(MODEL_BASE),
     "ReferenceSceneImage": dict(IMAGE_BASE),
 }
-# The node whose inputs a case attacks -> the role of that node in the graph.
+BASE.update({"SDESceneModelLoader": {"weights": "sde_edit_scene_model.safetensors"},
+             "SDEDragClicks": {"points": POINTS}, "SDESceneWorldImage": {"seed": 0, "kind": "scene"}})
+# The node whose inputs a case attacks -> the role of that node in the graph. A pack node in neither
+# ROLE nor NOT_FUZZED gets no attack: its inputs are reported as not attacked and the run fails.
 ROLE = {"SDEditNoiseDenoise": "pack", "SDEInpaint": "pack", "SDEDragPointMover": "pack", "SDESamplerEta": "sampler",
-        "ReferenceSceneModel": "model", "ReferenceSceneImage": "image"}
-# Pack nodes the fuzzer leaves out, and why (the report lists them).
+        "ReferenceSceneModel": "model", "ReferenceSceneImage": "image", "SDESceneModelLoader": "loader",
+        "SDEDragClicks": "clicks", "SDESceneWorldImage": "world"}
+# Pack nodes the fuzzer leaves out, and why (the report lists them and their inputs).
 NOT_FUZZED = {"SDELoraSchedule": "needs a LORA_MODEL from Train LoRA (minutes of training per prompt) or a LoRA file; "
-                                 "its bad inputs are refused by name in tests/test_lora_schedule.py",
-              "SDESceneModelLoader": "a loader whose one input is a file name (the graphs here run on the reference "
-                                     "model); missing, truncated and foreign files and bad names are refused by name in "
-                                     "tests/test_scene_model.py",
-              "SDEDragClicks": "its one input is drag points text, read with the SDE-Drag node's own points parser "
-                               "(fuzzed there) or from the drag node it feeds; empty, missing, ambiguous and "
-                               "linked points are refused by name in tests/test_region_input.py",
-              "SDESceneWorldImage": "an input picture for the trained model's workflows (the graphs here draw theirs with "
-                                    "ReferenceSceneImage); its bad inputs are refused by name in tests/test_scene_model.py"}
+                                 "its bad inputs are refused by name in tests/test_lora_schedule.py"}
 DROP = object()  # an input left out of the prompt
+
+
+@dataclass(frozen=True)
+class MaskRef:
+    """A MASK input's value in Case.over: the mask graph of Graph.mask's spec, built with the prompt."""
+    spec: tuple
 
 
 @dataclass
@@ -109,6 +119,7 @@ class Case:
     mask: object = "default"
     sigmas: tuple = ()
     names: tuple = ()  # names an error may use for the input; default (input,)
+    names_all: tuple = ()  # ... and words it must use besides (the loader's file name)
     expect: str = "?"  # "ok" / "err" / "?": only to list surprises
     heavy: bool = False  # legitimately slow (seconds to tens of seconds): full run only, longer timeout
     raw: Optional[tuple] = None  # (placeholder, text) substituted into the JSON body
@@ -188,6 +199,12 @@ class Graph:
             img = self.add("MaskToImage", mask=[self.image, 1])
             rep = self.add("RepeatImageBatch", image=[img, 0], amount=args[0])
             return [self.add("ImageToMask", image=[rep, 0], channel="red"), 0]
+        if kind == "fuzz":  # FuzzMask (the fuzzer's helper node): any shape, any values
+            shape, fill = args[0], args[1]
+            box = args[2] if len(args) > 2 else None
+            spec_text = json.dumps({"shape": list(shape), "fill": str(fill), "box": box,
+                                    "box_value": str(args[3]) if len(args) > 3 else "1"})
+            return [self.add("FuzzMask", spec=spec_text), 0]
         if kind == "literal":
             return args[0]
         raise ValueError(spec)
@@ -217,9 +234,64 @@ def apply(inputs, over):
     return inputs
 
 
+def resolve_masks(g, inputs):
+    """MaskRef values -> the links of their mask graphs."""
+    for k, v in list(inputs.items()):
+        if isinstance(v, MaskRef):
+            link = g.mask(v.spec)
+            if link is DROP:
+                inputs.pop(k)
+            else:
+                inputs[k] = link
+    return inputs
+
+
+def save_outputs(g, target, outputs, nonce):
+    for slot in range(outputs):
+        g.add("SaveLatent", samples=[target, slot], filename_prefix=f"fuzz/{nonce}_{slot}")
+
+
+def build_loader(case, nonce):
+    """The scene model loader's MODEL, CLIP and VAE through SDEdit (2 steps) on a 32 px picture."""
+    g = Graph()
+    loader = g.add("SDESceneModelLoader", **apply(dict(BASE["SDESceneModelLoader"]), case.over.get("loader", {})))
+    g.nodes[loader]["inputs"]["fuzz_nonce"] = nonce
+    text = g.add("CLIPTextEncode", text="a red ball on grass", clip=[loader, 1])
+    lat = [g.add("VAEEncode", pixels=[g.image, 0], vae=[loader, 2]), 0]
+    target = g.add("SDEditNoiseDenoise", **{**BASE["SDEditNoiseDenoise"], "steps": 2, "model": [loader, 0],
+                                           "positive": [text, 0], "negative": [text, 0], "latent_image": lat,
+                                           "fuzz_nonce": nonce})
+    save_outputs(g, target, 1, nonce)
+    return g.nodes
+
+
+def build_clicks(case, nonce):
+    """The clicks node's text shown by PreviewAny (its only consumer: no drag node is reached)."""
+    g = Graph()
+    clicks = g.add("SDEDragClicks", **apply(dict(BASE["SDEDragClicks"]), case.over.get("clicks", {})))
+    g.nodes[clicks]["inputs"]["fuzz_nonce"] = nonce
+    g.add("PreviewAny", source=[clicks, 0])
+    return g.nodes
+
+
+def build_world(case, nonce):
+    """The scene world picture, encoded (pixel space) and saved, and its mask previewed."""
+    g = Graph()
+    world = g.add("SDESceneWorldImage", **apply(dict(BASE["SDESceneWorldImage"]), case.over.get("world", {})))
+    g.nodes[world]["inputs"]["fuzz_nonce"] = nonce
+    save_outputs(g, g.add("VAEEncode", pixels=[world, 0], vae=[g.vae, 0]), 1, nonce)
+    g.add("PreviewImage", images=[g.add("MaskToImage", mask=[world, 1]), 0])
+    return g.nodes
+
+
+SIDE_GRAPHS = {"loader": build_loader, "clicks": build_clicks, "world": build_world}
+
+
 def build(case: Case, nonce):
     """The API prompt of a case; every pack node of it gets a fuzz_nonce input (an input the node
     does not declare: ComfyUI ignores it, but its cache does not, so every case really runs)."""
+    if ROLE.get(case.node) in SIDE_GRAPHS:
+        return SIDE_GRAPHS[ROLE[case.node]](case, nonce)
     over = case.over
     g = Graph(model=over.get("model"), image=over.get("image"))
     apply(g.nodes[g.model]["inputs"], {k: v for k, v in over.get("model", {}).items() if v is DROP})
@@ -251,10 +323,9 @@ def build(case: Case, nonce):
         if m is not DROP:
             inputs["mask"] = m
         inputs["fuzz_nonce"] = nonce
-        target = g.add(node, **apply(inputs, over.get("pack", {})))
+        target = g.add(node, **resolve_masks(g, apply(inputs, over.get("pack", {}))))
         outputs = 2 if node == "SDEDragPointMover" else 1
-    for slot in range(outputs):
-        g.add("SaveLatent", samples=[target, slot], filename_prefix=f"fuzz/{nonce}_{slot}")
+    save_outputs(g, target, outputs, nonce)
     dec = g.add("VAEDecode", samples=[target, 0], vae=[g.vae, 0])
     g.add("PreviewImage", images=[dec, 0])
     return g.nodes
@@ -326,7 +397,8 @@ def points_attacks():
           ("32 distinct pairs", pts(s32, t32)), ("extra keys", pts([[14, 12]], [[20, 16]], note="hi")),
           ("x = width - 0.001", pts([[14, 12]], [[31.999, 16]])),
           ("pretty-printed", json.dumps({"source": [[14, 12]], "target": [[20, 16]]}, indent=4)),
-          ("a long drag", pts(*far))]
+          ("a long drag", pts(*far)), ("100001 characters", POINTS + " " * (100_001 - len(POINTS))),
+          ("JSON null (no points)", "null")]
     bad = [("malformed", "'[' * 50000", "[" * 50000), ("malformed", "'{' * 50000", "{" * 50000),
            ("malformed", "deep nesting in source", '{"source": ' + "[" * 5000 + "]" * 5000 + ', "target": []}'),
            ("oversized", "5000-digit coordinate", '{"source": [[' + "9" * 5000 + ', 1]], "target": [[1, 1]]}'),
@@ -335,10 +407,10 @@ def points_attacks():
            ("malformed", "NaN coordinate", '{"source": [[NaN, 1]], "target": [[1, 1]]}'),
            ("malformed", "Infinity coordinate", '{"source": [[Infinity, 1]], "target": [[1, 1]]}'),
            ("oversized", "33 distinct pairs", pts(s33, t33)), ("oversized", "1000 distinct pairs", pts(s1000, t1000)),
-           ("oversized", "100001 characters", POINTS + " " * (100_001 - len(POINTS))),
+           ("oversized", "500001 characters (adapter/points.py MAX_TEXT 500000)", POINTS + " " * (500_001 - len(POINTS))),
            ("malformed", "not JSON", "drag the ball right"), ("malformed", "python dict", "{'source': [[1, 2]], 'target': [[3, 4]]}"),
            ("malformed", "trailing garbage", POINTS + " xyz"), ("malformed", "BOM prefix", "\ufeff" + POINTS),
-           ("malformed", "JSON list", "[[1, 2], [3, 4]]"), ("malformed", "JSON null", "null"), ("malformed", "JSON number", "123"),
+           ("malformed", "JSON list", "[[1, 2], [3, 4]]"), ("malformed", "JSON number", "123"),
            ("malformed", "JSON string", '"points"'), ("malformed", "{}", "{}"), ("malformed", "no target", '{"source": [[1, 2]]}'),
            ("malformed", "source not a list", '{"source": 5, "target": []}'),
            ("malformed", "mismatched lengths", pts([[1, 2], [3, 4]], [[5, 6]])),
@@ -418,6 +490,212 @@ SIGMA_ATTACKS = [  # (label, spec, expect)
 ]
 
 
+BOX = [8, 17, 10, 19]  # rows 8-16, columns 10-18: around the ball at (14, 12), in image (= latent) pixels
+# (label, FuzzMask spec, expect for a mask (may change), expect for a region (what moves))
+FUZZ_MASK_ATTACKS = [
+    ("ball box (FuzzMask)", ("fuzz", (1, 32, 32), 0, BOX), "ok", "ok"),
+    ("all zero", ("fuzz", (1, 32, 32), 0), "ok", "err"),
+    ("all one", ("fuzz", (1, 32, 32), 1), "ok", "err"),
+    ("NaN everywhere", ("fuzz", (1, 32, 32), "nan"), "err", "err"),
+    ("NaN inside the box", ("fuzz", (1, 32, 32), 0, BOX, "nan"), "err", "err"),
+    ("inf inside the box", ("fuzz", (1, 32, 32), 0, BOX, "inf"), "err", "err"),
+    ("-inf everywhere", ("fuzz", (1, 32, 32), "-inf"), "err", "err"),
+    ("box of 2 (above 1)", ("fuzz", (1, 32, 32), 0, BOX, 2), "err", "err"),
+    ("box of 1.001", ("fuzz", (1, 32, 32), 0, BOX, 1.001), "err", "err"),
+    ("-1 outside the box", ("fuzz", (1, 32, 32), -1, BOX, 1), "err", "err"),
+    ("box of 1e30", ("fuzz", (1, 32, 32), 0, BOX, 1e30), "err", "err"),
+    ("empty batch 0x32x32", ("fuzz", (0, 32, 32), 0), "err", "err"),
+    ("zero width 1x32x0", ("fuzz", (1, 32, 0), 0), "err", "err"),
+    ("2-D 32x32", ("fuzz", (32, 32), 0, BOX), "ok", "ok"),
+    ("4-D 1x1x32x32", ("fuzz", (1, 1, 32, 32), 0, BOX), "?", "?"),
+    ("4-D 1x3x32x32", ("fuzz", (1, 3, 32, 32), 0, BOX), "err", "err"),
+    ("5-D 1x1x1x32x32", ("fuzz", (1, 1, 1, 32, 32), 0, BOX), "err", "err"),
+    ("1-D 32", ("fuzz", (32,), 1), "err", "err"),
+    ("wrong aspect 1x32x64", ("fuzz", (1, 32, 64), 0, BOX), "err", "err"),
+    ("wrong aspect 1x1x1000", ("fuzz", (1, 1, 1000), 1), "err", "err"),
+    ("1x1", ("fuzz", (1, 1, 1), 1), "?", "?"),
+    ("4x4 (an 8x smaller latent's size)", ("fuzz", (1, 4, 4), 0, [1, 3, 1, 3]), "?", "?"),
+    ("1000x1000 (fits the aspect)", ("fuzz", (1, 1000, 1000), 0, [250, 530, 310, 590]), "ok", "ok"),
+]
+
+STROKE = {"radius": 3, "path": [[14, 12]]}
+
+
+def region_pts(region, **extra):
+    return json.dumps({"source": [[14, 12]], "target": [[20, 16]], "region": region, **extra})
+
+
+def stroke(**kw):
+    return [{**STROKE, **kw}]
+
+
+def region_stroke_cases():
+    """The region painted in the point editor: the points' "region" list of brush strokes."""
+    dots = lambda n: [[10 + i % 8, 8 + (i // 8) % 8] for i in range(n)]  # noqa: E731
+    ok = [("one stroke on the ball", [STROKE]), ("region []", []), ("region null", None),
+          ("a stroke and an erase", [{"radius": 4, "path": [[14, 12]]}, {"radius": 1, "path": [[14, 12]], "erase": True}]),
+          ("radius 0.5", stroke(radius=0.5)), ("a path of 3 points", stroke(path=[[12, 10], [14, 12], [16, 14]])),
+          ("float coordinates", stroke(path=[[14.25, 12.5]])), ("extra keys in a stroke", stroke(colour="red")),
+          ("500 strokes of 1 point", [{"radius": 1, "path": [p]} for p in dots(500)]),
+          ("20000 brush points in one stroke", stroke(radius=1, path=dots(20000)))]
+    bad = [("region 5", 5), ("region 'abc'", "abc"), ("region a stroke, not a list", STROKE), ("region true", True),
+           ("stroke 5", [5]), ("stroke null", [None]), ("stroke a point", [[14, 12]]), ("stroke without path", [{"radius": 3}]),
+           ("empty path", stroke(path=[])), ("path a string", stroke(path="14,12")), ("path an object", stroke(path={"x": 1})),
+           ("no radius", [{"path": [[14, 12]]}]), ("radius 0", stroke(radius=0)), ("radius 0.49", stroke(radius=0.49)),
+           ("radius -5", stroke(radius=-5)), ("radius 1025", stroke(radius=1025)), ("radius 1e308", stroke(radius=1e308)),
+           ("radius NaN", stroke(radius=math.nan)), ("radius Infinity", stroke(radius=math.inf)),
+           ("radius -Infinity", stroke(radius=-math.inf)), ("radius '3'", stroke(radius="3")),
+           ("radius true", stroke(radius=True)), ("radius null", stroke(radius=None)), ("radius [3]", stroke(radius=[3])),
+           ("erase 'yes'", stroke(erase="yes")), ("erase 1", stroke(erase=1)), ("erase null", stroke(erase=None)),
+           ("point [1]", stroke(path=[[1]])), ("point [1, 2, 3]", stroke(path=[[1, 2, 3]])),
+           ("point ['a', 'b']", stroke(path=[["a", "b"]])), ("point [NaN, 1]", stroke(path=[[math.nan, 1]])),
+           ("point [Infinity, 1]", stroke(path=[[math.inf, 1]])), ("point null", stroke(path=[None])),
+           ("point {x, y}", stroke(path=[{"x": 14, "y": 12}])), ("point [true, false]", stroke(path=[[True, False]])),
+           ("501 strokes", [{"radius": 1, "path": [p]} for p in dots(501)]),
+           ("20001 brush points in one stroke", stroke(radius=1, path=dots(20001))),
+           ("20001 brush points over two strokes", stroke(radius=1, path=dots(10000)) + stroke(radius=1, path=dots(10001))),
+           ("region text over 500000 characters", stroke(radius=1, path=[[14.123456789012, 12.123456789012]] * 19000))]
+    empty = [("a stroke outside the image", stroke(path=[[500, 500]])), ("only an erase", stroke(erase=True)),
+             ("radius 1024 (covers the image)", stroke(radius=1024)), ("negative coordinates", stroke(path=[[-50, -50]]))]
+    out = [Case("SDEDragPointMover", "points", "points region", f"points region: {label}",
+                over={"pack": {"points": region_pts(r)}}, expect="ok") for label, r in ok]
+    out += [Case("SDEDragPointMover", "points", "points region", f"points region: {label}",
+                 over={"pack": {"points": region_pts(r)}}, expect="err") for label, r in bad]
+    out += [Case("SDEDragPointMover", "points", "points region", f"points region: {label}",
+                 over={"pack": {"points": region_pts(r)}}, names=("points", "region"), expect="err") for label, r in empty]
+    # painted over a connected region, and with the drag's other methods
+    out += [Case("SDEDragPointMover", "points", "points region", "points region: a stroke over a connected region",
+                 over={"pack": {"points": region_pts([STROKE]), "region": MaskRef(("box",))}}, expect="ok")]
+    out += [Case("SDEDragPointMover", "points", "points region", f"points region: one stroke, method {m}",
+                 over={"pack": {"points": region_pts([STROKE]), "method": m, "steps": 10}}, expect="ok")
+            for m in ("fast", "paper")]
+    return out
+
+
+SCENE_WEIGHTS = "sde_edit_scene_model.safetensors"
+# file name in the server's copy of the pack's models/ -> what it holds (written by write_loader_files)
+LOADER_FILES = {
+    "fuzz_empty.safetensors": "an empty file",
+    "fuzz_text.safetensors": "a text file",
+    "fuzz_truncated.safetensors": "the scene model cut in half",
+    "fuzz_header_only.safetensors": "the scene model's header without its data",
+    "fuzz_bad_header.safetensors": "the scene model with its header's bytes corrupted",
+    "fuzz_random_data.safetensors": "the scene model with 4 KB of its data replaced by random bytes",
+    "fuzz_ff_data.safetensors": "the scene model with 4 KB of its data set to 0xFF (NaN floats)",
+    "fuzz_foreign.safetensors": "a foreign safetensors file (other keys, no metadata)",
+    "fuzz_foreign_meta.safetensors": "a foreign safetensors file with the scene model's metadata",
+    "fuzz_nan.safetensors": "a well-formed scene model whose weights are all NaN",
+    "fuzz_one_nan.safetensors": "a well-formed scene model with one NaN weight",
+    "fuzz_inf.safetensors": "a well-formed scene model with one infinite weight",
+    "fuzz_folder.safetensors": "a folder named *.safetensors",
+}
+
+
+def write_loader_files(models_dir, source):
+    """The broken weights files LOADER_FILES describes, made from the real scene model `source`."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    data = open(source, "rb").read()
+    header = 8 + int.from_bytes(data[:8], "little")
+    with safe_open(source, "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    rng = random.Random(0)
+
+    def write(name, blob):
+        with open(os.path.join(models_dir, name), "wb") as out:
+            out.write(blob)
+
+    def patched(start, blob):
+        return data[:start] + blob + data[start + len(blob):]
+
+    write("fuzz_empty.safetensors", b"")
+    write("fuzz_text.safetensors", b"these are not weights\n")
+    write("fuzz_truncated.safetensors", data[: len(data) // 2])
+    write("fuzz_header_only.safetensors", data[:header])
+    write("fuzz_bad_header.safetensors", patched(8 + 40, bytes(rng.randrange(256) for _ in range(64))))
+    middle = header + (len(data) - header) // 2
+    write("fuzz_random_data.safetensors", patched(middle, bytes(rng.randrange(256) for _ in range(4096))))
+    write("fuzz_ff_data.safetensors", patched(middle, b"\xff" * 4096))
+    save_file({"foo.weight": torch.ones(4, 4)}, os.path.join(models_dir, "fuzz_foreign.safetensors"))
+    save_file({"foo.weight": torch.ones(4, 4)}, os.path.join(models_dir, "fuzz_foreign_meta.safetensors"), metadata=meta)
+    floats = [k for k, t in tensors.items() if t.is_floating_point()]
+    save_file({k: (torch.full_like(t, math.nan) if k in floats else t) for k, t in tensors.items()},
+              os.path.join(models_dir, "fuzz_nan.safetensors"), metadata=meta)
+    for name, value in (("fuzz_one_nan.safetensors", math.nan), ("fuzz_inf.safetensors", math.inf)):
+        some = dict(tensors)
+        t = some[floats[len(floats) // 2]].clone()
+        t.view(-1)[0] = value
+        some[floats[len(floats) // 2]] = t
+        save_file(some, os.path.join(models_dir, name), metadata=meta)
+    os.makedirs(os.path.join(models_dir, "fuzz_folder.safetensors"), exist_ok=True)
+
+
+def loader_cases():
+    """The scene model loader's file: broken files in its folder, and names that are not a file there."""
+    node = "SDESceneModelLoader"
+    out = [Case(node, "weights", "loader file", f"weights = {desc}", over={"loader": {"weights": name}},
+                names=("weights",), names_all=(name,), expect="err") for name, desc in LOADER_FILES.items()]
+    out.append(Case(node, "weights", "loader file", "weights = the scene model", over={"loader": {"weights": SCENE_WEIGHTS}},
+                    expect="ok"))
+    for label, name in [("a missing file", "missing.safetensors"), ("../x.safetensors", "../x.safetensors"),
+                        ("/etc/passwd", "/etc/passwd"), ("../../../../../../etc/passwd", "../../../../../../etc/passwd"),
+                        ("the absolute path of the scene model", os.path.join(PACK_DIR, "models", SCENE_WEIGHTS)),
+                        ("models/<scene model>", "models/" + SCENE_WEIGHTS), ("./<scene model>", "./" + SCENE_WEIGHTS),
+                        ("<scene model>/", SCENE_WEIGHTS + "/"), ("<scene model> + NUL + .txt", SCENE_WEIGHTS + "\x00.txt"),
+                        ("'..'", ".."), ("'.'", "."), ("the log next to the weights", SCENE_WEIGHTS + ".log.json"),
+                        ("'~/x.safetensors'", "~/x.safetensors"), ("a 5000-character name", "x" * 4985 + ".safetensors")]:
+        out.append(Case(node, "weights", "loader name", f"weights = {label}", over={"loader": {"weights": name}},
+                        expect="err"))
+    return out
+
+
+HELPER_NODE = '''"""The fuzzer's helper node (benchmarks/fuzz_server.py): a MASK of any shape and values."""
+import json
+
+import torch
+
+
+class FuzzMask:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"spec": ("STRING", {"default": "{}"})}}
+
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "make"
+    CATEGORY = "fuzz"
+
+    def make(self, spec):
+        s = json.loads(spec)
+        mask = torch.full(s["shape"], float(s.get("fill", "0")), dtype=torch.float32)
+        if s.get("box"):
+            y0, y1, x0, x1 = s["box"]
+            mask[..., y0:y1, x0:x1] = float(s.get("box_value", "1"))
+        return (mask,)
+
+
+NODE_CLASS_MAPPINGS = {"FuzzMask": FuzzMask}
+'''
+
+
+def prepare_base_dir(base):
+    """The server's base directory: custom_nodes/ holds the pack as a folder of links to the pack's files,
+    except models/, a folder of its own (the real weights linked, the broken files of LOADER_FILES), and
+    the fuzzer's FuzzMask node."""
+    pack = os.path.join(base, "custom_nodes", PACK_MARK)
+    os.makedirs(os.path.join(pack, "models"), exist_ok=True)
+    for entry in os.listdir(PACK_DIR):
+        if entry.startswith(".") or entry in ("models", "build", "out"):
+            continue
+        os.symlink(os.path.join(PACK_DIR, entry), os.path.join(pack, entry))
+    real = os.path.join(PACK_DIR, "models")
+    for entry in os.listdir(real):
+        os.symlink(os.path.join(real, entry), os.path.join(pack, "models", entry))
+    write_loader_files(os.path.join(pack, "models"), os.path.join(real, SCENE_WEIGHTS))
+    with open(os.path.join(base, "custom_nodes", "sde_fuzz_helpers.py"), "w") as f:
+        f.write(HELPER_NODE)
+
+
 def cheap_overrides(node, name, value):
     """Other inputs a boundary value needs to stay valid (and cheap enough), and whether it is heavy."""
     valid_int = isinstance(value, int) and not isinstance(value, bool)
@@ -440,75 +718,130 @@ def merge(a, b):
     return out
 
 
+def link_attacks(node, name, typ, group):
+    """A link input of SDEdit, Inpaint or Drag: left out, wrong links, literals."""
+    out = [Case(node, name, "missing input", f"{name} left out", over={"pack": {name: DROP}},
+                expect="err" if group == "required" and not (node == "SDEInpaint" and name == "mask") else "?")]
+    wrong = ["3", 0] if typ != "VAE" else ["1", 0]  # a VAE output for the others, a MODEL for vae
+    for category, label, value, expect in [
+            ("list / link", f"link to a {'VAE' if typ != 'VAE' else 'MODEL'} output", wrong, "err"),
+            ("list / link", "link to a missing node", ["999", 0], "err"),
+            ("list / link", "link to a missing output slot", ["1", 7], "err"),
+            ("list / link", "[1, 2, 3]", [1, 2, 3], "err"),
+            ("literal for a link", "string 'abc'", "abc", "err"),
+            ("literal for a link", "number 5", 5, "err"),
+            ("literal for a link", "null", None, "?")]:
+        out.append(Case(node, name, category, f"{name} = {label}", over={"pack": {name: value}}, expect=expect))
+    return out
+
+
+def value_attacks(node, name, typ, opts):
+    """(category, label, value, expect) for a widget input, from its type and declared range or options."""
+    base = BASE[node].get(name)
+    if typ in ("INT", "FLOAT"):
+        return numeric_attacks(name, typ, opts["min"], opts["max"], base)
+    if typ == "COMBO" and node == "SDESceneModelLoader":  # the files: loader_attacks
+        return [a for a in combo_attacks(opts["options"], base) if a[0] != "boundary"]
+    if typ == "COMBO":
+        return combo_attacks(opts["options"], base)
+    if typ == "STRING" and name == "points":
+        attacks = points_attacks()
+        if node == "SDEDragClicks":  # no image size: points outside it are the segmenter's business
+            attacks = [(c, lab, v, e if c == "points malformed" or c == "wrong type" else "?") for c, lab, v, e in attacks]
+        return attacks
+    return None  # no attack for this type: reported as not attacked
+
+
+def widget_cases(node, name, typ, opts, group):
+    role = ROLE[node]
+    attacks = value_attacks(node, name, typ, opts)
+    if attacks is None:
+        return []
+    cases = []
+    for category, label, value, expect in attacks:
+        extra, heavy = cheap_overrides(node, name, value)
+        over = merge(extra, {role: {name: value}})
+        if name == "points" and node == "SDEDragPointMover":
+            over = merge(over, {"pack": {"method": "fast"}})  # fast reads beta, alpha and the cycles
+        cases.append(Case(node, name, category, f"{name} = {label}", over=over, expect=expect, heavy=heavy))
+    cases.append(Case(node, name, "missing input", f"{name} left out", over={role: {name: DROP}},
+                      expect="err" if group == "required" else "ok"))
+    return cases
+
+
+def mask_cases(node, name):
+    """The content of a MASK input: stock masks (MASK_ATTACKS) and any shape or value (FUZZ_MASK_ATTACKS)."""
+    cases = []
+    for label, mspec, expect in MASK_ATTACKS:
+        if name == "mask" and node == "SDEInpaint" and mspec is None:
+            expect = "err"
+        if name == "region" and mspec is not None and mspec[0] == "solid":
+            expect = "err"  # nothing, or everything, to move
+        if name == "mask":
+            cases.append(Case(node, name, "odd mask", f"{name}: {label}", mask=mspec, expect=expect))
+        else:
+            cases.append(Case(node, name, "odd mask", f"{name}: {label}", over={"pack": {name: MaskRef(mspec)}},
+                              expect=expect))
+    for label, mspec, expect_mask, expect_region in FUZZ_MASK_ATTACKS:
+        expect = expect_region if name == "region" else expect_mask
+        where = {"mask": mspec} if name == "mask" else {"over": {"pack": {name: MaskRef(mspec)}}}
+        cases.append(Case(node, name, "odd mask", f"{name}: {label}", expect=expect, **where))
+    for label, latent, mspec, expect in [("batch 2, latent batch 3", ("batch", 3), ("batch", 2), "err"),
+                                         ("batch 3, latent batch 3", ("batch", 3), ("batch", 3), "ok"),
+                                         ("batch 2 (FuzzMask), latent batch 1", ("scene",), ("fuzz", (2, 32, 32), 0, BOX),
+                                          "err" if name == "mask" else "ok")]:
+        where = {"mask": mspec} if name == "mask" else {"over": {"pack": {name: MaskRef(mspec)}}}
+        cases.append(Case(node, name, "odd mask", f"{name} {label}", latent=latent, expect=expect, **where))
+    if name == "mask":
+        cases.append(Case(node, "mask", "odd mask", "mask 1x1000 and a latent noise mask", latent=("noise_mask", ("box",)),
+                          mask=("solid", 1.0, 1, 1000), expect="err"))
+    return cases
+
+
+def sampling_cases(node):
+    """Odd latents, the LATENT's noise mask, and (the sampler) odd sigmas."""
+    lname = "latent" if node == "SDEDragPointMover" else "latent_image"
+    cases = [Case(node, lname, "odd latent", f"{lname}: {label}", latent=lspec, expect=expect, heavy=heavy)
+             for label, lspec, expect, heavy in LATENT_ATTACKS]
+    for label, mspec, expect in MASK_ATTACKS:
+        if mspec is None or mspec[0] == "literal":
+            continue
+        # no mask input: the node falls back on the LATENT's noise mask
+        cases.append(Case(node, "noise_mask", "odd mask", f"{lname} with a noise mask: {label}",
+                          latent=("noise_mask", mspec), mask=None, names=(lname, "noise_mask"), expect=expect))
+    if node == "SDESamplerEta":
+        cases += [Case(node, "sigmas", "odd sigmas", f"sigmas: {label}", sigmas=sspec, expect=expect)
+                  for label, sspec, expect in SIGMA_ATTACKS]
+    return cases
+
+
+def declared_inputs(info, node):
+    """(group, name, type, options) of every input /object_info declares for a node."""
+    spec = info[node]["input"]
+    return [(group, name, v[0], v[1] if len(v) > 1 else {})
+            for group in ("required", "optional") for name, v in spec.get(group, {}).items()]
+
+
 def systematic_cases(info, pack_nodes):
+    """Every input /object_info declares for a pack node with a ROLE, attacked by its type; inputs
+    whose type has no attack get none (and are reported as not attacked)."""
     cases = []
     for node in pack_nodes:
-        role = ROLE[node]
-        spec = info[node]["input"]
-        for group in ("required", "optional"):
-            for name, (typ, opts) in ((k, (v[0], v[1] if len(v) > 1 else {})) for k, v in spec.get(group, {}).items()):
-                base = BASE[node].get(name)
-                if typ in ("INT", "FLOAT"):
-                    attacks = numeric_attacks(name, typ, opts["min"], opts["max"], base)
-                elif typ == "COMBO":
-                    attacks = combo_attacks(opts["options"], base)
-                elif typ == "STRING" and name == "points":
-                    attacks = points_attacks()
-                else:
-                    attacks = []  # links: below
-                for category, label, value, expect in attacks:
-                    extra, heavy = cheap_overrides(node, name, value)
-                    over = merge(extra, {role: {name: value}})
-                    if name == "points" and node == "SDEDragPointMover":
-                        over = merge(over, {"pack": {"method": "fast"}})  # fast reads beta, alpha and the cycles
-                    cases.append(Case(node, name, category, f"{name} = {label}", over=over, expect=expect, heavy=heavy))
-                if typ in ("INT", "FLOAT", "COMBO", "STRING") or node == "SDESamplerEta":
-                    missing_expect = "err" if group == "required" else "ok"
-                    cases.append(Case(node, name, "missing input", f"{name} left out", over={role: {name: DROP}},
-                                      expect=missing_expect))
-                    continue
-                # a link input of SDEdit, Inpaint or Drag
-                names = (name,)
-                cases.append(Case(node, name, "missing input", f"{name} left out", over={"pack": {name: DROP}},
-                                  expect="err" if group == "required" and not (node == "SDEInpaint" and name == "mask") else "?"))
-                wrong = ["3", 0] if typ != "VAE" else ["1", 0]  # a VAE output for the others, a MODEL for vae
-                for category, label, value, expect in [
-                        ("list / link", f"link to a {'VAE' if typ != 'VAE' else 'MODEL'} output", wrong, "err"),
-                        ("list / link", "link to a missing node", ["999", 0], "err"),
-                        ("list / link", "link to a missing output slot", ["1", 7], "err"),
-                        ("list / link", "[1, 2, 3]", [1, 2, 3], "err"),
-                        ("literal for a link", "string 'abc'", "abc", "err"),
-                        ("literal for a link", "number 5", 5, "err"),
-                        ("literal for a link", "null", None, "?")]:
-                    cases.append(Case(node, name, category, f"{name} = {label}", over={"pack": {name: value}},
-                                      names=names, expect=expect))
-        # odd latents, masks, sigmas
-        if node in ("SDEditNoiseDenoise", "SDEInpaint", "SDEDragPointMover", "SDESamplerEta"):
-            lname = "latent" if node == "SDEDragPointMover" else "latent_image"
-            for label, lspec, expect, heavy in LATENT_ATTACKS:
-                cases.append(Case(node, lname, "odd latent", f"{lname}: {label}", latent=lspec, expect=expect, heavy=heavy))
-            nm_names = (lname, "noise_mask")
-            for label, mspec, expect in MASK_ATTACKS:
-                if mspec is None or mspec[0] == "literal":
-                    continue
-                # no mask input: the node falls back on the LATENT's noise mask
-                cases.append(Case(node, "noise_mask", "odd mask", f"{lname} with a noise mask: {label}",
-                                  latent=("noise_mask", mspec), mask=None, names=nm_names, expect=expect))
-            if node == "SDESamplerEta":
-                for label, sspec, expect in SIGMA_ATTACKS:
-                    cases.append(Case(node, "sigmas", "odd sigmas", f"sigmas: {label}", sigmas=sspec, expect=expect))
+        if node not in ROLE:
+            continue
+        for group, name, typ, opts in declared_inputs(info, node):
+            if typ in ("INT", "FLOAT", "COMBO", "STRING") or ROLE[node] != "pack":
+                cases += widget_cases(node, name, typ, opts, group)
             else:
-                for label, mspec, expect in MASK_ATTACKS:
-                    if node == "SDEInpaint" and mspec is None:
-                        expect = "err"
-                    cases.append(Case(node, "mask", "odd mask", f"mask: {label}", mask=mspec, expect=expect))
-                # the mask and the latent disagree
-                cases.append(Case(node, "mask", "odd mask", "mask batch 2, latent batch 3", latent=("batch", 3),
-                                  mask=("batch", 2), expect="err"))
-                cases.append(Case(node, "mask", "odd mask", "mask batch 3, latent batch 3", latent=("batch", 3),
-                                  mask=("batch", 3), expect="ok"))
-                cases.append(Case(node, "mask", "odd mask", "mask 1x1000 and a latent noise mask", latent=("noise_mask", ("box",)),
-                                  mask=("solid", 1.0, 1, 1000), expect="err"))
+                cases += link_attacks(node, name, typ, group)
+            if typ == "MASK" and ROLE[node] == "pack":
+                cases += mask_cases(node, name)
+        if node in ("SDEditNoiseDenoise", "SDEInpaint", "SDEDragPointMover", "SDESamplerEta"):
+            cases += sampling_cases(node)
+        if node == "SDEDragPointMover":
+            cases += region_stroke_cases()
+        if node == "SDESceneModelLoader":
+            cases += loader_cases()
     cases += special_cases()
     return cases
 
@@ -589,7 +922,7 @@ SCHEDULERS = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", 
 def random_cases(pool, n, rng):
     """n cases: one attack from the systematic pool (not heavy) on a random valid baseline."""
     out = []
-    candidates = [c for c in pool if not c.heavy and c.category != "valid variant"]
+    candidates = [c for c in pool if not c.heavy and c.category != "valid variant" and ROLE[c.node] not in SIDE_GRAPHS]
     for _ in range(n):
         c = rng.choice(candidates)
         base = {}
@@ -603,8 +936,8 @@ def random_cases(pool, n, rng):
                 "image": {"kind": rng.choice(["stroke painting", "scene"]), "colour": rng.choice(["red", "blue"])}}
         over = merge(over, c.over)
         out.append(Case(c.node, c.input, c.category, "random baseline; " + c.label, over=over, latent=c.latent,
-                        mask=c.mask, sigmas=c.sigmas, names=c.names, expect="?" if c.expect == "ok" else c.expect,
-                        raw=c.raw))
+                        mask=c.mask, sigmas=c.sigmas, names=c.names, names_all=c.names_all,
+                        expect="?" if c.expect == "ok" else c.expect, raw=c.raw))
     return out
 
 
@@ -619,6 +952,8 @@ def raw_cases():
 def generate(info, pack_nodes, count, seed, quick):
     rng = random.Random(seed)
     system = systematic_cases(info, pack_nodes) + raw_cases()
+    if count is None:  # the full run: the systematic set
+        count = len(system)
     if quick:
         # one case per node and class of attack, on the input of that node attacked least so far;
         # then one case for each input still not attacked
@@ -637,7 +972,14 @@ def generate(info, pack_nodes, count, seed, quick):
                 used[(c.node, c.input)] += 1
         # every class of attack on the drag's points, and a NaN mask / latent on every sampling node
         extra = [c for c in system if c.label in ("points = '[' * 50000", "points = 5000-digit coordinate",
-                                                  "points = 1000 distinct pairs", "points = x = width")
+                                                  "points = 1000 distinct pairs", "points = x = width",
+                                                  "region: NaN everywhere", "region: empty batch 0x32x32",
+                                                  "region: all zero", "region: ball box (FuzzMask)",
+                                                  "points region: region null", "points region: radius NaN",
+                                                  "points region: 501 strokes", "points region: one stroke on the ball",
+                                                  "weights = a well-formed scene model whose weights are all NaN",
+                                                  "weights = the scene model cut in half", "weights = ../x.safetensors",
+                                                  "weights = a folder named *.safetensors")
                  or (c.category == "odd latent" and c.label.endswith("NaN (x10^40 then x0)"))
                  or (c.category == "odd mask" and c.label.endswith("SolidMask NaN"))]
         cases += [c for c in extra if c not in cases]
@@ -674,13 +1016,18 @@ class Fuzzer:
         self.server = None
         self.restarts = 0
         self.crash_logs = []
+        self._base = None
 
     # server life
     def start(self):
-        self.server = ComfyServer()
+        self._base = tempfile.TemporaryDirectory(prefix="sde-edit-fuzz-")
+        prepare_base_dir(self._base.name)
+        self.server = ComfyServer(base_dir=self._base.name)
         self.server.start()
         info = self.server.get("/object_info")
-        self.pack_nodes = [k for k, v in info.items() if PACK_MARK in str(v.get("python_module", "")) and k not in NOT_FUZZED]
+        # every pack node (an error of any of them is the pack's); the fuzzed ones: all but NOT_FUZZED
+        self.pack_nodes = [k for k, v in info.items() if PACK_MARK in str(v.get("python_module", ""))]
+        self.fuzzed = [k for k in self.pack_nodes if k not in NOT_FUZZED]
         return info
 
     def alive(self):
@@ -699,12 +1046,24 @@ class Fuzzer:
         self.restarts += 1
         if self.restarts > 10:
             raise RuntimeError("the server had to be restarted more than 10 times; stopping")
-        self.server = ComfyServer()
+        self.server = ComfyServer(base_dir=self._base.name)
         self.server.start()
 
     def stop(self):
         if self.server:
             self.server.stop()
+        if self._base:
+            self._base.cleanup()
+
+    def serving(self):
+        """The server still answers and runs a valid prompt (after all the cases)."""
+        case = Case("SDEditNoiseDenoise", "steps", "still serving", "a valid SDEdit")
+        try:
+            status, answer = self.queue(build(case, "still-serving"))
+            entry = self.wait(answer["prompt_id"], 60) if status == 200 else None
+            return isinstance(entry, dict) and entry.get("status", {}).get("status_str") == "success"
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
 
     # HTTP
     def post_raw(self, path, body: bytes, timeout):
@@ -817,7 +1176,13 @@ class Fuzzer:
         return res
 
     def named(self, case, text):
-        return any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", text) for n in case.names)
+        """The message names the input (one of case.names, as a word) and every word of case.names_all;
+        a loader's message names its file relative to models/, not by an absolute path."""
+        word = lambda n: re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", text)  # noqa: E731
+        value = str(case.over.get("loader", {}).get("weights", ""))
+        if case.node == "SDESceneModelLoader" and re.search(r"/[^\s'\"]*/models/", text.replace(value, "")):
+            return False
+        return any(word(n) for n in case.names) and all(n in text for n in case.names_all)
 
     def judge_rejection(self, case, status, answer):
         errors = []
@@ -984,176 +1349,292 @@ def esc(text):
     return str(text).replace("|", "\\|")
 
 
-def make_report(summary, results, args_line):
-    lines = [f"# Fuzzing the pack through a real ComfyUI server", "",
-             "This page answers: what does a real ComfyUI server with the pack do with wrong, extreme and "
-             "malformed prompts, input by input? It is the full record behind the summary in "
-             "[Limits, bad input and memory](limits.md), for anyone checking how the nodes fail.", "",
-             f"`{args_line}`: {summary['cases']} prompts, seed {summary['seed']}, "
-             f"{summary['seconds']:.0f} s, ComfyUI {summary['comfyui']}, server restarts {summary['restarts']}.", ""]
+SHORT = {REJ_NAMED: "rejected, named", REJ_UNNAMED: "rejected, not named", EXE_NAMED: "exec error, named",
+         EXE_UNNAMED: "exec error, not named", OK: "success", NAN: "NaN", CRASH: "crash", HANG: "hang",
+         STUCK: "not interruptible"}
+ERRORS = (REJ_NAMED, REJ_UNNAMED, EXE_NAMED, EXE_UNNAMED)
+
+
+def section(title, body):
+    return [f"## {title}", "", *body, ""]
+
+
+def table_or_none(header, rows):
+    return [md_table(header, rows)] if rows else ["None."]
+
+
+def report_head(summary, args_line):
+    return ["# Fuzzing the pack through a real ComfyUI server", "",
+            "This page answers: what does a real ComfyUI server with the pack do with wrong, extreme and "
+            "malformed prompts, input by input? It is the full record behind the summary in "
+            "[Limits, bad input and memory](limits.md), for anyone checking how the nodes fail.", "",
+            f"`{args_line}`: {summary['cases']} prompts, seed {summary['seed']}, "
+            f"{summary['seconds']:.0f} s, ComfyUI {summary['comfyui']}, server restarts {summary['restarts']}; "
+            f"verdict: **{'FAILED: ' + '; '.join(summary['failed']) if summary['failed'] else 'passed'}**.", ""]
+
+
+def report_classes(results):
     by_cls = collections.Counter(r.cls for r in results)
     by_owner = collections.Counter((r.cls, r.owner) for r in results)
     rows = [(c, by_cls[c], by_owner[(c, "pack")] or "", by_owner[(c, "ComfyUI")] or "") for c in CLASSES]
-    lines += ["## Counts per class", "", md_table(["class", "prompts", "pack's error", "ComfyUI's error"], rows), ""]
-    lines += [f"Not fuzzed: `{n}` ({why})." for n, why in NOT_FUZZED.items()] + [""]
-    nodes = sorted({r.case.node for r in results})
-    short = {REJ_NAMED: "rejected, named", REJ_UNNAMED: "rejected, not named", EXE_NAMED: "exec error, named",
-             EXE_UNNAMED: "exec error, not named", OK: "success", NAN: "NaN", CRASH: "crash", HANG: "hang",
-             STUCK: "not interruptible"}
+    return section("Counts per class", [md_table(["class", "prompts", "pack's error", "ComfyUI's error"], rows)])
+
+
+def class_row(results):
+    cnt = collections.Counter(r.cls for r in results)
+    return [sum(cnt.values())] + [cnt[c] or "" for c in CLASSES]
+
+
+def report_nodes(results):
     rows = []
-    for n in nodes:
-        cnt = collections.Counter(r.cls for r in results if r.case.node == n)
-        inputs = len({r.case.input for r in results if r.case.node == n})
-        rows.append([n, sum(cnt.values()), inputs] + [cnt[c] or "" for c in CLASSES])
-    lines += ["## Per node (the node whose input is attacked)", "",
-              md_table(["node", "prompts", "inputs"] + [short[c] for c in CLASSES], rows), ""]
-    cats = sorted({r.case.category for r in results})
+    for n in sorted({r.case.node for r in results}):
+        mine = [r for r in results if r.case.node == n]
+        rows.append([n, len({r.case.input for r in mine})] + class_row(mine))
+    return section("Per node (the node whose input is attacked)",
+                   [md_table(["node", "inputs", "prompts"] + [SHORT[c] for c in CLASSES], rows)])
+
+
+def input_key(case):
+    """The row of the per-input table: the points' painted region strokes get a row of their own."""
+    return (case.node, "points (region strokes)" if case.category == "points region" else case.input)
+
+
+def report_inputs(summary, results):
+    """Every declared input of every pack node (and the LATENT's noise mask, the sampler's sigmas):
+    prompts, errors naming it, errors not naming it, successes, bad classes."""
+    by_key = collections.defaultdict(list)
+    for r in results:
+        by_key[input_key(r.case)].append(r)
+    keys = [(n, k) for n, k, _ in summary["declared"]]
+    keys += [k for k in sorted(by_key) if k not in keys]
+    types = {(n, k): t for n, k, t in summary["declared"]}
     rows = []
-    for cat in cats:
-        cnt = collections.Counter(r.cls for r in results if r.case.category == cat)
-        rows.append([cat, sum(cnt.values())] + [cnt[c] or "" for c in CLASSES])
-    lines += ["## Per class of attack", "", md_table(["attack", "prompts"] + [short[c] for c in CLASSES], rows), ""]
+    for key in keys:
+        mine = by_key.get(key, [])
+        cnt = collections.Counter(r.cls for r in mine)
+        if not mine:
+            attacks = "**not fuzzed**" if key[0] in NOT_FUZZED else "**no attack**"
+        else:
+            attacks = len({r.case.label for r in mine})
+        rows.append([key[0], key[1], types.get(key, "(derived)"), attacks, len(mine),
+                     cnt[REJ_NAMED] + cnt[EXE_NAMED] or "", cnt[REJ_UNNAMED] + cnt[EXE_UNNAMED] or "", cnt[OK] or "",
+                     sum(cnt[c] for c in FATAL) or ""])
+    return section("Per input", ["Every input /object_info declares for a pack node, attacked by its type "
+                                 "(derived rows: the LATENT's noise mask, the sampler's sigmas, the points' painted "
+                                 "region strokes). errors named: refused or failed naming the input.", "",
+                                 md_table(["node", "input", "type", "attacks", "prompts", "errors named",
+                                           "errors not named", "success", "NaN / crash / hang"], rows)])
+
+
+def report_attacks(results):
+    rows = [[cat] + class_row([r for r in results if r.case.category == cat])
+            for cat in sorted({r.case.category for r in results})]
+    return section("Per class of attack", [md_table(["attack", "prompts"] + [SHORT[c] for c in CLASSES], rows)])
+
+
+def report_naming(summary):
     pn, pt = summary["pack_named"], summary["pack_errors"]
     cn, ct = summary["comfy_named"], summary["comfy_errors"]
-    lines += ["## Errors that name the input", "",
-              f"- the pack's own errors (its validate_inputs at /prompt, its nodes and code at run time): "
-              f"**{pn} / {pt} = {summary['pack_share']:.1f} %** name the attacked input (target ≥ 95 %)",
-              f"- the same without the attack \"literal for a link\" (a plain value where a MODEL / CONDITIONING / "
-              f"LATENT / MASK / VAE link belongs, which ComfyUI passes on unchecked): "
-              f"{summary['pack_named_links']} / {summary['pack_errors_links']}",
-              f"- ComfyUI's errors (its own input validation, request parsing, stock nodes): {cn} / {ct}"
-              + (f" = {100 * cn / ct:.1f} %" if ct else ""), ""]
-    if summary.get("uncovered"):
-        lines += [f"Inputs not attacked: {', '.join(summary['uncovered'])}", ""]
+    return section("Errors that name the input", [
+        f"- the pack's own errors (its validate_inputs at /prompt, its nodes and code at run time): "
+        f"**{pn} / {pt} = {summary['pack_share']:.1f} %** name the attacked input (the loader's: the file, "
+        f"relative to models/)",
+        f"- the same without the attack \"literal for a link\" (a plain value where a MODEL / CONDITIONING / "
+        f"LATENT / MASK / VAE link belongs, which ComfyUI passes on unchecked): "
+        f"{summary['pack_named_links']} / {summary['pack_errors_links']}",
+        f"- ComfyUI's errors (its own input validation, request parsing, stock nodes): {cn} / {ct}"
+        + (f" = {100 * cn / ct:.1f} %" if ct else "")])
+
+
+def report_coverage(summary):
+    body = [f"Not fuzzed: `{n}` ({why})." for n, why in NOT_FUZZED.items()]
+    if summary["uncovered"]:
+        body.append(f"**Inputs with no attack (the run fails): {', '.join(summary['uncovered'])}**")
     else:
-        lines += [f"Every input of every pack node ({summary['inputs']} inputs of {len(nodes)} nodes) is attacked.", ""]
+        body.append(f"Every input of every other pack node ({summary['inputs']} inputs of {summary['nodes']} nodes, "
+                    f"read from /object_info) is attacked.")
+    body.append(f"The scene model loader's choices on this server: {', '.join(summary['loader_options']) or '?'}.")
+    return section("Coverage", body)
+
+
+def report_queue_interrupt(summary):
+    out = []
     q = summary.get("queue")
     if q:
-        lines += ["## 50 prompts queued at once", "",
-                  f"{q['sent']} sent: {q['refused']} refused at /prompt, {q['accepted']} accepted, {q['finished']} reached "
-                  f"/history, **{q['lost']} lost** ({q['seconds']} s).", ""]
+        out += section("50 prompts queued at once", [
+            f"{q['sent']} sent: {q['refused']} refused at /prompt, {q['accepted']} accepted, {q['finished']} reached "
+            f"/history, **{q['lost']} lost** ({q['seconds']} s)."])
     it = summary.get("interrupt")
     if it:
-        lines += ["## Interrupt, then run again", "",
-                  f"paper drag, steps {it.get('steps')}, 64 px: interrupted: {it.get('interrupted')} (stopped "
-                  f"{it.get('stopped_after_s')} s after /interrupt); re-run {it.get('run2_s')} s, third run "
-                  f"{it.get('run3_s')} s; second and third outputs identical: **{it.get('identical')}**"
-                  + (f" — {it['error']}" if it.get("error") else ""), ""]
+        out += section("Interrupt, then run again", [
+            f"paper drag, steps {it.get('steps')}, 64 px: interrupted: {it.get('interrupted')} (stopped "
+            f"{it.get('stopped_after_s')} s after /interrupt); re-run {it.get('run2_s')} s, third run "
+            f"{it.get('run3_s')} s; second and third outputs identical: **{it.get('identical')}**"
+            + (f" — {it['error']}" if it.get("error") else "")])
+    out += section("Still serving", [f"After every case, a valid SDEdit prompt succeeds: **{summary.get('serving')}**."])
+    return out
+
+
+def report_bad(results):
     bad = [r for r in results if r.cls in FATAL]
-    lines += ["## Bad classes (NaN success, crash, hang, not interruptible)", ""]
-    if bad:
-        rows = [[r.case.idx, r.cls, r.case.node, r.case.input, esc(clip(r.case.label, 90)), esc(clip(r.message))]
-                for r in bad[:20]]
-        lines += [md_table(["#", "class", "node", "input", "case", "message"], rows), ""]
-    else:
-        lines += ["None.", ""]
+    rows = [[r.case.idx, r.cls, r.case.node, r.case.input, esc(clip(r.case.label, 90)), esc(clip(r.message))]
+            for r in bad[:20]]
+    return section("Bad classes (NaN success, crash, hang, not interruptible)",
+                   table_or_none(["#", "class", "node", "input", "case", "message"], rows))
+
+
+def report_unnamed(results):
     unnamed = [r for r in results if r.owner == "pack" and r.cls in (REJ_UNNAMED, EXE_UNNAMED)]
-    lines += [f"## The pack's errors that do not name the input ({len(unnamed)})", ""]
-    if unnamed:
-        rows = [[r.case.idx, r.case.node, "/".join(r.case.names), esc(clip(r.case.label, 90)), esc(clip(r.message))]
-                for r in unnamed[:20]]
-        lines += [md_table(["#", "node", "input", "case", "message"], rows), ""]
-    else:
-        lines += ["None.", ""]
-    comfy_unnamed = [r for r in results if r.owner == "ComfyUI" and r.cls in (REJ_UNNAMED, EXE_UNNAMED)]
-    lines += [f"## ComfyUI's errors that do not name the input ({len(comfy_unnamed)}; not the pack's code)", ""]
-    if comfy_unnamed:
-        seen, rows = set(), []
-        for r in comfy_unnamed:
-            key = (r.case.category, clip(r.message, 60))
-            if key in seen:
-                continue
+    rows = [[r.case.idx, r.case.node, "/".join(r.case.names + r.case.names_all), esc(clip(r.case.label, 90)),
+             esc(clip(r.message))] for r in unnamed[:30]]
+    out = section(f"The pack's errors that do not name the input ({len(unnamed)})",
+                  table_or_none(["#", "node", "input", "case", "message"], rows))
+    comfy = [r for r in results if r.owner == "ComfyUI" and r.cls in (REJ_UNNAMED, EXE_UNNAMED)]
+    seen, rows = set(), []
+    for r in comfy:
+        key = (r.case.category, clip(r.message, 60))
+        if key not in seen:
             seen.add(key)
             rows.append([r.case.idx, r.case.node, r.case.input, esc(clip(r.case.label, 70)), esc(clip(r.message, 160))])
-        lines += [md_table(["#", "node", "input", "case", "message"], rows[:12]), ""]
-    else:
-        lines += ["None.", ""]
+    out += section(f"ComfyUI's errors that do not name the input ({len(comfy)}; not the pack's code)",
+                   table_or_none(["#", "node", "input", "case", "message"], rows[:12]))
+    return out
+
+
+def report_surprises(results):
     surprises = [r for r in results if r.case.expect == "err" and r.cls == OK]
-    lines += [f"## Accepted although expected to be refused ({len(surprises)})", ""]
-    if surprises:
-        rows = [[r.case.idx, r.case.node, esc(clip(r.case.label, 90)), esc(r.note)] for r in surprises[:20]]
-        lines += [md_table(["#", "node", "case", "note"], rows), ""]
-    else:
-        lines += ["None.", ""]
+    rows = [[r.case.idx, r.case.node, esc(clip(r.case.label, 90)), esc(r.note)] for r in surprises[:30]]
+    return section(f"Accepted although expected to be refused ({len(surprises)})",
+                   table_or_none(["#", "node", "case", "note"], rows))
+
+
+def report_slowest(results):
     slow = sorted(results, key=lambda r: -r.seconds)[:5]
-    lines += ["## Slowest prompts", "", md_table(["#", "seconds", "class", "case"],
-                                                   [[r.case.idx, f"{r.seconds:.1f}", r.cls, esc(clip(r.case.label, 90))]
-                                                    for r in slow]), ""]
+    return section("Slowest prompts", [md_table(["#", "seconds", "class", "case"],
+                                                [[r.case.idx, f"{r.seconds:.1f}", r.cls, esc(clip(r.case.label, 90))]
+                                                 for r in slow])])
+
+
+def make_report(summary, results, args_line):
+    lines = report_head(summary, args_line)
+    for part in (report_classes(results), report_coverage(summary), report_inputs(summary, results),
+                 report_nodes(results), report_attacks(results), report_naming(summary),
+                 report_queue_interrupt(summary), report_bad(results), report_unnamed(results),
+                 report_surprises(results), report_slowest(results)):
+        lines += part
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------
 
-def run(count=1600, seed=0, quick=False, timeout=60.0, report_path=None, queue_n=50, interrupt_steps=None,
-        log=print, args_line=None):
-    """Run the fuzz; returns the summary dict (with "failed": the reasons for a non-zero exit)."""
-    t_start = time.monotonic()
-    fz = Fuzzer(timeout=timeout, log=log)
+def run_cases(fz, cases, t_start, log):
     results = []
-    try:
-        info = fz.start()
-        comfyui = fz.get("/system_stats").get("system", {}).get("comfyui_version", "?")
-        cases = generate(info, fz.pack_nodes, count, seed, quick)
-        declared = {(n, k) for n in fz.pack_nodes for g in ("required", "optional") for k in info[n]["input"].get(g, {})}
-        attacked = {(c.node, c.input) for c in cases}
-        uncovered = sorted(f"{n}.{k}" for n, k in declared - attacked)
-        log(f"fuzz: {len(cases)} prompts against {fz.server.url} ({len(fz.pack_nodes)} pack nodes, "
-            f"{len(declared)} inputs)")
-        for c in cases:
-            r = fz.run_case(c)
-            results.append(r)
-            if r.cls in FATAL or (c.idx + 1) % 100 == 0:
-                log(f"  [{c.idx + 1}/{len(cases)}] {time.monotonic() - t_start:.0f} s; last: {r.cls}: {clip(c.label, 80)}")
-        log("fuzz: 50 prompts at once")
-        queue = fz.queue_check(cases, queue_n)
-        log(f"  {queue}")
-        log("fuzz: interrupt and re-run")
-        interrupt = fz.interrupt_check(interrupt_steps or 100)
-        log(f"  {interrupt}")
-        restarts = fz.restarts
-    finally:
-        fz.stop()
+    for c in cases:
+        r = fz.run_case(c)
+        results.append(r)
+        if r.cls in FATAL or (c.idx + 1) % 100 == 0:
+            log(f"  [{c.idx + 1}/{len(cases)}] {time.monotonic() - t_start:.0f} s; last: {r.cls}: {clip(c.label, 80)}")
+    return results
+
+
+def coverage(info, fz, cases):
+    """(declared, uncovered): (node, input, type) of every input of every pack node; "node.input" of those of
+    the fuzzed nodes that no case attacks."""
+    declared = [(n, k, t) for n in fz.pack_nodes for _, k, t, _ in declared_inputs(info, n)]
+    attacked = {(c.node, c.input) for c in cases}
+    uncovered = [f"{n}.{k}" for n, k, _ in declared if n in fz.fuzzed and (n, k) not in attacked]
+    return declared, uncovered
+
+
+def summarize(results, seed, quick, t_start, context):
     pn, pt = share(results, "pack")
     cn, ct = share(results, "ComfyUI")
     ln, lt = share([r for r in results if r.case.category != "literal for a link"], "pack")
     counts = collections.Counter(r.cls for r in results)
-    summary = {"cases": len(results), "seed": seed, "quick": quick, "seconds": time.monotonic() - t_start,
-               "comfyui": comfyui, "restarts": restarts, "counts": {c: counts[c] for c in CLASSES},
-               "pack_named": pn, "pack_errors": pt, "pack_share": 100.0 * pn / pt if pt else 100.0,
-               "comfy_named": cn, "comfy_errors": ct, "pack_named_links": ln, "pack_errors_links": lt, "inputs": len(declared), "uncovered": uncovered,
-               "queue": queue, "interrupt": interrupt}
+    return {"cases": len(results), "seed": seed, "quick": quick, "seconds": time.monotonic() - t_start,
+            "counts": {c: counts[c] for c in CLASSES}, "pack_named": pn, "pack_errors": pt,
+            "pack_share": 100.0 * pn / pt if pt else 100.0, "comfy_named": cn, "comfy_errors": ct,
+            "pack_named_links": ln, "pack_errors_links": lt, "results": results, **context}
+
+
+def verdict(summary):
+    """The reasons for a non-zero exit."""
+    counts, queue, interrupt = summary["counts"], summary["queue"], summary["interrupt"]
     failed = [f"{counts[c]} × {c}" for c in FATAL if counts[c]]
+    if summary["uncovered"]:
+        failed.append(f"inputs with no attack: {', '.join(summary['uncovered'])}")
+    if summary["pack_named"] < summary["pack_errors"]:
+        failed.append(f"{summary['pack_errors'] - summary['pack_named']} of the pack's errors do not name the input")
     if queue["lost"] or queue["crashed"]:
         failed.append(f"{queue['lost']} prompts lost in the queue check")
     if not interrupt.get("ok"):
         failed.append(f"interrupt check: {interrupt}")
-    summary["failed"] = failed
-    summary["results"] = results
-    report = make_report(summary, results, args_line or f"benchmarks/fuzz_server.py {'--quick' if quick else f'--count {count}'} --seed {seed}")
-    summary["report"] = report
+    if not summary["serving"]:
+        failed.append("the server no longer runs a valid prompt")
+    return failed
+
+
+def write_report(path, report, results):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(report + "\n")
+    with open(os.path.splitext(path)[0] + ".jsonl", "w") as f:
+        for r in results:
+            f.write(json.dumps({"idx": r.case.idx, "node": r.case.node, "input": r.case.input,
+                                "category": r.case.category, "case": r.case.label[:300], "class": r.cls,
+                                "owner": r.owner, "message": r.message, "note": r.note,
+                                "seconds": round(r.seconds, 3)}) + "\n")
+
+
+def run(count=None, seed=0, quick=False, timeout=60.0, report_path=None, queue_n=50, interrupt_steps=None,
+        log=print, args_line=None):
+    """Run the fuzz; returns the summary dict (with "failed": the reasons for a non-zero exit)."""
+    t_start = time.monotonic()
+    fz = Fuzzer(timeout=timeout, log=log)
+    try:
+        info = fz.start()
+        cases = generate(info, fz.fuzzed, count, seed, quick)
+        declared, uncovered = coverage(info, fz, cases)
+        loader = info.get("SDESceneModelLoader", {}).get("input", {}).get("required", {}).get("weights", [[]])
+        context = {"comfyui": fz.get("/system_stats").get("system", {}).get("comfyui_version", "?"),
+                   "declared": declared, "uncovered": uncovered, "inputs": len(declared) - sum(
+                       n in NOT_FUZZED for n, _, _ in declared), "nodes": len(fz.fuzzed),
+                   "loader_options": [str(o) for o in (loader[1].get("options", []) if len(loader) > 1 and
+                                                       isinstance(loader[1], dict) else loader[0])]}
+        log(f"fuzz: {len(cases)} prompts against {fz.server.url} ({len(fz.fuzzed)} pack nodes fuzzed, "
+            f"{len(declared)} inputs)" + (f"; NO ATTACK for {', '.join(uncovered)}" if uncovered else ""))
+        results = run_cases(fz, cases, t_start, log)
+        log("fuzz: 50 prompts at once")
+        context["queue"] = fz.queue_check(cases, queue_n)
+        log(f"  {context['queue']}")
+        log("fuzz: interrupt and re-run")
+        context["interrupt"] = fz.interrupt_check(interrupt_steps or 100)
+        log(f"  {context['interrupt']}")
+        context["serving"] = fz.alive() and fz.serving()
+        context["restarts"] = fz.restarts
+    finally:
+        fz.stop()
+    summary = summarize(results, seed, quick, t_start, context)
+    summary["failed"] = verdict(summary)
+    line = args_line or "python -m benchmarks.fuzz_server" + (" --quick" if quick else "") + f" --seed {seed}"
+    summary["report"] = make_report(summary, results, line)
     if report_path:
-        os.makedirs(os.path.dirname(report_path), exist_ok=True)
-        with open(report_path, "w") as f:
-            f.write(report + "\n")
-        with open(os.path.splitext(report_path)[0] + ".jsonl", "w") as f:
-            for r in results:
-                f.write(json.dumps({"idx": r.case.idx, "node": r.case.node, "input": r.case.input,
-                                    "category": r.case.category, "case": r.case.label[:300], "class": r.cls,
-                                    "owner": r.owner, "message": r.message, "note": r.note,
-                                    "seconds": round(r.seconds, 3)}) + "\n")
+        write_report(report_path, summary["report"], results)
     return summary
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=1600, help="prompts in the full run: the systematic set (about 1500 prompts), sampled down to it or topped up with random-baseline cases")
+    ap.add_argument("--count", type=int, default=None, help="prompts in the full run (default: the systematic set); "
+                    "fewer: sampled from it (inputs may go unattacked: the run fails), more: topped up with "
+                    "random-baseline cases")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="one case per node and class of attack, every input at least once (about 110 prompts)")
+    ap.add_argument("--quick", action="store_true", help="one case per node and class of attack, every input at least once (about 150 prompts)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds a prompt may run before it counts as a hang")
     ap.add_argument("--report", default=None, help="Markdown report path (default out/fuzz/report.md, or report-quick.md)")
     args = ap.parse_args(argv)
     path = args.report or os.path.join(OUT_DIR, "report-quick.md" if args.quick else "report.md")
-    line = "benchmarks/fuzz_server.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    line = "python -m benchmarks.fuzz_server " + " ".join(argv if argv is not None else sys.argv[1:])
     summary = run(count=args.count, seed=args.seed, quick=args.quick, timeout=args.timeout, report_path=path,
                   args_line=line.strip())
     print(summary["report"])

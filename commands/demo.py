@@ -38,14 +38,13 @@ import torch
 from PIL import Image, ImageDraw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
-import demo_drag  # noqa: E402
-import demo_trained  # noqa: E402
-from comfy_server import ComfyServer, PromptError  # noqa: E402
-from comfy_host import import_sampling  # noqa: E402
-from demo_drag import font, png_to_tensor  # noqa: E402  (shared with the drag part)
-from find_comfyui import PACK_DIR  # noqa: E402
-from run_workflow import execute  # noqa: E402
+from harness.comfy_host import import_sampling
+from harness.comfy_server import ComfyServer, PromptError
+from harness.find_comfyui import PACK_DIR
+
+from . import demo_drag, demo_trained
+from .demo_drag import font, png_to_tensor  # shared with the drag part
+from .run_workflow import execute
 
 OUT = os.path.join(PACK_DIR, "out", "demo")
 DOCS_SHEET = os.path.join(PACK_DIR, "docs", "demo_sheet.png")

@@ -37,11 +37,11 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
-from comfy_host import import_sampling  # noqa: E402
-from comfy_server import ComfyServer, PromptError  # noqa: E402
-from find_comfyui import PACK_DIR  # noqa: E402
-from run_workflow import Overrides, execute  # noqa: E402
+from harness.comfy_host import import_sampling
+from harness.comfy_server import ComfyServer, PromptError
+from harness.find_comfyui import PACK_DIR
+
+from .run_workflow import Overrides, execute
 
 WORKFLOW = os.path.join(PACK_DIR, "workflows", "SDE-Drag (reference model, CPU).json")
 OUT = os.path.join(PACK_DIR, "out", "demo", "drag")

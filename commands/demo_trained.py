@@ -17,11 +17,11 @@ import time
 from PIL import Image, ImageDraw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]
-from comfy_host import import_sampling  # noqa: E402
-from comfy_server import ComfyServer  # noqa: E402
-from demo_drag import font, png_to_tensor  # noqa: E402
-from run_workflow import execute  # noqa: E402
+from harness.comfy_host import import_sampling
+from harness.comfy_server import ComfyServer
+
+from .demo_drag import font, png_to_tensor
+from .run_workflow import execute
 
 OUT = os.path.join(ROOT, "out", "demo", "trained")
 DOCS_SHEET = os.path.join(ROOT, "docs", "demo_trained_sheet.png")

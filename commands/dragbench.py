@@ -71,11 +71,11 @@ import numpy as np
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
-import batch  # noqa: E402
-import run_workflow as rw  # noqa: E402
-from comfy_server import PromptError  # noqa: E402
-from find_comfyui import PACK_DIR  # noqa: E402
+from harness.comfy_server import PromptError
+from harness.find_comfyui import PACK_DIR
+
+from . import batch
+from . import run_workflow as rw
 
 DEFAULT_WORKFLOW = os.path.join(PACK_DIR, "workflows", "SDE-Drag (SD1.5 checkpoint).json")
 SDE_DRAG, DRAGDIFFUSION = "sde-drag", "dragdiffusion"

@@ -65,19 +65,18 @@ import importlib
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-sys.path[:0] = [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), d) for d in ("harness", "commands")]
-import run_workflow as rw  # noqa: E402
-import tiny_checkpoints  # noqa: E402
-from comfy_host import import_sampling  # noqa: E402
-from comfy_server import ComfyServer  # noqa: E402
-from workflow_to_api import MUTED, BYPASSED  # noqa: E402
+from harness import tiny_checkpoints
+from harness.comfy_host import import_sampling
+from harness.comfy_server import ComfyServer
+from harness.workflow_to_api import MUTED, BYPASSED
+
+from . import run_workflow as rw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOWS_DIR = os.path.join(ROOT, "workflows")

@@ -84,10 +84,10 @@ import urllib.request
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "harness"), os.path.join(ROOT, "commands")]  # the runner and the test host
-from comfy_server import ComfyServer, PromptError  # noqa: E402
-import batch  # noqa: E402
-from workflow_to_api import BYPASSED, MUTED, to_api  # noqa: E402
+from harness.comfy_server import ComfyServer, PromptError
+from harness.workflow_to_api import BYPASSED, MUTED, to_api
+
+from . import batch
 
 UPLOAD_SUBFOLDER = "sde_edit_runs"
 SEED_NAMES = ("seed", "noise_seed")

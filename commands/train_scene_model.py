@@ -15,14 +15,12 @@ import json
 import math
 import os
 import random
-import sys
 import time
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "harness"))
 
 
 def main():
@@ -40,8 +38,8 @@ def main():
                    help="where to train (default: the GPU when there is one; the shipped run was on the CPU)")
     args = p.parse_args()
 
-    from comfy_host import boot_comfyui, load_package, PACKAGE
-    from find_comfyui import PACK_DIR
+    from harness.comfy_host import boot_comfyui, load_package, PACKAGE
+    from harness.find_comfyui import PACK_DIR
     boot_comfyui()
     pack = load_package(PACKAGE, PACK_DIR)
     from importlib import import_module

@@ -7,7 +7,7 @@ import importlib.util
 import os
 import sys
 
-from find_comfyui import PACK_DIR, find_comfyui
+from .find_comfyui import PACK_DIR, find_comfyui
 
 PACKAGE = "sde_edit_pack"
 

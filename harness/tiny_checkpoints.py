@@ -56,8 +56,7 @@ OPEN_CLIP_G = "conditioner.embedders.1.model."  # where SDXL files keep CLIP-G (
 def _boot():
     """Import ComfyUI (CPU) unless the host process already did: the architectures are ComfyUI's own."""
     if "comfy.model_management" not in sys.modules:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from comfy_host import boot_comfyui
+        from .comfy_host import boot_comfyui
         boot_comfyui()
 
 

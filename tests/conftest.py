@@ -1,12 +1,6 @@
-import os
-import sys
-
-import pytest
-
-# the test host (harness/), the user commands (commands/) and the benchmarks the tests run in part
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, d) for d in ("harness", "commands", "benchmarks")]
-from comfy_host import import_pack  # noqa: E402
+# The repository root is the import root (pytest.ini: pythonpath = .): the test host is `harness`, the user
+# commands `commands`, the benchmarks the tests run in part `benchmarks`.
+from harness.comfy_host import import_pack
 
 PACK = import_pack()  # the real ComfyUI is booted (CPU) before any test module imports comfy
 

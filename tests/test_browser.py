@@ -24,7 +24,6 @@ import io
 import json
 import os
 import shutil
-import sys
 import time
 import urllib.request
 
@@ -32,8 +31,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import make_thumbnails as mt  # noqa: E402
-from comfy_server import PACK_DIR, ComfyServer, PromptError, pinned_frontend  # noqa: E402
+from commands import make_thumbnails as mt  # noqa: E402
+from harness.comfy_server import PACK_DIR, ComfyServer, PromptError, pinned_frontend  # noqa: E402
 
 # `make test` sets up the browser and sets SDE_EDIT_REQUIRE_BROWSER=1: there a missing browser is a
 # failure, not a skip. Run directly on a machine without one, these tests skip with a hint.

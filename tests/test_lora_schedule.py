@@ -18,7 +18,7 @@ import torch
 import comfy.utils  # noqa: E402  (ComfyUI is booted by conftest.py)
 import folder_paths
 import nodes
-import tiny_checkpoints
+from harness import tiny_checkpoints
 from comfy_extras.nodes_hooks import PairConditioningSetProperties
 
 from sde_edit_pack.adapter.checks import InputError

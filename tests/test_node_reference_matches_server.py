@@ -3,13 +3,12 @@ documented, with every input, its type, whether it is optional, its default and 
 tests/test_readme_matches_server.py while the reference was in the README.)"""
 import os
 import re
-import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(ROOT, "docs", "nodes.md")
-from comfy_server import ComfyServer  # noqa: E402
+from harness.comfy_server import ComfyServer  # noqa: E402
 
 HEADING = re.compile(r"^### .* \(`(\w+)`\)\s*$")
 NUMBER = r"[-−]?[\d.]+(?:\^\d+[-−]\d+)?"

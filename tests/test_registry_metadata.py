@@ -4,13 +4,12 @@ proves its own end of the range). `comfy node validate` (comfy-cli) checks the w
 docs/test_host.md."""
 import os
 import re
-import sys
 import tomllib
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from find_comfyui import PACK_DIR, find_comfyui
+from harness.find_comfyui import PACK_DIR
 
 # comfy-cli's validate_version (comfy_cli/registry/config_parser.py): each comma-separated part is
 # [operator]major.minor.patch; anything else is dropped with a warning and nothing is published.
@@ -23,8 +22,7 @@ def declared_range():
 
 
 def running_core_version():
-    sys.path.insert(0, find_comfyui())
-    import comfyui_version
+    import comfyui_version  # ComfyUI's own module: conftest.py booted the ComfyUI under test (harness/comfy_host.py)
     return comfyui_version.__version__
 
 

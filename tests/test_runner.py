@@ -19,10 +19,9 @@ from PIL import Image
 from sde_edit_pack.sampling import scenes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMMANDS = os.path.join(ROOT, "commands")
-import dragbench  # noqa: E402
-import run_workflow as rw  # noqa: E402
-from comfy_server import ComfyServer  # noqa: E402
+from commands import dragbench  # noqa: E402
+from commands import run_workflow as rw  # noqa: E402
+from harness.comfy_server import ComfyServer  # noqa: E402
 
 WORKFLOW = os.path.join(ROOT, "workflows", "SDE-Drag (reference model, CPU).json")
 DRAG_TITLE = "SDE-Drag Point Mover"
@@ -35,8 +34,8 @@ def server():
         yield s
 
 
-def cli(script, *args):
-    done = subprocess.run([sys.executable, os.path.join(COMMANDS, script), *args], capture_output=True, text=True,
+def cli(module, *args):
+    done = subprocess.run([sys.executable, "-m", f"commands.{module}", *args], capture_output=True, text=True,
                           timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -74,7 +73,7 @@ def test_run_workflow_cli_applies_seed_points_and_set(server, tmp_path):
     points = {"source": [[28, 28]], "target": [[16, 28]]}
     # method paper: the authors' SDE-Drag, whose sub-step frames walk the ball (warp, the shipped method, has
     # two frames: the moved start and the result)
-    text = cli("run_workflow.py", WORKFLOW, "--comfyui", server.url, "--seed", "7", "--points", json.dumps(points),
+    text = cli("run_workflow", WORKFLOW, "--comfyui", server.url, "--seed", "7", "--points", json.dumps(points),
                "--set", FAST, "--set", f"{DRAG_TITLE}.method=paper", "--out", str(out))
     assert "'Dragged image' (SaveImage): 1" in text, text
     prompt = json.loads((out / "workflow_api.json").read_text())
@@ -140,7 +139,7 @@ def test_dragbench_sde_drag_layout(server, tmp_path):
     mask = box_mask(64, (14, 44), (12, 56))
     Image.fromarray(mask).save(sample / "mask.png")
     (sample / "prompt.json").write_text(json.dumps({"source": [[40, 28]], "target": [[28, 28]], "prompt": "a red ball"}))
-    text = cli("dragbench.py", str(data), "--out", str(out), "--workflow", WORKFLOW, "--comfyui", server.url,
+    text = cli("dragbench", str(data), "--out", str(out), "--workflow", WORKFLOW, "--comfyui", server.url,
                "--set", FAST)
     assert "1 done, 0 failed" in text, text
     done = out / "ball_left"
@@ -170,7 +169,7 @@ def test_dragbench_dragdiffusion_layout_resized(server, tmp_path):
     mask = box_mask(96, (18, 66), (18, 84))
     with open(sample / "meta_data.pkl", "wb") as f:
         pickle.dump({"prompt": "a red ball", "points": [[42, 42], [60, 42]], "mask": mask}, f)
-    text = cli("dragbench.py", str(data), "--out", str(out), "--workflow", WORKFLOW, "--comfyui", server.url,
+    text = cli("dragbench", str(data), "--out", str(out), "--workflow", WORKFLOW, "--comfyui", server.url,
                "--size", "64", "--set", FAST)
     assert "1 done, 0 failed" in text, text
     done = out / "animals" / "ball_right"  # DATA's structure: category/sample

@@ -2,14 +2,12 @@
 its nodes run through the executor from an API prompt, and a bad input gets a clear error while the
 server keeps serving."""
 import io
-import os
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from comfy_server import ComfyServer, PromptError  # noqa: E402
+from harness.comfy_server import ComfyServer, PromptError
 
 PACK_NODES = {"SDEditNoiseDenoise", "SDESamplerEta", "ReferenceSceneModel", "ReferenceSceneImage"}
 

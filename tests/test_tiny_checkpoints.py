@@ -5,14 +5,13 @@ The files are cached in build/tiny_checkpoints/ (made on first use, ~5 s each; s
 so it is marked slow)."""
 import logging
 import os
-import sys
 import time
 
 import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-import tiny_checkpoints  # noqa: E402
+from harness import tiny_checkpoints  # noqa: E402
 
 import comfy.model_sampling  # noqa: E402  (ComfyUI is booted by conftest.py)
 import comfy.supported_models  # noqa: E402

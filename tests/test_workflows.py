@@ -8,7 +8,6 @@ import glob
 import io
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -16,8 +15,8 @@ from fixtures import check_outputs_unchanged, skip_if_train_lora_outputs_moved
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from comfy_server import ComfyServer  # noqa: E402
-from workflow_to_api import SKIP_TYPES, VIRTUAL_TYPES, to_api  # noqa: E402
+from harness.comfy_server import ComfyServer  # noqa: E402
+from harness.workflow_to_api import SKIP_TYPES, VIRTUAL_TYPES, to_api  # noqa: E402
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
 def runs_as_shipped(path):

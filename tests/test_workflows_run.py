@@ -17,7 +17,6 @@ import glob
 import io
 import json
 import os
-import sys
 import urllib.request
 
 import numpy as np
@@ -27,8 +26,8 @@ from PIL import Image
 from safetensors.torch import load as load_safetensors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-import make_thumbnails as mt  # noqa: E402
-from comfy_server import PACK_LINK_NAME, ComfyServer  # noqa: E402
+from commands import make_thumbnails as mt  # noqa: E402
+from harness.comfy_server import PACK_LINK_NAME, ComfyServer  # noqa: E402
 from fixtures import check_outputs_unchanged, skip_if_train_lora_outputs_moved  # noqa: E402
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
