@@ -2,7 +2,7 @@
 flight per server. Prints a table: wall time, runs per minute, and each server's busy share (the sum of its runs'
 execution times, from ComfyUI's own execution_start / execution_success stamps, over the batch's wall time).
 
-    .venv/bin/python benchmarks/bench_batch.py [--runs 12] [--workflow W.json] [--set NODE.input=value ...]
+    .venv/bin/python -m benchmarks.bench_batch [--runs 12] [--workflow W.json] [--set NODE.input=value ...]
         [--servers 1,2] [--per-server 1,2,3]
 
 The servers are started here (CPU, loopback). On one machine the servers share its cores, so two servers do not

@@ -1,7 +1,7 @@
 """Speed and memory of the pack on both test hosts (ComfyUI 0.3.75 and 0.33.0), side by side, in one run.
 Prints one Markdown table with a column per core and the ratio 0.33 / 0.3.75.
 
-    .venv/bin/python benchmarks/bench_cores.py [--parts inproc workflows big] [--repeats 5]
+    .venv/bin/python -m benchmarks.bench_cores [--parts inproc workflows big] [--repeats 5]
 
 Each core runs in its own venv as a subprocess of this script (the same file with --worker PART and
 COMFYUI_PATH set): the default host build/ComfyUI with .venv, the newer host build/ComfyUI-0.33.0 with

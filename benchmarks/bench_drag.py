@@ -2,7 +2,7 @@
 settings (the cost study), through ComfyUI in-process (real MODEL, RisingCFGGuider, the adapter's
 samplers). Prints Markdown tables; writes nothing else.
 
-    .venv/bin/python benchmarks/bench_drag.py [--seeds 4] [--tau 0 0.1] [--study | --presets | --region] [--only NAME ...]
+    .venv/bin/python -m benchmarks.bench_drag [--seeds 4] [--tau 0 0.1] [--study | --presets | --region] [--only NAME ...]
 
 The model's data is the object set of `sampling.scenes` (32×32 pixel space, so one latent pixel is
 one image pixel): a shaded ball or a striped box, red or blue, centred at every pixel of a 20×20

@@ -1,11 +1,11 @@
 """Seconds per drag of each preset on full-size SD1.5 and SDXL UNets (random weights, fp16, CUDA),
 driven through ComfyUI in-process exactly as a checkpoint's MODEL is. Prints Markdown tables.
 
-    .venv/bin/python benchmarks/bench_drag_gpu.py [--models sd15 sdxl] [--presets warp fast paper]
-    .venv/bin/python benchmarks/bench_drag_gpu.py --device cpu --tiny  # smoke test, no GPU (tests/test_bench_drag_gpu.py)
-    .venv/bin/python benchmarks/bench_drag_gpu.py --device cpu --models sd15 --presets warp fast \
+    .venv/bin/python -m benchmarks.bench_drag_gpu [--models sd15 sdxl] [--presets warp fast paper]
+    .venv/bin/python -m benchmarks.bench_drag_gpu --device cpu --tiny  # smoke test, no GPU (tests/test_bench_drag_gpu.py)
+    .venv/bin/python -m benchmarks.bench_drag_gpu --device cpu --models sd15 --presets warp fast \
         --extrapolate paper --no-warmup --ksampler-steps 0   # full-size SD1.5 on the CPU (docs/fast_drag.md)
-    .venv/bin/python benchmarks/bench_drag_gpu.py --device cpu --models sd15 --presets \
+    .venv/bin/python -m benchmarks.bench_drag_gpu --device cpu --models sd15 --presets \
         --extrapolate warp fast paper --no-warmup --ksampler-steps 1   # the same from one KSampler step
 
 Everything runs inside torch.inference_mode(), as ComfyUI's executor (execution.py, execute_async)

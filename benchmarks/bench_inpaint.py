@@ -2,7 +2,7 @@
 CFGGuider, the SDE Inpaint node at strength 1, which starts the hidden region from pure noise).
 Prints Markdown tables; writes nothing else.
 
-    .venv/bin/python benchmarks/bench_inpaint.py [--tau 0 0.1] [--steps 10 25 50 100] [--seeds 12]
+    .venv/bin/python -m benchmarks.bench_inpaint [--tau 0 0.1] [--steps 10 25 50 100] [--seeds 12]
                                             [--orders 1 2] [--known-noise fresh fixed] [--schedulers normal karras]
 
 Cases: 16 scenes spread over the set, each with three hidden regions (the left half, a 24-px box over

@@ -3,7 +3,7 @@ the three tasks on it, SDE against ODE, judged by the scene parser. Through Comf
 loader's MODEL / CLIP / VAE, the pack's nodes' own execute). Prints Markdown tables; --json writes the
 figures.
 
-    .venv/bin/python benchmarks/bench_scene_model.py [quality sdedit inpaint drag] [--n 24] [--json out/scene_model.json]
+    .venv/bin/python -m benchmarks.bench_scene_model [quality sdedit inpaint drag] [--n 24] [--json out/scene_model.json]
 
 - quality: n samples (ComfyUI's euler_ancestral, 30 steps, normal schedule) for the captions of fresh
   scenes and of never-seen combinations, at cfg 1, 3 and 5: share that parse as a valid scene

@@ -2,7 +2,7 @@
 whose marginal at every noise level is a known Gaussian mixture. Prints Markdown tables; with --plots
 writes docs/sdedit_kl_along_sigma.png and docs/sdedit_realism_vs_faithfulness.png.
 
-    .venv/bin/python benchmarks/bench_sdedit.py [--tau 0.1] [--steps 100] [--schedulers karras normal] [--seeds 4] [--plots]
+    .venv/bin/python -m benchmarks.bench_sdedit [--tau 0.1] [--steps 100] [--schedulers karras normal] [--seeds 4] [--plots]
 
 Inputs: 8 stroke paintings (`scenes.stroke_painting`: flat colours, a square for the ball). Each is
 edited with SDEdit at strengths 0.3 to 1 by the pack's sampler (`sampling.sdedit`, the same code the node

@@ -1,7 +1,7 @@
 """Wall time of the pack's sampler against ComfyUI's own samplers at equal model evaluations, in
 one run, on the same MODEL, latent, schedule and guider. Prints a Markdown table of ratios.
 
-    .venv/bin/python benchmarks/bench_speed.py [--steps 50] [--batch 4] [--size 64] [--repeats 3]
+    .venv/bin/python -m benchmarks.bench_speed [--steps 50] [--batch 4] [--size 64] [--repeats 3]
 
 The model is a closed-form Gaussian mixture over SD-shaped latents (4 × size × size), cheap enough
 that the table shows the samplers' own overhead (step maths, noise drawing, ComfyUI's guider).

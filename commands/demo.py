@@ -242,7 +242,7 @@ def main(argv=None):
     rows.insert(0, ("0 (input)", "–", references.nearest(stroke[None])[0].item(), 0.0, *layout(stroke[None]), None))
     table = markdown_table(rows)
     extra = argv if argv is not None else sys.argv[1:]
-    command = ".venv/bin/python commands/demo.py " + " ".join(extra) if extra else "make demo"
+    command = ".venv/bin/python -m commands.demo " + " ".join(extra) if extra else "make demo"
     header = (f"SDEdit through ComfyUI on the reference scene model (eps, {RESOLUTION}×{RESOLUTION}), stroke painting "
               f"of a {STROKE['colour']} ball at ({STROKE['x']}, {STROKE['y']}); {args.steps} steps for both samplers, "
               f"scheduler normal, cfg 1, seed {args.seed}, batch of {args.batch} (means over the batch). "

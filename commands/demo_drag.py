@@ -21,7 +21,7 @@ It fetches the dragged image and the sub-steps (one picture per sub-step) and me
 Writes OUT (out/demo/drag/: the input, both outputs and both sub-step strips of every drag, sheet.png,
 table.md); `make docs` copies the sheet to docs/demo_drag_sheet.png. Standalone (starts its own server):
 
-    .venv/bin/python commands/demo_drag.py [--seed 1234] [--cfg 1]
+    .venv/bin/python -m commands.demo_drag [--seed 1234] [--cfg 1]
 """
 import argparse
 import importlib
@@ -277,7 +277,7 @@ def main(argv=None):
     finally:
         server.stop()
     extra = argv if argv is not None else sys.argv[1:]
-    table = write_report(results, " ".join([".venv/bin/python commands/demo_drag.py", *extra]))
+    table = write_report(results, " ".join([".venv/bin/python -m commands.demo_drag", *extra]))
     print("\n" + table)
     print(f"outputs: {OUT}/; total {time.time() - started:.0f} s")
     return 0

@@ -2,7 +2,7 @@
 shipped (SDEdit from strokes, SDE inpainting of an object, SDE-Drag of a ball), each output read back
 by the scene parser, and one sheet of the pictures.
 
-    .venv/bin/python commands/demo_trained.py [--docs]
+    .venv/bin/python -m commands.demo_trained [--docs]
 
 Writes out/demo/trained/ (every saved picture, sheet.png, table.md); --docs also copies the sheet to
 docs/demo_trained_sheet.png. Run by commands/demo.py on its server.

@@ -1,6 +1,6 @@
 """Run a DragBench folder through the pack inside ComfyUI, headless: one drag per sample.
 
-    .venv/bin/python commands/dragbench.py DATA --out OUT --checkpoint NAME_OR_PATH
+    .venv/bin/python -m commands.dragbench DATA --out OUT --checkpoint NAME_OR_PATH
         [--workflow WORKFLOW.json] [--comfyui URL ...] [--per-server N] [--models DIR] [--size auto|N|WxH]
         [--multiple 8] [--seed N] [--set NODE.input=value ...] [--only TEXT] [--limit N] [--resume] [--ignore-mask]
 

@@ -1,6 +1,6 @@
 """Thumbnails for ComfyUI's template browser: run every workflows/*.json, write workflows/<name>.jpg.
 
-    .venv/bin/python harness/make_thumbnails.py [NAME ...] [--size PX] [--keep DIR] [--out-dir DIR] [--animated DIR]
+    .venv/bin/python -m commands.make_thumbnails [NAME ...] [--size PX] [--keep DIR] [--out-dir DIR] [--animated DIR]
 
 How ComfyUI 0.3.75 shows a pack's workflows (app/custom_node_manager.py, frontend 1.32):
 - GET /api/workflow_templates lists {custom_nodes folder name: [workflow names]} for every

@@ -1,6 +1,6 @@
 """Run a ComfyUI workflow headless: convert it, apply overrides, queue it, save every output image.
 
-    python commands/run_workflow.py WORKFLOW.json --out DIR [--comfyui URL ...] [--per-server N]
+    python -m commands.run_workflow WORKFLOW.json --out DIR [--comfyui URL ...] [--per-server N]
         [--models DIR] [--image PATH] [--mask PATH] [--checkpoint NAME_OR_PATH] [--seed N | --seeds LIST]
         [--points JSON] [--prompt TEXT] [--set NODE.input=value ...] [--timeout S] [--resume]
 

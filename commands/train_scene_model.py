@@ -2,7 +2,7 @@
 train split of the scene world (sampling/scene_world.py), with caption conditioning and caption
 dropout (so CFG means something). Seeded; stops at --steps or --minutes, whichever comes first.
 
-    .venv/bin/python commands/train_scene_model.py --out models/sde_edit_scene_model.safetensors
+    .venv/bin/python -m commands.train_scene_model --out models/sde_edit_scene_model.safetensors
 
 Writes the weights (EMA, float16 safetensors with the run's settings in the metadata) and a JSON log
 of the loss next to them (<out>.log.json). v-prediction on SD1's scaled-linear schedule (ComfyUI's

@@ -34,7 +34,7 @@ Families (FAMILIES):
 API: ensure(family, directory) -> path of <directory>/tiny_<family>.safetensors, made once and reused
 while its embedded version matches VERSION; install(family, directory, name) links the cached file
 into another folder under another name (e.g. "v1-5-pruned-emaonly.safetensors" in a test server's
-models/checkpoints). CLI: python harness/tiny_checkpoints.py --out DIR [families...]
+models/checkpoints). CLI: python -m harness.tiny_checkpoints --out DIR [families...]
 """
 import argparse
 import math

@@ -15,7 +15,7 @@ followed to its source, and an input fed by a PrimitiveNode takes its own widget
 (mode 2) are left out; bypassed ones (mode 4) are left out and pass each output through from their
 first linked input of the same type, as the frontend does. Subgraphs are not supported.
 
-    python harness/workflow_to_api.py WORKFLOW.json --server http://127.0.0.1:8188 [-o prompt.json]
+    python -m harness.workflow_to_api WORKFLOW.json --server http://127.0.0.1:8188 [-o prompt.json]
 
 Stdlib only.
 """
