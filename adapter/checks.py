@@ -96,17 +96,6 @@ def check_memory(name: str, samples, latents_held: int):
                          "latent or batch")
 
 
-def check_model_input(name: str, model, samples):
-    """The pack's reference models (closed-form oracles) know one latent shape: say so by name,
-    instead of failing inside with a matrix-shape error."""
-    base = getattr(model, "model", model)  # a ModelPatcher, or the BaseModel a SAMPLER sees
-    oracle = getattr(getattr(base, "diffusion_model", None), "oracle", None)
-    shape = getattr(oracle, "shape", None) or (tuple(oracle.images.shape[1:]) if hasattr(oracle, "images") else None)
-    if shape is not None and tuple(samples.shape[1:]) != tuple(shape):
-        raise InputError(f"{name} is {'x'.join(map(str, samples.shape[1:]))} (channels x height x width) but this "
-                         f"reference model's images are {'x'.join(map(str, shape))}: give it a latent of its resolution")
-
-
 def check_choice(name: str, value, options):
     """A COMBO value. ComfyUI 0.3.75 does not check a V3 node's combos when the prompt arrives."""
     if value not in options:

@@ -17,8 +17,7 @@ from ..sampling.loop import KnownRegion, inpainting_start, sample
 from ..sampling.noise import StepNoise
 from ..sampling.noise_levels import NoiseLevels
 from ..sampling.sdedit import sdedit
-from .checks import (InputError, NonFiniteOutput, check_finite_tensor, check_latent_values, check_model_input,
-                     check_sigmas)
+from .checks import InputError, NonFiniteOutput, check_finite_tensor, check_latent_values, check_sigmas
 
 # Streams of StepNoise for one seed: the reverse steps (and the drag's forward chain), the
 # re-injected known region, the drag's source perturbation.
@@ -101,7 +100,6 @@ class EditSampler(comfy.samplers.Sampler):
         # Inside SamplerCustomAdvanced nothing else has looked at these: check them as the nodes do.
         check_finite_tensor("latent_image", latent_image)
         check_latent_values("latent_image", latent_image)
-        check_model_input("latent_image", model_wrap.inner_model, latent_image)
         if denoise_mask is not None:
             check_finite_tensor("noise_mask", denoise_mask)
             if denoise_mask.min() < 0 or denoise_mask.max() > 1:

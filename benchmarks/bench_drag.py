@@ -4,7 +4,7 @@ samplers). Prints Markdown tables; writes nothing else.
 
     .venv/bin/python -m benchmarks.bench_drag [--seeds 4] [--tau 0 0.1] [--study | --presets | --region] [--only NAME ...]
 
-The model's data is the object set of `sampling.scenes` (32×32 pixel space, so one latent pixel is
+The model's data is the object set of `reference.scenes` (32×32 pixel space, so one latent pixel is
 one image pixel): a shaded ball or a striped box, red or blue, centred at every pixel of a 20×20
 square, on sky over grass. τ = 0 is the exact model of that set; τ > 0 the same set blurred by
 Gaussian noise of standard deviation τ (latent units, images in [-1, 1]), a model with error whose
@@ -47,9 +47,9 @@ import torch  # noqa: E402
 from sde_edit_pack.adapter.drag import (PAPER, PRESETS, DragSetting, latent_region, region_from_handles,  # noqa: E402
                                         run_drag)
 from sde_edit_pack.adapter.points import to_latent  # noqa: E402
-from sde_edit_pack.adapter.reference_models import make_model  # noqa: E402
-from sde_edit_pack.sampling import scenes  # noqa: E402
-from sde_edit_pack.sampling.oracles import BlurredImages, EmpiricalImages  # noqa: E402
+from sde_edit_pack.reference.oracle_models import make_model  # noqa: E402
+from sde_edit_pack.reference import scenes  # noqa: E402
+from sde_edit_pack.reference.oracles import BlurredImages, EmpiricalImages  # noqa: E402
 
 SIZE = scenes.OBJECT_SIZE
 EMPTY = [[torch.zeros(1, 1, 8), {}]]

@@ -31,11 +31,11 @@ import_pack()
 import comfy.latent_formats  # noqa: E402
 import torch  # noqa: E402
 
-from sde_edit_pack.adapter.reference_models import make_model  # noqa: E402
+from sde_edit_pack.reference.oracle_models import make_model  # noqa: E402
 from sde_edit_pack.nodes.inpaint import SDEInpaint  # noqa: E402
-from sde_edit_pack.sampling import scenes  # noqa: E402
-from sde_edit_pack.sampling.oracles import BlurredImages, EmpiricalImages  # noqa: E402
-from sde_edit_pack.sampling.scene_metrics import exact_conditional, sampling_floor, total_variation  # noqa: E402
+from sde_edit_pack.reference import scenes  # noqa: E402
+from sde_edit_pack.reference.oracles import BlurredImages, EmpiricalImages  # noqa: E402
+from sde_edit_pack.reference.scene_metrics import exact_conditional, sampling_floor, total_variation  # noqa: E402
 
 EMPTY = [[torch.zeros(1, 1, 8), {}]]
 SIZE = 64

@@ -43,12 +43,12 @@ import comfy.sample  # noqa: E402
 import nodes as comfy_nodes  # noqa: E402
 import torch  # noqa: E402
 
-from sde_edit_pack.adapter import scene_model  # noqa: E402
+from sde_edit_pack.reference import scene_model  # noqa: E402
 from sde_edit_pack.nodes.drag import SDEDragPointMover  # noqa: E402
 from sde_edit_pack.nodes.inpaint import SDEInpaint  # noqa: E402
 from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise  # noqa: E402
-from sde_edit_pack.sampling import scene_parser as sp  # noqa: E402
-from sde_edit_pack.sampling import scene_world as sw  # noqa: E402
+from sde_edit_pack.reference import scene_parser as sp  # noqa: E402
+from sde_edit_pack.reference import scene_world as sw  # noqa: E402
 from sde_edit_pack.sampling import masks as sdmasks  # noqa: E402
 from sde_edit_pack.sampling.drag import warp_drag, warp_image  # noqa: E402
 from sde_edit_pack.adapter.drag import PRESETS  # noqa: E402

@@ -32,12 +32,12 @@ import comfy.latent_formats  # noqa: E402
 import torch  # noqa: E402
 
 from sde_edit_pack.adapter.guided import edit_sigmas  # noqa: E402
-from sde_edit_pack.adapter.reference_models import make_model  # noqa: E402
-from sde_edit_pack.sampling import scenes  # noqa: E402
+from sde_edit_pack.reference.oracle_models import make_model  # noqa: E402
+from sde_edit_pack.reference import scenes  # noqa: E402
 from sde_edit_pack.sampling.noise import StepNoise  # noqa: E402
 from sde_edit_pack.sampling.noise_levels import NoiseLevels  # noqa: E402
-from sde_edit_pack.sampling.oracles import BlurredImages  # noqa: E402
-from sde_edit_pack.sampling.scene_metrics import kl_terms  # noqa: E402
+from sde_edit_pack.reference.oracles import BlurredImages  # noqa: E402
+from sde_edit_pack.reference.scene_metrics import kl_terms  # noqa: E402
 from sde_edit_pack.sampling.sdedit import sdedit  # noqa: E402
 
 SIZE = 64

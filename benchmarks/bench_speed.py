@@ -19,9 +19,9 @@ import comfy.utils  # noqa: E402
 import torch  # noqa: E402
 
 from sde_edit_pack.adapter.guided import run_sampler  # noqa: E402
-from sde_edit_pack.adapter.reference_models import make_model  # noqa: E402
+from sde_edit_pack.reference.oracle_models import make_model  # noqa: E402
 from sde_edit_pack.adapter.sampler import SDESampler  # noqa: E402
-from sde_edit_pack.sampling.oracles import GaussianMixture  # noqa: E402
+from sde_edit_pack.reference.oracles import GaussianMixture  # noqa: E402
 
 EMPTY = [[torch.zeros(1, 1, 8), {}]]
 

@@ -38,7 +38,7 @@ import torch
 from PIL import Image, ImageDraw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from harness.comfy_host import import_sampling
+from harness.comfy_host import import_reference
 from harness.comfy_server import ComfyServer, PromptError
 from harness.find_comfyui import PACK_DIR
 
@@ -159,10 +159,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     started = time.time()
-    sampling = import_sampling()
-    scenes = importlib.import_module(sampling.__name__ + ".scenes")
-    oracles = importlib.import_module(sampling.__name__ + ".oracles")
-    metrics = importlib.import_module(sampling.__name__ + ".scene_metrics")
+    reference = import_reference()
+    scenes = importlib.import_module(reference.__name__ + ".scenes")
+    oracles = importlib.import_module(reference.__name__ + ".oracles")
+    metrics = importlib.import_module(reference.__name__ + ".scene_metrics")
     ref_images, ref_scenes = scenes.reference_images(RESOLUTION)
     references = oracles.EmpiricalImages(ref_images)
 

@@ -37,7 +37,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from harness.comfy_host import import_sampling
+from harness.comfy_host import import_reference
 from harness.comfy_server import ComfyServer, PromptError
 from harness.find_comfyui import PACK_DIR
 
@@ -109,9 +109,9 @@ def run(server, seed=1234, cfg=DEFAULT_CFG, out_dir=OUT, log=print):
     """Run every drag with both samplers on a started server; write the pictures to out_dir.
     Returns the results: one dict per drag (name, colour, source, target, input PNG, and per sampler
     the output PNG, the sub-step PNGs, the ball centre, distance, realism, nearest scene, seconds)."""
-    sampling = import_sampling()
-    scenes = importlib.import_module(sampling.__name__ + ".scenes")
-    oracles = importlib.import_module(sampling.__name__ + ".oracles")
+    reference = import_reference()
+    scenes = importlib.import_module(reference.__name__ + ".scenes")
+    oracles = importlib.import_module(reference.__name__ + ".oracles")
     ref_images, ref_scenes = scenes.reference_images(SIZE)
     references = oracles.EmpiricalImages(ref_images)
     background = scenes.background(SIZE)

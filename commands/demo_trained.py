@@ -17,7 +17,7 @@ import time
 from PIL import Image, ImageDraw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from harness.comfy_host import import_sampling
+from harness.comfy_host import import_reference
 from harness.comfy_server import ComfyServer
 
 from .demo_drag import font, png_to_tensor
@@ -32,7 +32,7 @@ SCALE = 6
 def run(server, out_dir=OUT, log=print):
     """Runs the three workflows; returns [(workflow name, caption, [(title, PNG bytes, note)])]."""
     import importlib
-    parser = importlib.import_module(import_sampling().__name__ + ".scene_parser")
+    parser = importlib.import_module(import_reference().__name__ + ".scene_parser")
     os.makedirs(out_dir, exist_ok=True)
     object_info = server.get("/object_info")
     rows = []

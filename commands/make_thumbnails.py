@@ -72,7 +72,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from harness import tiny_checkpoints
-from harness.comfy_host import import_sampling
+from harness.comfy_host import import_reference
 from harness.comfy_server import ComfyServer
 from harness.workflow_to_api import MUTED, BYPASSED
 
@@ -321,7 +321,7 @@ def trained_model_input(plan):
     ball of size 5 under the first source point on another object's scene."""
     import random
     import torch
-    sw = importlib.import_module(import_sampling().__name__ + ".scene_world")
+    sw = importlib.import_module(import_reference().__name__ + ".scene_world")
     world = sw.random_world(random.Random({"sdedit": 9, "inpaint": 24, "drag": 16}[plan.task]), size=TRAINED_SIZE)
     if plan.task == "drag":
         x, y = plan.points["source"][0]
@@ -351,7 +351,7 @@ def make_input(plan, directory):
         picture.save(path)
         return path
     import torch
-    scenes = importlib.import_module(import_sampling().__name__ + ".scenes")
+    scenes = importlib.import_module(import_reference().__name__ + ".scenes")
     size, scale = plan.size, plan.size / scenes.SIZE
     if plan.task == "drag":
         x, y = plan.points["source"][0]

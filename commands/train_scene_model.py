@@ -1,5 +1,5 @@
 """Train the pack's scene model: ComfyUI's UNet and CLIP text transformer at small widths, on the
-train split of the scene world (sampling/scene_world.py), with caption conditioning and caption
+train split of the scene world (reference/scene_world.py), with caption conditioning and caption
 dropout (so CFG means something). Seeded; stops at --steps or --minutes, whichever comes first.
 
     .venv/bin/python -m commands.train_scene_model --out models/sde_edit_scene_model.safetensors
@@ -23,6 +23,53 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
+# The trainable scene model. Its architecture, file format and loading are the pack's
+# (reference/scene_model.py, passed in as `scene_model`); what only training needs is here.
+
+def training_ops():
+    """ComfyUI's layer classes skip weight initialisation (checkpoints fill them); training needs
+    torch's own initialisation, so each class gets its torch base class's reset_parameters back."""
+    import comfy.ops
+    base = comfy.ops.disable_weight_init
+
+    def initialised(cls, torch_cls):
+        def reset_parameters(self):
+            if torch_cls is torch.nn.Embedding:
+                self.bias = None
+            return torch_cls.reset_parameters(self)
+        return type(cls.__name__, (cls,), {"reset_parameters": reset_parameters})
+
+    class TrainingOps(base):
+        Linear = initialised(base.Linear, torch.nn.Linear)
+        Conv2d = initialised(base.Conv2d, torch.nn.Conv2d)
+        Conv3d = initialised(base.Conv3d, torch.nn.Conv3d)
+        GroupNorm = initialised(base.GroupNorm, torch.nn.GroupNorm)
+        LayerNorm = initialised(base.LayerNorm, torch.nn.LayerNorm)
+        Embedding = initialised(base.Embedding, torch.nn.Embedding)
+    return TrainingOps
+
+
+def build_text_encoder(scene_model):
+    """SD1ClipModel (ComfyUI's CLIP wrapper) around the small transformer, its weights initialised by
+    torch (seeded by the caller), then frozen."""
+    SceneClip, _ = scene_model.text_encoder_classes()
+    model = SceneClip(dtype=torch.float32)
+    model.clip_l.transformer = type(model.clip_l.transformer)(scene_model.CLIP_CONFIG, torch.float32, "cpu", training_ops())
+    model.requires_grad_(False)
+    model.eval()
+    return model
+
+
+def save_weights(scene_model, path: str, unet: torch.nn.Module, text_encoder: torch.nn.Module, meta: dict):
+    """UNet in float16; the text encoder in float32, exactly the weights the UNet was trained on."""
+    import safetensors.torch
+    sd = {scene_model.UNET_PREFIX + k: v.detach().to(torch.float16).contiguous() for k, v in unet.state_dict().items()}
+    sd.update({scene_model.CLIP_PREFIX + k: v.detach().float().contiguous() for k, v in text_encoder.state_dict().items()})
+    meta = {"format": scene_model.FORMAT, "version": scene_model.FORMAT_VERSION,
+            **{k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}}
+    safetensors.torch.save_file(sd, path, metadata=meta)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=os.path.join(ROOT, "models", "sde_edit_scene_model.safetensors"))
@@ -43,8 +90,8 @@ def main():
     boot_comfyui()
     pack = load_package(PACKAGE, PACK_DIR)
     from importlib import import_module
-    scene_model = import_module(f"{PACKAGE}.adapter.scene_model")
-    world = import_module(f"{PACKAGE}.sampling.scene_world")
+    scene_model = import_module(f"{PACKAGE}.reference.scene_model")
+    world = import_module(f"{PACKAGE}.reference.scene_world")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -53,14 +100,14 @@ def main():
 
     train, _ = world.split(args.train_size, 0, seed=0)
     images = world.render_all(train) * 2 - 1  # the pixel_space VAE's latent: [-1, 1]
-    tok = scene_model.tokenizer()
+    tok = scene_model.text_encoder_classes()[1]()  # the tokenizer CLIPTextEncode uses
 
     def token_ids(text):
         return [t for t, _ in tok.tokenize_with_weights(text)["l"][0]]
 
     dev = torch.device(args.device)
-    unet = scene_model.build_unet(training=True)
-    text = scene_model.build_text_encoder(training=True)  # frozen: captions are embedded once
+    unet = scene_model.build_unet(training_ops())
+    text = build_text_encoder(scene_model)  # frozen: captions are embedded once
     unet.train()
     with torch.no_grad():
         contexts = torch.cat([text.clip_l([token_ids(w.caption) for w in train[i:i + 500]])[0] for i in range(0, len(train), 500)])
@@ -125,7 +172,7 @@ def _save(args, scene_model, unet, text, ema_unet, log, step, started):
             "caption_dropout": str(args.caption_dropout), "seed": str(args.seed),
             "minutes": f"{(time.time() - started) / 60:.1f}", "command": "commands/train_scene_model.py"}
     tmp = args.out + ".partial"
-    scene_model.save_weights(tmp, unet.cpu(), text, meta)
+    save_weights(scene_model, tmp, unet.cpu(), text, meta)
     os.chmod(tmp, 0o644)  # safetensors writes 0600; the weights are shipped
     os.replace(tmp, args.out)
     unet.load_state_dict(live_unet)

@@ -49,3 +49,10 @@ def import_pack(cpu: bool = True):
 def import_sampling():
     """The pack's plain-PyTorch `sampling` package alone, without booting ComfyUI."""
     return load_package("sde_edit_sampling", os.path.join(PACK_DIR, "sampling"))
+
+
+def import_reference():
+    """The pack's `reference` package alone, without booting ComfyUI: its plain-maths modules (scenes,
+    oracles, scene_metrics, scene_world, scene_parser) import from it; oracle_models and scene_model need
+    the pack imported through ComfyUI (`import_pack`)."""
+    return load_package("sde_edit_reference", os.path.join(PACK_DIR, "reference"))

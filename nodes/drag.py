@@ -3,7 +3,7 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
-                              check_memory, check_model, check_model_input, check_vae, check_work)
+                              check_memory, check_model, check_vae, check_work)
 from ..adapter.drag import (HANDLE_REGIONS, METHODS, PRESETS, WARP_SPACES, drag_region, image_space_warp,
                             region_batch, region_from_handles, region_shown, run_drag, setting_for)
 from ..sampling.drag import drag_substep_count
@@ -130,7 +130,6 @@ class SDEDragPointMover(io.ComfyNode):
         if not (samples.ndim == 4 or (samples.ndim == 5 and samples.shape[2] == 1)):
             raise InputError(f"latent: SDE-Drag edits images, (batch, channels, height, width) or (batch, channels, 1, "
                              f"height, width); got shape {tuple(samples.shape)}")
-        check_model_input("latent", model, samples)  # before the points: their image size comes from it
         check_vae("vae", vae)
         pairs = parse_points("points", points)
         factor = downscale_factor(model, vae)

@@ -2,7 +2,7 @@ import comfy.samplers
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
-                              check_memory, check_model, check_model_input, check_schedule)
+                              check_memory, check_model, check_schedule)
 from ..adapter.guided import edit_sigmas, run_sampler
 from ..adapter.sampler import KNOWN_NOISE, SDESampler
 from ..sampling.masks import shape_mask
@@ -76,7 +76,6 @@ class SDEInpaint(io.ComfyNode):
         mask_name = "mask" if mask is not None else "latent_image's noise_mask"
         mask = check_mask(mask_name, mask if mask is not None else latent_image["noise_mask"], samples)
         mask = shape_mask(mask, grow_mask_by, feather)
-        check_model_input("latent_image", model, samples)
         check_memory("latent_image", samples, LATENTS_HELD)
         sigmas = edit_sigmas(model, scheduler, steps, strength)
         sampler = SDESampler(eta=eta, order=order, known_noise=known_noise, pure_start=strength == 1.0, seed=seed,

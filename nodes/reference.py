@@ -6,9 +6,9 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import check_choice
-from ..adapter.reference_models import PARAMETERIZATIONS, make_model
-from ..sampling import scene_world, scenes
-from ..sampling.oracles import BlurredImages, EmpiricalImages
+from ..reference import scene_world, scenes
+from ..reference.oracle_models import PARAMETERIZATIONS, make_model
+from ..reference.oracles import BlurredImages, EmpiricalImages
 from .common import CATEGORY, check_numbers, choices_valid
 
 

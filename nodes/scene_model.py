@@ -3,21 +3,39 @@ import os
 
 from comfy_api.v0_0_2 import io
 
-from ..adapter import scene_model
 from ..adapter.checks import InputError
+from ..reference import scene_model
 from .common import CATEGORY
 
 MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
 
 
-def weight_files():
-    names = sorted(f for f in os.listdir(MODELS_DIR) if f.endswith(".safetensors")) if os.path.isdir(MODELS_DIR) else []
+def weight_files(folder=MODELS_DIR):
+    """The *.safetensors files of `folder` (regular files only: a folder of that name is not one)."""
+    names = sorted(f for f in os.listdir(folder) if f.endswith(".safetensors") and os.path.isfile(os.path.join(folder, f))) \
+        if os.path.isdir(folder) else []
     return names or [scene_model.WEIGHTS_NAME]
 
 
 @functools.lru_cache(maxsize=2)
-def _load(path, mtime):
-    return scene_model.load(path)
+def _load(path, name, mtime):
+    return scene_model.load(path, name)
+
+
+def load_weights(weights, folder=MODELS_DIR):
+    """(MODEL, CLIP, VAE) from the file `weights` of `folder`; an InputError naming the input and the
+    file, relative to the folder (never the server's path), for anything else."""
+    if not isinstance(weights, str) or not weights or os.path.basename(weights) != weights:
+        raise InputError(f"weights must be a file name in the pack's models/ folder, got {weights!r}")
+    path = os.path.join(folder, weights)
+    try:
+        mtime = os.path.getmtime(path)
+    except OSError:
+        mtime = None
+    try:
+        return _load(path, weights, mtime)
+    except scene_model.WeightsFileError as e:
+        raise InputError(f"weights: {e}") from None
 
 
 class SceneModelLoader(io.ComfyNode):
@@ -38,15 +56,5 @@ class SceneModelLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, weights) -> io.NodeOutput:
-        if not isinstance(weights, str) or os.path.basename(weights) != weights:
-            raise InputError(f"weights must be a file name in {MODELS_DIR}, got {weights!r}")
-        path = os.path.join(MODELS_DIR, weights)
-        try:
-            mtime = os.path.getmtime(path)
-        except OSError:
-            mtime = None
-        try:
-            model, clip, vae = _load(path, mtime)
-        except scene_model.WeightsFileError as e:
-            raise InputError(f"weights: {e}") from None
+        model, clip, vae = load_weights(weights)
         return io.NodeOutput(model, clip, vae)

@@ -2,7 +2,7 @@ import comfy.samplers
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (check_choice, check_conditioning, check_latent, check_mask, check_memory,
-                              check_model, check_model_input, check_schedule, check_work)
+                              check_model, check_schedule, check_work)
 from ..adapter.guided import edit_sigmas, run_sampler
 from ..adapter.sampler import SDEditSampler
 from .common import (CATEGORY, LATENTS_HELD, check_numbers, cfg_input, choices_valid, eta_input, scheduler_input,
@@ -58,7 +58,6 @@ class SDEditNoiseDenoise(io.ComfyNode):
         check_work("repeats", steps * repeats, f"{steps} steps × {repeats} repeats")
         mask_name = "mask" if mask is not None else "latent_image's noise_mask"
         mask = check_mask(mask_name, mask if mask is not None else latent_image.get("noise_mask"), samples)
-        check_model_input("latent_image", model, samples)
         check_memory("latent_image", samples, LATENTS_HELD)
         sigmas = edit_sigmas(model, scheduler, steps, strength)
         sampler = SDEditSampler(eta=eta, repeats=repeats, seed=seed, batch_indices=latent_image.get("batch_index"))

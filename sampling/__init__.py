@@ -3,6 +3,6 @@
 A noisy latent is x = a(σ)·x0 + s(σ)·ε (`noise_levels`); one reverse step with η in [0, 1] and the
 forward noising step are in `steps`; the sampling loop with known-region re-injection is in `loop`;
 noise that a batch element gets the same alone or in a batch is in `noise`; recording a forward
-chain and replaying it (Cycle-SDE) is in `cycle`. `oracles` holds closed-form denoisers and
-`scenes` the procedurally generated reference images.
+chain and replaying it (Cycle-SDE) is in `cycle`. What the methods are measured against (closed-form
+denoisers, the reference scenes, the scene world) is beside it, in ../reference.
 """

@@ -5,8 +5,8 @@ import os
 
 import torch
 
-from sde_edit_pack.adapter.reference_models import make_model
-from sde_edit_pack.sampling.oracles import GaussianMixture
+from sde_edit_pack.reference.oracle_models import make_model
+from sde_edit_pack.reference.oracles import GaussianMixture
 
 PARAMETERIZATIONS = ("eps", "v_prediction", "flow")
 EMPTY = [[torch.zeros(1, 1, 8), {}]]  # conditioning: the oracles ignore text
@@ -77,8 +77,8 @@ def interrupting(model, after: int):
 def object_model(parameterization: str = "eps"):
     """The exact model of the drag benchmark's object set (ball and striped box, every pixel; 32 px)."""
     import comfy.latent_formats
-    from sde_edit_pack.sampling import scenes
-    from sde_edit_pack.sampling.oracles import EmpiricalImages
+    from sde_edit_pack.reference import scenes
+    from sde_edit_pack.reference.oracles import EmpiricalImages
     images, _ = scenes.object_images()
     return make_model(EmpiricalImages(scenes.to_latent(images)), parameterization, 3, comfy.latent_formats.ChromaRadiance)
 

@@ -13,9 +13,9 @@ from fixtures import (EMPTY, PARAMETERIZATIONS, assert_latent_unchanged, clone_l
 from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.adapter.guided import RisingCFGGuider, schedule_tail
 from sde_edit_pack.adapter.points import downscale_factor, to_latent
-from sde_edit_pack.adapter.reference_models import make_model
+from sde_edit_pack.reference.oracle_models import make_model
 from sde_edit_pack.nodes.drag import SDEDragPointMover
-from sde_edit_pack.sampling import scenes
+from sde_edit_pack.reference import scenes
 from sde_edit_pack.sampling.drag import substeps, windows
 
 SHAPE = (4, 16, 16)

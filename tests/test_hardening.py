@@ -17,7 +17,7 @@ from sde_edit_pack.nodes.inpaint import SDEInpaint
 from sde_edit_pack.nodes.reference import ReferenceSceneImage, ReferenceSceneModel
 from sde_edit_pack.nodes.sde_sampler import SDESamplerEta
 from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise
-from sde_edit_pack.sampling import scenes
+from sde_edit_pack.reference import scenes
 
 SHAPE = (4, 16, 16)
 SDEDIT = dict(seed=0, steps=10, strength=0.5, eta=1.0, cfg=1.0, scheduler="normal", repeats=1)
@@ -182,12 +182,18 @@ def test_half_precision_in_sampler_custom_advanced(dtype):
 # 4. Errors that name the input -----------------------------------------------------------------------
 
 def test_the_reference_model_names_a_latent_of_the_wrong_size():
+    """The reference model itself refuses a latent of another size than its images, naming the latent
+    input and both sizes, before computing anything, whichever sampler calls it."""
+    from nodes import KSampler
     model = scene_model()  # 3 x 64 x 64
     latent = {"samples": torch.zeros(1, 3, 32, 32)}
-    for call, name in ((lambda: SDEditNoiseDenoise.execute(model, EMPTY, EMPTY, latent, **SDEDIT), "latent_image"),
-                       (lambda: SDEDragPointMover.execute(model, EMPTY, latent, "", **DRAG), "latent")):
-        with pytest.raises(InputError, match=f"{name} is 3x32x32.*3x64x64"):
+    before = oracle_calls(model)
+    for call in (lambda: SDEditNoiseDenoise.execute(model, EMPTY, EMPTY, latent, **SDEDIT),
+                 lambda: SDEDragPointMover.execute(model, EMPTY, latent, "", **DRAG),
+                 lambda: KSampler().sample(model, 0, 4, 1.0, "euler", "normal", EMPTY, EMPTY, latent)):
+        with pytest.raises(InputError, match=r"images are 3x64x64 .*\(latent_image, or latent on the drag node\) is 3x32x32"):
             call()
+    assert oracle_calls(model) == before
 
 
 @pytest.mark.parametrize("node, kwargs, name", [
@@ -253,14 +259,16 @@ def test_links_given_plain_values_are_named():
         SDEDragPointMover.execute(gmm_model("eps", SHAPE), EMPTY, blobs(), POINTS, **DRAG, vae="abc")
 
 
-def test_a_latent_the_wrong_size_for_the_reference_model_is_named_before_the_points():
-    with pytest.raises(InputError, match="latent is 4x2x3"):
-        run("drag", {"samples": torch.zeros(1, 4, 2, 3)}, points=json.dumps({"source": [[14, 12]], "target": [[1, 1]]}))
+def test_a_latent_the_wrong_size_for_the_reference_model_is_named_on_the_drag():
+    """The drag node checks the points against the latent it is given (it does not know the reference
+    model's size); the model then names the latent."""
+    with pytest.raises(InputError, match=r"images are 4x16x16 .*latent on the drag node\) is 4x2x3"):
+        run("drag", {"samples": torch.zeros(1, 4, 2, 3)}, points=json.dumps({"source": [[1, 0]], "target": [[2, 1]]}))
 
 
 @pytest.mark.parametrize("change, words", [
     ("flip", ["sigmas must fall", "never rising"]), ("first zero", ["sigmas must fall", "positive first value"]),
-    ("wrong size", ["latent_image is 1x4x4", "1x2x2"])])
+    ("wrong size", ["images are 1x2x2", "(latent_image, or latent on the drag node) is 1x4x4"])])
 def test_the_sampler_in_sampler_custom_advanced_checks_sigmas_and_the_latent_size(change, words):
     from comfy_extras.nodes_custom_sampler import BasicScheduler, CFGGuider, RandomNoise, SamplerCustomAdvanced
     model = gmm_model("eps")

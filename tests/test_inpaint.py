@@ -8,8 +8,8 @@ from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.adapter.guided import edit_sigmas, run_sampler
 from sde_edit_pack.adapter.sampler import SDESampler
 from sde_edit_pack.nodes.inpaint import SDEInpaint
-from sde_edit_pack.sampling import scenes
-from sde_edit_pack.sampling.scene_metrics import completion_report
+from sde_edit_pack.reference import scenes
+from sde_edit_pack.reference.scene_metrics import completion_report
 
 
 def inpaint(model, latent, mask=None, seed=0, steps=10, strength=1.0, eta=1.0, cfg=1.0, scheduler="normal", order=1,
@@ -147,20 +147,27 @@ def test_grow_and_feather_widen_the_repainted_region():
 def test_inpainting_model_conditioning_passes_through():
     """InpaintModelConditioning's concat image and mask reach an inpainting model untouched."""
     from nodes import InpaintModelConditioning, VAELoader
-    from sde_edit_pack.adapter.reference_models import make_model
+    from sde_edit_pack.reference.oracle_models import make_model
     import comfy.latent_formats
-    from sde_edit_pack.sampling.oracles import EmpiricalImages
+    from sde_edit_pack.reference.oracles import EmpiricalImages
     images, _ = scenes.reference_images()
     model = make_model(EmpiricalImages(scenes.to_latent(images)), "eps", 3, comfy.latent_formats.ChromaRadiance,
-                       concat_channels=4)
+                       concat_channels=4).clone()
+    concats = []  # what ComfyUI hands the model as its concat conditioning, per call
+
+    def recording(apply_model, args):
+        concats.append(args["c"]["c_concat"].clone())
+        return apply_model(args["input"], args["timestep"], **args["c"])
+    model.set_model_unet_function_wrapper(recording)
     vae = VAELoader().load_vae("pixel_space")[0]
     mask = torch.zeros(1, 64, 64)
     mask[:, 20:44, 20:44] = 1
     pixels = images[[7]].permute(0, 2, 3, 1)
     positive, negative, latent = InpaintModelConditioning().encode(EMPTY, EMPTY, pixels, vae, mask, True)
     out = SDEInpaint.execute(model, positive, negative, latent, 0, 8, 1.0, 1.0, 1.0, "normal", 1, 0, 0, None).result[0]
-    seen = model.model.diffusion_model.concat_seen
-    assert seen is not None and seen.shape[1] == 4  # 1 mask channel + 3 masked-image channels
+    assert concats
+    seen = concats[-1]
+    assert seen.shape[1] == 4  # 1 mask channel + 3 masked-image channels
     assert torch.equal(seen[:, :1].amax(dim=(0, 1)), mask[0])  # the mask, as InpaintModelConditioning made it
     keep = mask[None].expand(1, 3, -1, -1) == 0
     assert torch.equal(out["samples"][keep], latent["samples"][keep])

@@ -2,7 +2,7 @@
 server (CPU), with the shipped workflows/SDE-Drag (reference model, CPU).json: the overrides reach the prompt the
 server runs, and the ball of the reference scene really moves to the target.
 
-The DragBench folders are made here from reference scenes (sampling/scenes.py), one in each public
+The DragBench folders are made here from reference scenes (reference/scenes.py), one in each public
 layout: SDE-Drag's (origin_image.png, mask.png, prompt.json) and DragDiffusion's (original_image.png,
 meta_data.pkl, in a category folder), the latter at 96x96 so the resize to the model's 64x64 and the
 scaling of the points and mask are exercised too."""
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sde_edit_pack.sampling import scenes
+from sde_edit_pack.reference import scenes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from commands import dragbench  # noqa: E402

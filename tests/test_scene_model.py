@@ -10,10 +10,10 @@ import torch
 import comfy.sample
 import nodes as comfy_nodes
 
-from sde_edit_pack.adapter import scene_model
+from sde_edit_pack.reference import scene_model
 from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.nodes.scene_model import MODELS_DIR, SceneModelLoader
-from sde_edit_pack.sampling import scene_parser as sp
+from sde_edit_pack.reference import scene_parser as sp
 
 WEIGHTS = os.path.join(MODELS_DIR, scene_model.WEIGHTS_NAME)
 
@@ -59,7 +59,7 @@ def test_text_encoder_in_comfyui_gives_what_training_saw(loaded):
     _, clip, _ = loaded
     text = "a purple bar left of a red ball on snow, overcast"
     cond = comfy_nodes.CLIPTextEncode().encode(clip, text)[0][0][0]
-    tokens = [t for t, _ in scene_model.tokenizer().tokenize_with_weights(text)["l"][0]]
+    tokens = [t for t, _ in scene_model.text_encoder_classes()[1]().tokenize_with_weights(text)["l"][0]]
     with torch.no_grad():
         direct = clip.cond_stage_model.clip_l([tokens])[0]
     assert cond.shape == (1, 77, scene_model.CLIP_CONFIG["hidden_size"])

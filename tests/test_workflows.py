@@ -262,7 +262,7 @@ def test_region_workflows_move_the_marked_object(name, runs):
     bar by 30 degrees about its centre: the scene parser finds the object where the drag sends it."""
     import math
     import torch
-    from sde_edit_pack.sampling import scene_parser
+    from sde_edit_pack.reference import scene_parser
     colour, kind, (x, y), angle = REGION_WORKFLOWS[name]
     prompt, images = runs(os.path.join(ROOT, "workflows", name))
     save = [k for k, v in prompt.items() if v["class_type"] == "SaveImage" and "substeps" not in v["inputs"]["filename_prefix"]][0]

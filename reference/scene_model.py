@@ -1,13 +1,12 @@
-"""The pack's trained scene model: ComfyUI's own UNet (openaimodel.UNetModel) and CLIP text
+"""Loading the pack's trained scene model: ComfyUI's own UNet (openaimodel.UNetModel) and CLIP text
 transformer (sd1_clip.SDClipModel with ComfyUI's SD1 tokenizer) at small widths, in pixel space
 (ComfyUI's pixel_space VAE: 3 channels, one latent pixel per image pixel), v-prediction on SD1's
-schedule (ComfyUI's V_PREDICTION, as SD2-768).
+schedule (ComfyUI's V_PREDICTION, as SD2-768). Imports ComfyUI when it builds them.
 
-`build_unet(training=True)` / `build_text_encoder(training=True)` make the trainable modules for
-commands/train_scene_model.py; `load(path)` reads a weights file and returns ComfyUI's MODEL, CLIP
-and VAE, refusing a missing, truncated or foreign file by name before building anything.
+`load(path)` reads a weights file and returns ComfyUI's MODEL, CLIP and VAE, refusing a missing,
+empty, truncated, foreign, mismatched or non-finite file by name before building anything.
+Training it (the trainable modules, writing the file) is commands/train_scene_model.py's.
 """
-import json
 import os
 
 import torch
@@ -17,6 +16,7 @@ FORMAT = "sde-edit-scene-model"
 FORMAT_VERSION = "1"
 UNET_PREFIX, CLIP_PREFIX = "model.diffusion_model.", "cond_stage_model."
 RESOLUTION = 32
+PREDICTIONS = ("v", "eps")  # the metadata's "prediction": ComfyUI's V_PREDICTION or EPS
 
 UNET_CONFIG = dict(  # 3.5 M parameters: 32, 64, 128 channels at 32², 16², 8²; cross-attention at 16² and 8²
     image_size=RESOLUTION, in_channels=3, out_channels=3, model_channels=32, channel_mult=[1, 2, 4],
@@ -38,37 +38,15 @@ class WeightsFileError(ValueError):
     pass
 
 
-def _training_ops():
-    """ComfyUI's layer classes skip weight initialisation (checkpoints fill them); training needs
-    torch's own initialisation, so each class gets its torch base class's reset_parameters back."""
-    import comfy.ops
-    base = comfy.ops.disable_weight_init
-
-    def initialised(cls, torch_cls):
-        def reset_parameters(self):
-            if torch_cls is torch.nn.Embedding:
-                self.bias = None
-            return torch_cls.reset_parameters(self)
-        return type(cls.__name__, (cls,), {"reset_parameters": reset_parameters})
-
-    class TrainingOps(base):
-        Linear = initialised(base.Linear, torch.nn.Linear)
-        Conv2d = initialised(base.Conv2d, torch.nn.Conv2d)
-        Conv3d = initialised(base.Conv3d, torch.nn.Conv3d)
-        GroupNorm = initialised(base.GroupNorm, torch.nn.GroupNorm)
-        LayerNorm = initialised(base.LayerNorm, torch.nn.LayerNorm)
-        Embedding = initialised(base.Embedding, torch.nn.Embedding)
-    return TrainingOps
-
-
-def build_unet(training: bool = False):
+def build_unet(operations=None):
+    """The UNet; operations: ComfyUI's layer classes (default: disable_weight_init, as for a checkpoint)."""
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
     import comfy.ops
-    ops = _training_ops() if training else comfy.ops.disable_weight_init
-    return UNetModel(**UNET_CONFIG, operations=ops)
+    return UNetModel(**UNET_CONFIG, operations=operations or comfy.ops.disable_weight_init)
 
 
-def _text_encoder_classes():
+def text_encoder_classes():
+    """(SceneClip, SceneTokenizer): ComfyUI's SD1 CLIP wrapper around the small transformer, and its tokenizer."""
     import comfy.sd1_clip
 
     class SceneClipModel(comfy.sd1_clip.SDClipModel):
@@ -88,49 +66,49 @@ def _text_encoder_classes():
     return SceneClip, SceneTokenizer
 
 
-def build_text_encoder(training: bool = False):
-    """SD1ClipModel (ComfyUI's CLIP wrapper) around the small transformer. training=True: weights
-    initialised by torch and unfrozen."""
-    SceneClip, _ = _text_encoder_classes()
-    model = SceneClip(dtype=torch.float32)
-    if training:  # initialised by torch (seeded by the caller), then frozen
-        model.clip_l.transformer = type(model.clip_l.transformer)(CLIP_CONFIG, torch.float32, "cpu", _training_ops())
-        model.requires_grad_(False)
-        model.eval()
-    return model
-
-
-def tokenizer():
-    _, SceneTokenizer = _text_encoder_classes()
-    return SceneTokenizer()
-
-
-def read_weights(path: str):
+def read_weights(path: str, name: str = None):
     """The state dict and metadata of a scene-model file; WeightsFileError naming the file if it is
-    missing, not a safetensors file (truncated, foreign) or not this model's weights."""
+    missing, not a safetensors file (empty, truncated, foreign), not this model's weights, or holds
+    NaN or infinite weights. name: how messages name the file (default: its file name); the server's
+    path is never shown."""
     import safetensors
     import safetensors.torch
-    name = os.path.basename(path)
+    name = name or os.path.basename(path)
+    if os.path.isdir(path):
+        raise WeightsFileError(f"scene model weights {name!r} is a folder, not a weights file")
     if not os.path.isfile(path):
-        raise WeightsFileError(f"scene model weights {name!r} not found at {path}")
+        raise WeightsFileError(f"scene model weights {name!r} not found")
     try:
         with safetensors.safe_open(path, "pt") as f:
             meta = f.metadata() or {}
         sd = safetensors.torch.load_file(path)
-    except Exception as e:  # safetensors raises its own errors for truncated / non-safetensors files
+    except Exception as e:  # safetensors raises its own errors for empty / truncated / non-safetensors files
+        reason = str(e).replace(os.path.abspath(path), name).replace(path, name)
         raise WeightsFileError(f"scene model weights {name!r} cannot be read as safetensors "
-                               f"(truncated or not a weights file): {e}") from None
+                               f"(empty, truncated or not a weights file): {reason}") from None
     if meta.get("format") != FORMAT:
         raise WeightsFileError(f"{name!r} is not an SDE-Edit scene model (metadata format "
                                f"{meta.get('format')!r}, expected {FORMAT!r})")
     if meta.get("version") != FORMAT_VERSION:
         raise WeightsFileError(f"{name!r} is scene model format version {meta.get('version')!r}; this pack reads {FORMAT_VERSION!r}")
+    if meta.get("prediction", "eps") not in PREDICTIONS:
+        raise WeightsFileError(f"{name!r}: its metadata's prediction is {meta.get('prediction')!r}; this pack reads "
+                               f"{' or '.join(map(repr, PREDICTIONS))}")
     unet = {k[len(UNET_PREFIX):]: v.float() for k, v in sd.items() if k.startswith(UNET_PREFIX)}
     clip = {k[len(CLIP_PREFIX):]: v.float() for k, v in sd.items() if k.startswith(CLIP_PREFIX)}
-    want = set(build_unet_shapes())
-    if set(unet) != want:
-        missing, extra = sorted(want - set(unet))[:3], sorted(set(unet) - want)[:3]
+    want = build_unet_shapes()
+    if set(unet) != set(want):
+        missing, extra = sorted(set(want) - set(unet))[:3], sorted(set(unet) - set(want))[:3]
         raise WeightsFileError(f"{name!r}: its UNet weights do not match the scene model (missing {missing}, unexpected {extra})")
+    wrong = [k for k in sorted(want) if tuple(unet[k].shape) != tuple(want[k])]
+    if wrong:
+        k = wrong[0]
+        raise WeightsFileError(f"{name!r}: its UNet weights do not match the scene model ({len(wrong)} of another shape, "
+                               f"e.g. {k} is {tuple(unet[k].shape)}, expected {tuple(want[k])})")
+    total = sum(v.numel() for v in sd.values())
+    bad = sum(int((~torch.isfinite(v)).sum()) for v in sd.values() if v.is_floating_point() or v.is_complex())
+    if bad:
+        raise WeightsFileError(f"{name!r}: {bad} of {total} weights are NaN or infinite (a corrupted or badly trained file)")
     return unet, clip, meta
 
 
@@ -139,17 +117,8 @@ def build_unet_shapes():
         return {k: v.shape for k, v in build_unet().state_dict().items()}
 
 
-def save_weights(path: str, unet: torch.nn.Module, text_encoder: torch.nn.Module, meta: dict):
-    """UNet in float16; the text encoder in float32, exactly the weights the UNet was trained on."""
-    import safetensors.torch
-    sd = {UNET_PREFIX + k: v.detach().to(torch.float16).contiguous() for k, v in unet.state_dict().items()}
-    sd.update({CLIP_PREFIX + k: v.detach().float().contiguous() for k, v in text_encoder.state_dict().items()})
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, **{k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}}
-    safetensors.torch.save_file(sd, path, metadata=meta)
-
-
-def load(path: str):
-    """(MODEL, CLIP, VAE) for ComfyUI from a scene-model weights file."""
+def load(path: str, name: str = None):
+    """(MODEL, CLIP, VAE) for ComfyUI from a scene-model weights file; name: how errors name it."""
     import comfy.latent_formats
     import comfy.model_base
     import comfy.model_management
@@ -158,7 +127,8 @@ def load(path: str):
     import comfy.supported_models_base
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
-    unet_sd, clip_sd, meta = read_weights(path)
+    name = name or os.path.basename(path)
+    unet_sd, clip_sd, meta = read_weights(path, name)
     model_type = {"v": comfy.model_base.ModelType.V_PREDICTION, "eps": comfy.model_base.ModelType.EPS}[meta.get("prediction", "eps")]
 
     class SceneModelConfig(comfy.supported_models_base.BASE):
@@ -179,11 +149,15 @@ def load(path: str):
     model.requires_grad_(False)
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=comfy.model_management.unet_offload_device())
 
-    SceneClip, SceneTokenizer = _text_encoder_classes()
+    SceneClip, SceneTokenizer = text_encoder_classes()
     target = comfy.supported_models_base.ClipTarget(SceneTokenizer, SceneClip)
     clip = comfy.sd.CLIP(target, model_options={"dtype": torch.float32})
-    missing, unexpected = clip.load_sd({k.removeprefix("clip_l.transformer."): v for k, v in clip_sd.items()})
+    try:
+        missing, unexpected = clip.load_sd({k.removeprefix("clip_l.transformer."): v for k, v in clip_sd.items()})
+    except RuntimeError as e:  # torch's load_state_dict: a weight of another shape
+        raise WeightsFileError(f"{name!r}: its text encoder weights do not match the scene model "
+                               f"({str(e).strip().splitlines()[-1].strip()})") from None
     if missing:
-        raise WeightsFileError(f"{os.path.basename(path)!r}: text encoder weights missing: {sorted(missing)[:3]}")
+        raise WeightsFileError(f"{name!r}: text encoder weights missing: {sorted(missing)[:3]}")
     vae = comfy.sd.VAE(sd={"pixel_space_vae": torch.tensor(1.0)})
     return patcher, clip, vae

@@ -1,4 +1,4 @@
-"""Closed-form denoisers (sampling.oracles) as real ComfyUI MODELs.
+"""Closed-form denoisers (reference.oracles) as real ComfyUI MODELs.
 
 A `comfy.model_base.BaseModel` whose "diffusion model" is `OracleNet`: ComfyUI runs it exactly like
 a checkpoint's UNet (model_sampling, calculate_input / calculate_denoised, conds, CFG, wrappers,
@@ -13,6 +13,7 @@ import comfy.model_sampling
 import comfy.supported_models_base
 import torch
 
+from ..adapter.checks import InputError
 from ..adapter.sampler import noise_levels_of
 
 PARAMETERIZATIONS = {
@@ -24,10 +25,9 @@ FLOW_SHIFT = 3.0  # SD3's shift, so the flow schedule looks like a real flow mod
 
 
 class OracleNet(torch.nn.Module):
-    def __init__(self, oracle=None, channels=None, device=None, operations=None, **_unused):
+    def __init__(self, oracle=None, channels=None, concat_channels=0, device=None, operations=None, **_unused):
         super().__init__()
-        self.oracle, self.channels = oracle, channels
-        self.concat_seen = None  # what an inpainting model's concat conditioning delivered, last call
+        self.oracle, self.channels, self.concat_channels = oracle, channels, concat_channels
         self.model_sampling = None  # set by make_model once BaseModel has built it
         self.register_buffer("dtype_marker", torch.zeros((), dtype=torch.float32, device=device))
         self.calls = 0  # forward calls
@@ -38,12 +38,12 @@ class OracleNet(torch.nn.Module):
         return self.dtype_marker.dtype
 
     def forward(self, xc, t, context=None, transformer_options={}, **kwargs):
+        if self.concat_channels:  # an inpainting model: ComfyUI appended its concat conditioning
+            xc = xc[:, :xc.shape[1] - self.concat_channels]
+        self.check_shape(xc)
         self.calls += 1
         self.latents += xc.shape[0]
         ms = self.model_sampling
-        if xc.shape[1] > self.channels:  # an inpainting model: ComfyUI appended its concat conditioning
-            self.concat_seen = xc[:, self.channels:].clone()
-            xc = xc[:, :self.channels]
         # The exact σ, not the rounded timestep. ComfyUI batches cond and uncond (and the pack its
         # edited and recorded latents) at one σ; transformer_options["sigmas"] is one row of it.
         sigmas = transformer_options["sigmas"]
@@ -61,11 +61,21 @@ class OracleNet(torch.nn.Module):
             out = (x - x0) / sigma
         return out.to(xc.dtype)
 
+    def check_shape(self, x):
+        """The oracle knows one latent shape, its images': say so, naming the latent, before computing
+        anything (instead of failing inside with a matrix-shape error). Whatever sampler calls it: the
+        pack's nodes, KSampler, SamplerCustomAdvanced."""
+        shape = tuple(self.oracle.shape)
+        if tuple(x.shape[1:]) != shape:
+            raise InputError(f"this reference model's images are {'x'.join(map(str, shape))} (channels x height x "
+                             f"width), but the latent given to it (latent_image, or latent on the drag node) is "
+                             f"{'x'.join(map(str, x.shape[1:]))}: give it a latent of its resolution")
+
 
 def make_model(oracle, parameterization: str, channels: int, latent_format=None, concat_channels: int = 0):
     """A MODEL (ModelPatcher) whose denoiser is `oracle.posterior_mean(x, a, s)`. With
     concat_channels it behaves as an inpainting model (ComfyUI concatenates mask and masked image);
-    the oracle ignores them and records what arrived, so tests can check the conditioning's path."""
+    the oracle ignores them."""
     if parameterization not in PARAMETERIZATIONS:
         raise ValueError(f"parameterization must be one of {list(PARAMETERIZATIONS)}, got {parameterization!r}")
     if latent_format is None:
@@ -81,7 +91,7 @@ def make_model(oracle, parameterization: str, channels: int, latent_format=None,
         supported_inference_dtypes = [torch.float32]
 
     OracleConfig.latent_format = latent_format
-    config = OracleConfig({"oracle": oracle, "channels": channels})
+    config = OracleConfig({"oracle": oracle, "channels": channels, "concat_channels": concat_channels})
     load_device = comfy.model_management.get_torch_device()
     model = comfy.model_base.BaseModel(config, model_type=PARAMETERIZATIONS[parameterization], device=load_device, unet_model=OracleNet)
     model.diffusion_model.model_sampling = model.model_sampling

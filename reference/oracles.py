@@ -42,6 +42,7 @@ class EmpiricalImages:
 
     def __init__(self, images):
         self.images = torch.as_tensor(images).to(torch.float64)
+        self.shape = tuple(self.images.shape[1:])  # one image's
         self.flat = self.images.reshape(self.images.shape[0], -1)
         self.sq_norms = (self.flat * self.flat).sum(-1)
 
