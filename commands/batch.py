@@ -163,11 +163,7 @@ def _clock(seconds):
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def run_jobs(jobs, servers, per_server=2, progress=None, describe=str, summary=None):
-    """Run every job on the servers; returns an Outcome per job, in the jobs' order.
-
-    servers: started servers (objects with .url and .get, as comfy_server.ComfyServer / RemoteServer).
-    describe(error) -> text for a failed job; summary(record) -> the text after a finished job's name."""
+def _check_arguments(jobs, servers, per_server):
     if not servers:
         raise ValueError("no server to run on")
     if not 1 <= per_server <= MAX_PER_SERVER:
@@ -175,106 +171,163 @@ def run_jobs(jobs, servers, per_server=2, progress=None, describe=str, summary=N
     names = [j.name for j in jobs]
     if len(set(names)) != len(names):
         raise ValueError("two jobs have the same name")
-    progress = progress or Progress(len(jobs))
-    outcomes = {j.name: Outcome(j.name) for j in jobs}
-    pending = collections.deque(jobs)
-    state = {"in_flight": 0, "alive": {s.url for s in servers}, "gone": {}}
-    infos, cond = {}, threading.Condition()
 
-    def object_info(server):
-        with cond:
-            if server.url in infos:
-                return infos[server.url]
-        info = server.get("/object_info")
-        with cond:
-            return infos.setdefault(server.url, info)
 
-    def take(server):
-        """The next job for this server, or None when there is nothing left for it."""
-        with cond:
-            while True:
-                if server.url not in state["alive"]:
-                    return None
-                for i, job in enumerate(pending):
-                    tried = [u for u, _ in outcomes[job.name].attempts]
-                    others = state["alive"] - {server.url} - set(tried)
-                    if server.url not in tried or not others:  # a retry goes elsewhere when it can
-                        del pending[i]
-                        state["in_flight"] += 1
-                        return job
-                if not pending and not state["in_flight"]:
-                    return None
-                cond.wait(0.5)
+def run_jobs(jobs, servers, per_server=2, progress=None, describe=str, summary=None):
+    """Run every job on the servers; returns an Outcome per job, in the jobs' order.
 
-    def settle(job, server, record=None, error=None, retry=False, retire=False):
-        outcome = outcomes[job.name]
-        with cond:
-            state["in_flight"] -= 1
-            if retire and server.url in state["alive"]:
-                state["alive"].discard(server.url)
-                state["gone"][server.url] = error
-                progress.log(f"{short_url(server.url)} went away ({error}); its prompts go to the other server(s)")
-            if retry and len(outcome.attempts) + 1 < MAX_ATTEMPTS and state["alive"]:
-                outcome.attempts.append((server.url, error))
-                pending.appendleft(job)
-                progress.log(f"{job.name}: failed on {short_url(server.url)} ({error}); trying again")
-                cond.notify_all()
-                return
-            outcome.server, outcome.record, outcome.error = server.url, record, error
-            cond.notify_all()
-        if error is None:
-            progress.finish("done", f"{job.name} on {short_url(server.url)}: {summary(record) if summary else 'done'}")
-        else:
-            progress.finish("failed", f"{job.name} on {short_url(server.url)}: FAILED\n{error}")
+    servers: started servers (objects with .url and .get, as comfy_server.ComfyServer / RemoteServer).
+    describe(error) -> text for a failed job; summary(record) -> the text after a finished job's name."""
+    _check_arguments(jobs, servers, per_server)
+    return _Batch(jobs, servers, progress or Progress(len(jobs)), describe, summary).run(per_server)
 
-    def worker(server):
-        while True:
-            job = take(server)
-            if job is None:
-                return
-            progress.start(server.url)
-            try:
-                record = job.run(server, object_info(server))
-            except Exception as e:  # noqa: BLE001 - every failure is classified and recorded
-                if is_connection_error(e):
-                    gone = not answers(server)
-                    settle(job, server, error=f"{type(e).__name__}: {e}", retry=True, retire=gone)
-                elif is_out_of_memory(e):
-                    settle(job, server, error=describe(e), retry=True)
-                else:
-                    if getattr(e, "prompt_timeout", False):  # it would go on using the server for nothing
-                        cancel_prompt(server, e.prompt_id)
-                    settle(job, server, error=describe(e))
-            else:
-                settle(job, server, record=record)
-            finally:
-                progress.stop(server.url)
 
-    threads = [threading.Thread(target=worker, args=(s,), daemon=True, name=f"{short_url(s.url)}#{i}")
-               for s in servers for i in range(per_server)]
-    for t in threads:
-        t.start()
-    try:
+class _Batch:
+    """The shared state of one run_jobs call: the queue of jobs, the servers still alive, the outcomes.
+
+    Every field is read and written under `cond`, by the worker threads (one per server and slot)."""
+
+    def __init__(self, jobs, servers, progress, describe, summary):
+        self.jobs, self.servers, self.progress = jobs, servers, progress
+        self.describe, self.summary = describe, summary
+        self.outcomes = {j.name: Outcome(j.name) for j in jobs}
+        self.pending = collections.deque(jobs)
+        self.in_flight = 0
+        self.alive = {s.url for s in servers}
+        self.gone = {}        # URL -> the error it went away with
+        self.infos = {}       # URL -> its /object_info, fetched once
+        self.cond = threading.Condition()
+
+    def run(self, per_server):
+        threads = [threading.Thread(target=self.worker, args=(s,), daemon=True, name=f"{short_url(s.url)}#{i}")
+                   for s in self.servers for i in range(per_server)]
+        for t in threads:
+            t.start()
+        try:
+            self.wait(threads)
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+        finally:
+            self.progress.close()
+        self.fail_left()
+        return [self.outcomes[j.name] for j in self.jobs]
+
+    @staticmethod
+    def wait(threads):
         while any(t.is_alive() for t in threads):
             for t in threads:
                 t.join(0.2)  # short joins keep Ctrl-C working
-    except KeyboardInterrupt:
-        with cond:
-            pending.clear()  # the workers take nothing more
-            state["alive"].clear()
-        for server in servers:
+
+    def cancel(self):
+        """Ctrl-C: the workers take nothing more, and this client's prompts leave every server."""
+        with self.cond:
+            self.pending.clear()
+            self.alive.clear()
+        for server in self.servers:
             cancel_own_prompts(server)
-        raise
-    finally:
-        progress.close()
-    with cond:
-        left = list(pending)
-        pending.clear()
-    for job in left:  # every server went away
-        outcome = outcomes[job.name]
-        outcome.error = "no server left: " + "; ".join(f"{short_url(u)}: {e}" for u, e in state["gone"].items())
-        progress.finish("failed", f"{job.name}: FAILED ({outcome.error})")
-    return [outcomes[j.name] for j in jobs]
+
+    def fail_left(self):
+        """The jobs still queued when every server went away: failed, with the servers' errors."""
+        with self.cond:
+            left = list(self.pending)
+            self.pending.clear()
+        for job in left:
+            outcome = self.outcomes[job.name]
+            outcome.error = "no server left: " + "; ".join(f"{short_url(u)}: {e}" for u, e in self.gone.items())
+            self.progress.finish("failed", f"{job.name}: FAILED ({outcome.error})")
+
+    def object_info(self, server):
+        with self.cond:
+            if server.url in self.infos:
+                return self.infos[server.url]
+        info = server.get("/object_info")
+        with self.cond:
+            return self.infos.setdefault(server.url, info)
+
+    def take(self, server):
+        """The next job for this server, or None when there is nothing left for it."""
+        with self.cond:
+            while True:
+                if server.url not in self.alive:
+                    return None
+                job = self.next_for(server)
+                if job is not None:
+                    return job
+                if not self.pending and not self.in_flight:
+                    return None
+                self.cond.wait(0.5)
+
+    def next_for(self, server):
+        """The first queued job this server may run (a retry goes elsewhere when it can); under cond."""
+        for i, job in enumerate(self.pending):
+            tried = [u for u, _ in self.outcomes[job.name].attempts]
+            others = self.alive - {server.url} - set(tried)
+            if server.url not in tried or not others:
+                del self.pending[i]
+                self.in_flight += 1
+                return job
+        return None
+
+    def worker(self, server):
+        while True:
+            job = self.take(server)
+            if job is None:
+                return
+            self.progress.start(server.url)
+            try:
+                record = job.run(server, self.object_info(server))
+            except Exception as e:  # noqa: BLE001 - every failure is classified and recorded
+                self.failed(job, server, e)
+            else:
+                self.settle(job, server, record=record)
+            finally:
+                self.progress.stop(server.url)
+
+    def failed(self, job, server, error):
+        """Classify a job's failure: the server went away, try again, or the job's own failure."""
+        if is_connection_error(error):
+            gone = not answers(server)
+            self.settle(job, server, error=f"{type(error).__name__}: {error}", retry=True, retire=gone)
+        elif is_out_of_memory(error):
+            self.settle(job, server, error=self.describe(error), retry=True)
+        else:
+            if getattr(error, "prompt_timeout", False):  # it would go on using the server for nothing
+                cancel_prompt(server, error.prompt_id)
+            self.settle(job, server, error=self.describe(error))
+
+    def settle(self, job, server, record=None, error=None, retry=False, retire=False):
+        with self.cond:
+            self.in_flight -= 1
+            if retire and server.url in self.alive:
+                self.retire(server, error)
+            if retry and self.requeue(job, server, error):
+                return
+            outcome = self.outcomes[job.name]
+            outcome.server, outcome.record, outcome.error = server.url, record, error
+            self.cond.notify_all()
+        if error is None:
+            self.progress.finish("done", f"{job.name} on {short_url(server.url)}: "
+                                         f"{self.summary(record) if self.summary else 'done'}")
+        else:
+            self.progress.finish("failed", f"{job.name} on {short_url(server.url)}: FAILED\n{error}")
+
+    def retire(self, server, error):
+        """A server that went away: its workers stop (under cond)."""
+        self.alive.discard(server.url)
+        self.gone[server.url] = error
+        self.progress.log(f"{short_url(server.url)} went away ({error}); its prompts go to the other server(s)")
+
+    def requeue(self, job, server, error):
+        """Put a job back at the front of the queue if it has tries left and a server to go to (under cond)."""
+        outcome = self.outcomes[job.name]
+        if len(outcome.attempts) + 1 >= MAX_ATTEMPTS or not self.alive:
+            return False
+        outcome.attempts.append((server.url, error))
+        self.pending.appendleft(job)
+        self.progress.log(f"{job.name}: failed on {short_url(server.url)} ({error}); trying again")
+        self.cond.notify_all()
+        return True
 
 
 def cancel_prompt(server, prompt_id, wait=60.0):

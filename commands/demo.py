@@ -148,7 +148,7 @@ def markdown_table(rows):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.3, 0.45, 0.6, 0.8, 1.0])
     parser.add_argument("--steps", type=int, default=25, help="steps run per sampler (equal for SDE and ODE)")
@@ -156,93 +156,120 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1234, help="seed of both parts")
     parser.add_argument("--skip-drag", action="store_true", help="leave out the SDE-Drag part")
     parser.add_argument("--docs", action="store_true", help="also copy the sheets to docs/ (what `make docs` runs)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    started = time.time()
-    reference = import_reference()
-    scenes = importlib.import_module(reference.__name__ + ".scenes")
-    oracles = importlib.import_module(reference.__name__ + ".oracles")
-    metrics = importlib.import_module(reference.__name__ + ".scene_metrics")
-    ref_images, ref_scenes = scenes.reference_images(RESOLUTION)
-    references = oracles.EmpiricalImages(ref_images)
 
-    def layout(batch):
+class Judge:
+    """The reference scenes the SDEdit outputs are measured against (the reference model's data set)."""
+
+    def __init__(self):
+        reference = import_reference()
+        self.scenes = importlib.import_module(reference.__name__ + ".scenes")
+        oracles = importlib.import_module(reference.__name__ + ".oracles")
+        self.metrics = importlib.import_module(reference.__name__ + ".scene_metrics")
+        self.images, self.ref_scenes = self.scenes.reference_images(RESOLUTION)
+        self.references = oracles.EmpiricalImages(self.images)
+
+    def layout(self, batch):
         """Of the nearest reference scene of each image: share with the stroke's colour, and mean
         distance (pixels) of its ball from the stroke's ball."""
-        found = [ref_scenes[int(i)] for i in references.nearest(batch)[2]]
+        found = [self.ref_scenes[int(i)] for i in self.references.nearest(batch)[2]]
         same = sum(f.colour == STROKE["colour"] for f in found) / len(found)
         moved = sum(((f.x - STROKE["x"]) ** 2 + (f.y - STROKE["y"]) ** 2) ** 0.5 for f in found) / len(found)
         return same, moved
 
+
+def fresh_out_dir():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
     os.makedirs(OUT)
 
-    server = ComfyServer(log_path=os.path.join(OUT, "server.log"))
-    results, rows, drags = {}, [], None
-    try:
-        print(f"starting ComfyUI from {server.comfyui} (CPU) ...", flush=True)
-        server.start()
-        print(f"ComfyUI up at {server.url} after {time.time() - started:.0f} s", flush=True)
-        sdedit_started = time.time()
-        # Warm-up: builds the reference model and loads the VAE, so the timed runs measure sampling.
-        warmup = execute(build_prompt(args.strengths[0], 1.0, 1, args.seed, 1, "warmup"), server)
-        stroke_png = warmup.by_node()["save_stroke"][0]
-        with open(os.path.join(OUT, "stroke_input.png"), "wb") as f:
-            f.write(stroke_png)
-        stroke = png_to_tensor(stroke_png)
-        for strength in args.strengths:
-            for name, eta in SAMPLERS:
-                prefix = f"{name.lower()}_s{strength:.2f}"
-                result, outs = run_and_save(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix),
-                                            server, prefix)
-                secs = result.seconds  # the server's own execution time
-                batch = torch.stack(outs)
-                realism = references.nearest(batch)[0].float()
-                faithfulness = rms(batch, stroke[None])
-                results[(strength, name)] = dict(images=outs, realism=realism, faithfulness=faithfulness)
-                rows.append((strength, f"{name} (η={eta:g})", realism.mean().item(), faithfulness.mean().item(),
-                             *layout(batch), secs))
-                print(f"  strength {strength:<4g} {name} (eta={eta:g}): realism {rows[-1][2]:.4f}  "
-                      f"faithfulness {rows[-1][3]:.4f}  {secs:.2f} s", flush=True)
-        # The model with error: typicality instead of distance to the nearest scene, which would reward
-        # over-smooth outputs (a true sample of this model is about 0.05 RMS from its nearest scene).
-        blurred, blurred_rows = {}, []
-        ref_latents = scenes.to_latent(ref_images)
-        for strength in args.strengths:
-            for name, eta in SAMPLERS:
-                prefix = f"blurred_{name.lower()}_s{strength:.2f}"
-                result, outs = run_and_save(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix, TAU,
-                                                         BLURRED_SCHEDULER), server, prefix)
-                batch = torch.stack(outs)
-                strokes = scenes.to_latent(stroke[None]).expand(len(batch), -1, -1, -1)
-                _, _, imprint, noise = metrics.kl_terms(scenes.to_latent(batch), strokes, ref_latents, 1.0, TAU * TAU)
-                faithfulness = rms(batch, stroke[None])
-                blurred[(strength, name)] = dict(images=outs, imprint=imprint, noise=noise, faithfulness=faithfulness)
-                blurred_rows.append((strength, f"{name} (η={eta:g})", faithfulness.mean().item(), imprint.mean().item(),
-                                     noise.mean().item(), result.seconds))
-                print(f"  τ {TAU:g}: strength {strength:<4g} {name} (eta={eta:g}): imprint {imprint.mean():.1f} τ  "
-                      f"noise level {noise.mean():.2f}  faithfulness {faithfulness.mean():.4f}", flush=True)
-        sdedit_secs = time.time() - sdedit_started
-        if not args.skip_drag:
-            print(f"SDE-Drag: {os.path.relpath(demo_drag.WORKFLOW, PACK_DIR)} on the same server ...", flush=True)
-            drag_started = time.time()
-            drags = demo_drag.run(server, args.seed, out_dir=os.path.join(OUT, "drag"))
-            drag_secs = time.time() - drag_started
-        print("The scene model trained here: the three (trained model, CPU) workflows ...", flush=True)
-        trained_started = time.time()
-        trained = demo_trained.run(server, out_dir=os.path.join(OUT, "trained"))
-        trained_secs = time.time() - trained_started
-    except PromptError as e:
-        print(f"demo: ComfyUI rejected or failed a prompt: {e}\nserver log: {server.log_path}", file=sys.stderr)
-        return 1
-    finally:
-        server.stop()
 
-    rows.insert(0, ("0 (input)", "–", references.nearest(stroke[None])[0].item(), 0.0, *layout(stroke[None]), None))
-    table = markdown_table(rows)
-    extra = argv if argv is not None else sys.argv[1:]
-    command = ".venv/bin/python -m commands.demo " + " ".join(extra) if extra else "make demo"
+def warm_up(server, args):
+    """One 1-step run that builds the reference model and loads the VAE, so the timed runs measure
+    sampling; returns the stroke painting it saved (also written to stroke_input.png)."""
+    warmup = execute(build_prompt(args.strengths[0], 1.0, 1, args.seed, 1, "warmup"), server)
+    stroke_png = warmup.by_node()["save_stroke"][0]
+    with open(os.path.join(OUT, "stroke_input.png"), "wb") as f:
+        f.write(stroke_png)
+    return png_to_tensor(stroke_png)
+
+
+def run_exact(server, args, stroke, judge):
+    """SDEdit on the exact model, every strength × sampler: (results for the sheet, table rows)."""
+    results, rows = {}, []
+    for strength in args.strengths:
+        for name, eta in SAMPLERS:
+            prefix = f"{name.lower()}_s{strength:.2f}"
+            result, outs = run_and_save(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix),
+                                        server, prefix)
+            secs = result.seconds  # the server's own execution time
+            batch = torch.stack(outs)
+            realism = judge.references.nearest(batch)[0].float()
+            faithfulness = rms(batch, stroke[None])
+            results[(strength, name)] = dict(images=outs, realism=realism, faithfulness=faithfulness)
+            rows.append((strength, f"{name} (η={eta:g})", realism.mean().item(), faithfulness.mean().item(),
+                         *judge.layout(batch), secs))
+            print(f"  strength {strength:<4g} {name} (eta={eta:g}): realism {rows[-1][2]:.4f}  "
+                  f"faithfulness {rows[-1][3]:.4f}  {secs:.2f} s", flush=True)
+    return results, rows
+
+
+def run_blurred(server, args, stroke, judge):
+    """SDEdit on the model with error (the set blurred by TAU): (results for the sheet, table rows).
+
+    Typicality instead of distance to the nearest scene, which would reward over-smooth outputs (a true
+    sample of this model is about 0.05 RMS from its nearest scene)."""
+    blurred, blurred_rows = {}, []
+    scenes = judge.scenes
+    ref_latents = scenes.to_latent(judge.images)
+    for strength in args.strengths:
+        for name, eta in SAMPLERS:
+            prefix = f"blurred_{name.lower()}_s{strength:.2f}"
+            result, outs = run_and_save(build_prompt(strength, eta, args.steps, args.seed, args.batch, prefix, TAU,
+                                                     BLURRED_SCHEDULER), server, prefix)
+            batch = torch.stack(outs)
+            strokes = scenes.to_latent(stroke[None]).expand(len(batch), -1, -1, -1)
+            _, _, imprint, noise = judge.metrics.kl_terms(scenes.to_latent(batch), strokes, ref_latents, 1.0, TAU * TAU)
+            faithfulness = rms(batch, stroke[None])
+            blurred[(strength, name)] = dict(images=outs, imprint=imprint, noise=noise, faithfulness=faithfulness)
+            blurred_rows.append((strength, f"{name} (η={eta:g})", faithfulness.mean().item(), imprint.mean().item(),
+                                 noise.mean().item(), result.seconds))
+            print(f"  τ {TAU:g}: strength {strength:<4g} {name} (eta={eta:g}): imprint {imprint.mean():.1f} τ  "
+                  f"noise level {noise.mean():.2f}  faithfulness {faithfulness.mean():.4f}", flush=True)
+    return blurred, blurred_rows
+
+
+def run_parts(server, args, judge, started):
+    """Every part of the demo on one started server; returns what the reports need (a namespace)."""
+    print(f"ComfyUI up at {server.url} after {time.time() - started:.0f} s", flush=True)
+    done = argparse.Namespace(drags=None)
+    sdedit_started = time.time()
+    done.stroke = warm_up(server, args)
+    done.results, done.rows = run_exact(server, args, done.stroke, judge)
+    done.blurred, done.blurred_rows = run_blurred(server, args, done.stroke, judge)
+    done.sdedit_secs = time.time() - sdedit_started
+    if not args.skip_drag:
+        print(f"SDE-Drag: {os.path.relpath(demo_drag.WORKFLOW, PACK_DIR)} on the same server ...", flush=True)
+        drag_started = time.time()
+        done.drags = demo_drag.run(server, args.seed, out_dir=os.path.join(OUT, "drag"))
+        done.drag_secs = time.time() - drag_started
+    print("The scene model trained here: the three (trained model, CPU) workflows ...", flush=True)
+    trained_started = time.time()
+    done.trained = demo_trained.run(server, out_dir=os.path.join(OUT, "trained"))
+    done.trained_secs = time.time() - trained_started
+    return done
+
+
+def blurred_markdown(blurred_rows):
+    return ("| strength | sampler | faithfulness (RMS to stroke) | imprint of the stroke (τ) | noise level (1 = typical) "
+            "| seconds |\n|---:|---|---:|---:|---:|---:|\n" +
+            "".join(f"| {st:g} | {sa} | {fa:.4f} | {im:.1f} | {no:.2f} | {se:.2f} |\n"
+                    for st, sa, fa, im, no, se in blurred_rows))
+
+
+def write_tables(args, command, rows, blurred_table):
+    """out/demo/table.md: both SDEdit tables with what they measure."""
     header = (f"SDEdit through ComfyUI on the reference scene model (eps, {RESOLUTION}×{RESOLUTION}), stroke painting "
               f"of a {STROKE['colour']} ball at ({STROKE['x']}, {STROKE['y']}); {args.steps} steps for both samplers, "
               f"scheduler normal, cfg 1, seed {args.seed}, batch of {args.batch} (means over the batch). "
@@ -251,24 +278,23 @@ def main(argv=None):
               "nearest reference scene has the stroke's ball colour, and how far its ball is from the stroke's. "
               "Seconds: the server's execution time of the prompt (whole batch). "
               f"Command: `{command}`.\n\n")
-    blurred_table = ("| strength | sampler | faithfulness (RMS to stroke) | imprint of the stroke (τ) | noise level (1 = typical) "
-                     "| seconds |\n|---:|---|---:|---:|---:|---:|\n" +
-                     "".join(f"| {st:g} | {sa} | {fa:.4f} | {im:.1f} | {no:.2f} | {se:.2f} |\n"
-                             for st, sa, fa, im, no, se in blurred_rows))
     blurred_header = (f"\n**The same on a model with error**: the reference set blurred by τ = {TAU:g} (`ReferenceSceneModel` "
                       f"tau {TAU:g}), scheduler {BLURRED_SCHEDULER}, {args.steps} steps. Imprint: how far an output sits "
                       "from its nearest scene towards the stroke, in units of τ (a true sample of the model: about 0.8; "
                       "the stroke: hundreds). Noise level: RMS distance to the nearest scene across that direction over "
                       "τ (1 for a true sample), measured on the saved 8-bit PNGs (clipped to [0, 1]).\n\n")
     with open(os.path.join(OUT, "table.md"), "w") as f:
-        f.write(header + table + blurred_header + blurred_table)
+        f.write(header + markdown_table(rows) + blurred_header + blurred_table)
 
-    sheet = make_sheet(stroke, results, args.strengths, args.steps)
+
+def write_sheets(args, done):
+    """sheet.png and sheet_blurred.png (copied to docs/ with --docs)."""
+    sheet = make_sheet(done.stroke, done.results, args.strengths, args.steps)
     sheet_path = os.path.join(OUT, "sheet.png")
     sheet.save(sheet_path)
     if args.docs:
         shutil.copyfile(sheet_path, DOCS_SHEET)
-    sheet = make_sheet(stroke, blurred, args.strengths, args.steps,
+    sheet = make_sheet(done.stroke, done.blurred, args.strengths, args.steps,
                        caption=lambda r: f"imprint {r['imprint'].mean():.1f} tau\nnoise level {r['noise'].mean():.2f}",
                        footer=f"SDEdit through ComfyUI on the reference set blurred by tau = {TAU:g} (a model with error), "
                               f"{BLURRED_SCHEDULER}, {args.steps} steps; means over {args.batch} draws.\nimprint = what is "
@@ -278,6 +304,8 @@ def main(argv=None):
     if args.docs:
         shutil.copyfile(os.path.join(OUT, "sheet_blurred.png"), DOCS_SHEET_BLURRED)
 
+
+def print_sdedit(args, rows, blurred_table, sdedit_secs):
     print()
     print(f"{'strength':>9}  {'sampler':<10} {'realism':>8} {'faithful':>9} {'colour kept':>12} {'ball moved':>11} {'seconds':>8}")
     for strength, sampler, real, faith, same, moved, secs in rows:
@@ -291,20 +319,57 @@ def main(argv=None):
           "sheet_blurred.png, table.md, server.log)")
     print(f"{'sheets copied to docs/; ' if args.docs else ''}SDEdit part {sdedit_secs:.0f} s")
 
-    if drags is not None:
-        drag_dir = os.path.join(OUT, "drag")
-        drag_table = demo_drag.write_report(drags, command, out_dir=drag_dir,
-                                            docs_sheet=demo_drag.DOCS_SHEET if args.docs else None)
-        print("\nSDE-Drag (workflows/SDE-Drag (reference model, CPU).json), distance of the output's ball to the target and "
-              "realism:\n")
-        print(drag_table)
-        print(f"outputs: {drag_dir}/ (<drag>_input.png, <drag>_sde.png, <drag>_ode.png, <drag>_sde_substeps.png, "
-              f"<drag>_ode_substeps.png, sheet.png, table.md)")
-        print(f"SDE-Drag part {drag_secs:.0f} s")
+
+def report_drag(args, done, command):
+    drag_dir = os.path.join(OUT, "drag")
+    drag_table = demo_drag.write_report(done.drags, command, out_dir=drag_dir,
+                                        docs_sheet=demo_drag.DOCS_SHEET if args.docs else None)
+    print("\nSDE-Drag (workflows/SDE-Drag (reference model, CPU).json), distance of the output's ball to the target and "
+          "realism:\n")
+    print(drag_table)
+    print(f"outputs: {drag_dir}/ (<drag>_input.png, <drag>_sde.png, <drag>_ode.png, <drag>_sde_substeps.png, "
+          f"<drag>_ode_substeps.png, sheet.png, table.md)")
+    print(f"SDE-Drag part {done.drag_secs:.0f} s")
+
+
+def report_trained(args, done):
     trained_dir = os.path.join(OUT, "trained")
     print("\nThe scene model trained here (docs/scene_model.md), the three workflows as shipped:\n")
-    print(demo_trained.write_report(trained, out_dir=trained_dir, docs=args.docs))
-    print(f"outputs: {trained_dir}/ (every saved picture, sheet.png, table.md); trained-model part {trained_secs:.0f} s")
+    print(demo_trained.write_report(done.trained, out_dir=trained_dir, docs=args.docs))
+    print(f"outputs: {trained_dir}/ (every saved picture, sheet.png, table.md); trained-model part {done.trained_secs:.0f} s")
+
+
+def report(args, argv, done, judge):
+    """Every table, sheet and summary line, from what run_parts returned."""
+    rows = [("0 (input)", "–", judge.references.nearest(done.stroke[None])[0].item(), 0.0,
+             *judge.layout(done.stroke[None]), None)] + done.rows
+    extra = argv if argv is not None else sys.argv[1:]
+    command = ".venv/bin/python -m commands.demo " + " ".join(extra) if extra else "make demo"
+    blurred_table = blurred_markdown(done.blurred_rows)
+    write_tables(args, command, rows, blurred_table)
+    write_sheets(args, done)
+    print_sdedit(args, rows, blurred_table, done.sdedit_secs)
+    if done.drags is not None:
+        report_drag(args, done, command)
+    report_trained(args, done)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    started = time.time()
+    judge = Judge()
+    fresh_out_dir()
+    server = ComfyServer(log_path=os.path.join(OUT, "server.log"))
+    try:
+        print(f"starting ComfyUI from {server.comfyui} (CPU) ...", flush=True)
+        server.start()
+        done = run_parts(server, args, judge, started)
+    except PromptError as e:
+        print(f"demo: ComfyUI rejected or failed a prompt: {e}\nserver log: {server.log_path}", file=sys.stderr)
+        return 1
+    finally:
+        server.stop()
+    report(args, argv, done, judge)
     print(f"total {time.time() - started:.0f} s")
     return 0
 

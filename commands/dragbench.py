@@ -209,7 +209,7 @@ def result_node(prompt, images):
     """The output node whose image is made from an SDE-Drag Point Mover's edited latent (its output 0)."""
     drags = {k for k, v in prompt.items() if v["class_type"] in rw.POINT_NODES}
     producing = sorted({i.node_id for i in images}, key=lambda k: (prompt.get(k, {}).get("class_type") != "SaveImage",
-                                                                    rw._node_order(k)))
+                                                                    rw.node_order(k)))
     for node_id in producing:
         stack, seen = [v for v in prompt.get(node_id, {}).get("inputs", {}).values()], set()
         while stack:
@@ -282,8 +282,8 @@ def sample_key(folder, workflow, checkpoint, size, multiple, seed, sets, use_mas
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
         if os.path.isfile(path):
-            files[name] = rw._file_digest(path)
-    settings = {"workflow": rw._load(workflow), "files": files, "size": size, "multiple": multiple, "seed": seed,
+            files[name] = rw.file_digest(path)
+    settings = {"workflow": rw.load_workflow(workflow), "files": files, "size": size, "multiple": multiple, "seed": seed,
                 "sets": [list(s) for s in sets], "mask": use_mask,
                 "checkpoint": os.path.basename(checkpoint) if checkpoint and os.path.isfile(checkpoint) else checkpoint}
     return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
@@ -315,7 +315,7 @@ def run_bench(data_dir, out_dir, servers, workflow=DEFAULT_WORKFLOW, checkpoint=
         raise ValueError(f"{data_dir}: no DragBench sample (origin_image.png + prompt.json, or original_image.png + "
                          "meta_data.pkl) found")
     os.makedirs(out_dir, exist_ok=True)
-    workflow = rw._load(workflow)
+    workflow = rw.load_workflow(workflow)
     progress = progress or batch.Progress(len(samples), stream=sys.stdout)
     records, jobs, seen_notes = {}, [], set()
     for folder, layout in samples:

@@ -390,7 +390,7 @@ def _replace_links(prompt, old, new):
 def swap_flux_loaders(prompt):
     """Replace UNETLoader / the Flux text-encoder loader / VAELoader by one CheckpointLoaderSimple
     (STANDIN_NAME) whose MODEL, CLIP and VAE outputs take over their links. Nothing else changes."""
-    new = rw._new_id(prompt, "flux_standin")
+    new = rw.new_id(prompt, "flux_standin")
     prompt[new] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": STANDIN_NAME},
                    "_meta": {"title": "Stand-in for Flux's loaders: tiny random SD3"}}
     swaps = {"UNETLoader": 0, "VAELoader": 2, **{t: 1 for t in TEXT_ENCODERS}}
@@ -463,7 +463,7 @@ def upstream_value(prompt, node_id, name):
 def main_outputs(prompt):
     """SaveImage node ids in id order, except those showing a drag's sub-steps (substeps output)."""
     ids = []
-    for node_id in sorted(prompt, key=rw._node_order):
+    for node_id in sorted(prompt, key=rw.node_order):
         entry = prompt[node_id]
         if entry["class_type"] != "SaveImage":
             continue
