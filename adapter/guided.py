@@ -6,14 +6,19 @@ import comfy.sample
 import comfy.samplers
 import comfy.utils
 import latent_preview
+import torch
 
 from ..sampling.ramps import linear_ramp, schedule_position
+from .checks import InputError
 
 
 def schedule_tail(model, scheduler: str, total: int, run: int):
     """The last run+1 sigmas of ComfyUI's `scheduler` schedule of `total` steps."""
     model_sampling = model.get_model_object("model_sampling")
     sigmas = comfy.samplers.calculate_sigmas(model_sampling, scheduler, total).cpu()
+    if not bool(torch.isfinite(sigmas).all()):  # e.g. kl_optimal with 1 step gives [nan, 0]
+        raise InputError(f"scheduler {scheduler!r} with steps {total} gives noise levels that are not numbers "
+                         f"({', '.join(f'{float(v):.4g}' for v in sigmas[:6])}): choose more steps or another scheduler")
     return sigmas[-(run + 1):]
 
 

@@ -307,3 +307,11 @@ def test_every_number_input_is_checked_against_the_bounds_its_schema_declares():
                     check_numbers(node, low_open=low_open, **{spec.id: bad})
             checked += 1
     assert checked >= 25, checked
+
+
+@pytest.mark.parametrize("node", ["sdedit", "inpaint"])
+def test_a_schedule_that_comes_out_as_nan_is_refused_naming_scheduler_and_steps(node):
+    """ComfyUI's kl_optimal with 1 step is [nan, 0] (found by the fuzz): refused before any model call,
+    naming the scheduler and the steps, instead of a sampler error about sigmas."""
+    refused("scheduler", lambda m: run(node, blobs(), m, half_mask(), scheduler="kl_optimal", steps=1,
+                                       **({"strength": 1.0} if node == "sdedit" else {})), "'kl_optimal'", "steps 1")
