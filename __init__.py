@@ -5,9 +5,11 @@ versioned API name that 0.3.75, 0.33 and newer cores all have; docs/test_host.md
 """
 from comfy_api.v0_0_2 import ComfyExtension, io
 
+from .adapter.routes import register_routes
 from .nodes import NODES
 
 WEB_DIRECTORY = "./web"
+register_routes()  # what the point editor reads from the server (a running ComfyUI only)
 
 
 class SDEEditExtension(ComfyExtension):

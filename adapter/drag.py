@@ -1,14 +1,20 @@
-"""Drag settings: the authors' SDE-Drag and the cheaper presets, run through ComfyUI's guider, and
-the number of latents each sends through the model (the cost formula the node reference,
-docs/nodes.md, states)."""
+"""The SDE-Drag Point Mover's work (`drag`): its inputs checked, the region that moves built, the drag
+run through ComfyUI's guider. Drag settings: the authors' SDE-Drag and the cheaper presets, the
+number of latents each sends through the model (the cost formula the node reference, docs/nodes.md,
+states) and the widgets each leaves unread (the point editor greys them out)."""
 from dataclasses import dataclass, replace
 
+import comfy.samplers
 import torch
 
-from ..sampling.drag import drag_substep_count, similar_region, warp_image
+from ..sampling.drag import Paste, drag_substep_count
 from ..sampling.masks import grow, paint_strokes
-from .checks import InputError
+from ..sampling.regions import similar_region
+from ..sampling.warp import warp_image
+from .checks import (InputError, check_choice, check_conditioning, check_latent, check_mask, check_memory, check_model,
+                     check_vae, check_work)
 from .guided import RisingCFGGuider, run_sampler, schedule_tail
+from .points import check_inside, downscale_factor, parse_points, parse_region, to_latent
 from .sampler import DragSampler, WarpDragSampler
 
 
@@ -51,6 +57,25 @@ PRESETS = {
     "paper": PAPER,
 }
 METHODS = tuple(PRESETS)
+HANDLE_REGIONS = ("similar + windows", "similar", "windows")
+WARP_SPACES = ("image", "latent")
+
+# The widgets each method leaves unread: "always", and "with_region" besides when a region is connected
+# or painted (every method then moves the region, not patch_radius's windows, and handle_region has
+# nothing to find). warp and fast fix steps, t0 and drag_step (PRESETS); warp pastes nothing, so beta
+# and alpha do nothing there; warp_space is warp's; paper always moves the authors' windows. The point
+# editor greys these out; it reads this table from the server (adapter/routes.py), it has none of its own.
+UNREAD_WIDGETS = {
+    "warp": {"always": ("steps", "t0", "drag_step", "beta", "alpha"), "with_region": ("patch_radius", "handle_region")},
+    "fast": {"always": ("steps", "t0", "drag_step", "warp_space"), "with_region": ("patch_radius", "handle_region")},
+    "paper": {"always": ("handle_region", "warp_space"), "with_region": ("patch_radius",)},
+}
+
+
+def unread_widgets(method: str, with_region: bool) -> set:
+    """The widgets `method` leaves unread (UNREAD_WIDGETS), with a region connected or painted or not."""
+    row = UNREAD_WIDGETS[method]
+    return set(row["always"]) | (set(row["with_region"]) if with_region else set())
 
 
 def setting_for(method: str, steps: int, t0: float, drag_step: float) -> DragSetting:
@@ -61,22 +86,12 @@ def setting_for(method: str, steps: int, t0: float, drag_step: float) -> DragSet
     return PRESETS[method]
 
 
-def latent_region(region, samples, grow_by: int = 1):
-    """A checked MASK (B or 1, H, W) at image or latent resolution -> (B or 1, 1, H, W) at the
-    latent's: 1 where it covers at least half a latent pixel's image pixels (area), then grown by
-    `grow_by` latent pixels. Grown, because an object's edge pixels that a mask leaves out stay behind
-    as a rim at the source: on the trained scene model a 1-px growth halved what a large object left
-    behind (0.181 -> 0.092 RMS) and its placement error (1.22 -> 0.75 px), docs/scene_model.md."""
-    at_latent = torch.nn.functional.interpolate(region[:, None].float(), size=tuple(samples.shape[-2:]), mode="area")
-    return grow((at_latent >= 0.5).float()[:, 0], grow_by)[:, None]
-
-
-def painted_region(region, strokes, height: int, width: int):
-    """The region at image resolution (B or 1, H, W): the MASK (nearest-resized; zeros when None) with
-    the editor's brush strokes painted over it."""
-    base = (torch.zeros(1, height, width) if region is None else
-            torch.nn.functional.interpolate(region[:, None].float().cpu(), size=(height, width), mode="nearest")[:, 0])
-    return torch.cat([paint_strokes(strokes, height, width, item[None]) for item in base]) if strokes else base
+# ---------------------------------------------------------------- what moves: the region, built once
+#
+# marked: the `region` MASK input, checked; strokes: the region painted in the point editor;
+# region_image: what the user marked at image resolution (the MASK resized, the strokes painted over it);
+# region_latent: what moves at the latent's resolution (from what the user marked, or found from the
+# handles).
 
 
 def region_batch(name: str, region, samples):
@@ -100,17 +115,36 @@ def region_batch(name: str, region, samples):
                      "individual_masks off)")
 
 
-def drag_region(region, strokes, samples, factor: int):
-    """What moves, at the latent's resolution ((B or 1, 1, h, w), grown as `latent_region`), from the
-    `region` input (a checked MASK or None) with the editor's brush strokes (`points.parse_region`)
-    painted over it at image resolution (painting adds, erasing removes); None when there is neither.
-    An empty region, or one that covers the whole latent, is refused naming `region`."""
-    if region is None and not strokes:
-        return None
-    if strokes:
-        region = painted_region(region, strokes, samples.shape[-2] * factor, samples.shape[-1] * factor)
+def painted_region(marked, strokes, height: int, width: int):
+    """The region at image resolution (B or 1, H, W): the MASK (nearest-resized; zeros when None) with
+    the editor's brush strokes painted over it."""
+    base = (torch.zeros(1, height, width) if marked is None else
+            torch.nn.functional.interpolate(marked[:, None].float().cpu(), size=(height, width), mode="nearest")[:, 0])
+    return torch.cat([paint_strokes(strokes, height, width, item[None]) for item in base]) if strokes else base
+
+
+def latent_region(region, samples, grow_by: int = 1):
+    """A checked MASK (B or 1, H, W) at image or latent resolution -> (B or 1, 1, H, W) at the
+    latent's: 1 where it covers at least half a latent pixel's image pixels (area), then grown by
+    `grow_by` latent pixels. Grown, because an object's edge pixels that a mask leaves out stay behind
+    as a rim at the source: on the trained scene model a 1-px growth halved what a large object left
+    behind (0.181 -> 0.092 RMS) and its placement error (1.22 -> 0.75 px), docs/scene_model.md."""
+    at_latent = torch.nn.functional.interpolate(region[:, None].float(), size=tuple(samples.shape[-2:]), mode="area")
+    return grow((at_latent >= 0.5).float()[:, 0], grow_by)[:, None]
+
+
+def marked_region(marked, strokes, samples, factor: int):
+    """What the user marked, built once: (region_image, region_latent), (None, None) when nothing is.
+    region_image: (B or 1, H, W) at image resolution, `painted_region` (what `image_space_warp` moves).
+    region_latent: (B or 1, 1, h, w), as `latent_region` (grown by one latent pixel), from region_image
+    when strokes are painted, else from the MASK as given (its area average at the latent's resolution is
+    taken from the finest picture of it there is). An empty region, or one that covers the whole latent,
+    is refused naming `region`."""
+    if marked is None and not strokes:
+        return None, None
+    region_image = painted_region(marked, strokes, samples.shape[-2] * factor, samples.shape[-1] * factor)
     name = "region" if strokes == [] else "region (with the region painted in the point editor)"
-    at_latent = latent_region(region, samples, grow_by=0)
+    at_latent = latent_region(region_image if strokes else marked, samples, grow_by=0)
     if not bool(at_latent.any()):
         raise InputError(f"{name} is empty at the latent's resolution (no latent pixel is at least half covered): "
                          f"mark the object to move in white (a segmentation that found nothing gives an empty mask: "
@@ -119,23 +153,46 @@ def drag_region(region, strokes, samples, factor: int):
     if bool(at_latent.flatten(1).all(1).any()):
         raise InputError(f"{name} covers the whole image: mark only the object to move (white), so that something "
                          f"stays where it is")
-    return grow(at_latent[:, 0], 1)[:, None]
+    return region_image, grow(at_latent[:, 0], 1)[:, None]
 
 
-WARP_SPACES = ("image", "latent")
+def handle_windows(samples, pairs, radius: int):
+    """The (2r)×(2r) squares around the source points, (1, 1, h, w) at the latent's resolution
+    (clipped at its edges), r = `radius` (the node's patch_radius)."""
+    height, width = samples.shape[-2], samples.shape[-1]
+    boxes = torch.zeros(1, 1, height, width)
+    for (sx, sy), _ in pairs:
+        x, y = min(max(round(sx), 0), width - 1), min(max(round(sy), 0), height - 1)
+        boxes[..., max(y - radius, 0):y + radius, max(x - radius, 0):x + radius] = 1
+    return boxes
 
 
-def image_space_warp(vae, samples, pairs, factor: int, region=None, strokes=(), found=None):
-    """warp's move made on the picture (`sampling.drag.warp_image`): the LATENT's samples decoded by the
-    VAE, the region moved at full resolution, encoded back. The region at image resolution: the MASK
-    and the strokes (`painted_region`), grown by one latent pixel (`factor` image pixels) as
-    `latent_region` grows it; or, when the user marked nothing, `found` (the latent region found from the
-    handles) scaled up. pairs in image pixels. Returns (guide latent in the LATENT's convention, changed)."""
-    height, width = samples.shape[-2] * factor, samples.shape[-1] * factor
-    if region is not None or strokes:
-        at_image = grow((painted_region(region, list(strokes), height, width) >= 0.5).float(), factor)[:, None]
+def region_from_handles(choice: str, samples, pairs, radius: int):
+    """What moves when the user marks nothing (warp and fast): "similar" = `similar_region` from the
+    source points, grown by one latent pixel as a marked region is (None where it finds no object:
+    the windows); "windows" = None (the square patches); "similar + windows" = both together, the
+    windows of `radius` (patch_radius) around each source point (the node's default: as good as a window
+    that covers the object, and far better than one that does not, on the closed-form object set and on
+    the trained model; docs/region_drag.md)."""
+    if choice == "windows" or not pairs:
+        return None
+    found = similar_region(samples, [s for s, _ in pairs])
+    if choice == "similar + windows":
+        boxes = handle_windows(samples, pairs, radius)
+        found = boxes.to(samples) if found is None else torch.maximum(found, boxes.to(found))
+    return None if found is None else grow(found[:, 0], 1)[:, None]
+
+
+def image_space_warp(vae, samples, pairs, factor: int, *, region_image=None, region_latent=None):
+    """warp's move made on the picture (`sampling.warp.warp_image`): the LATENT's samples decoded by the
+    VAE, the region moved at full resolution, encoded back. The region at image resolution:
+    region_image (what the user marked) grown by one latent pixel (`factor` image pixels) as
+    `latent_region` grows it; or, when the user marked nothing, region_latent (found from the handles)
+    scaled up. pairs in image pixels. Returns (guide latent in the LATENT's convention, changed)."""
+    if region_image is not None:
+        at_image = grow((region_image >= 0.5).float(), factor)[:, None]
     else:
-        at_image = torch.nn.functional.interpolate(found.float().cpu(), scale_factor=factor, mode="nearest")
+        at_image = torch.nn.functional.interpolate(region_latent.float().cpu(), scale_factor=factor, mode="nearest")
 
     def decode(z):
         return vae.decode(z).movedim(-1, 1).float().cpu()
@@ -146,46 +203,84 @@ def image_space_warp(vae, samples, pairs, factor: int, region=None, strokes=(), 
     return warp_image(decode, encode, samples, at_image, pairs, factor)
 
 
-HANDLE_REGIONS = ("similar + windows", "similar", "windows")
+# ---------------------------------------------------------------- the drag
 
 
-def region_from_handles(choice: str, samples, pairs, radius: int = 5):
-    """What moves when the user marks nothing (warp and fast): "similar" = `similar_region` from the
-    source points, grown by one latent pixel as a marked region is (None where it finds no object:
-    the windows); "windows" = None (the square patches); "similar + windows" = both together (the node's
-    default: as good as a window that covers the object, and far better than one that does not, on the
-    closed-form object set and on the trained model; docs/region_drag.md)."""
-    if choice == "windows" or not pairs:
-        return None
-    found = similar_region(samples, [s for s, _ in pairs])
-    if choice == "similar + windows":
-        height, width = samples.shape[-2], samples.shape[-1]
-        boxes = torch.zeros(1, 1, height, width)
-        for (sx, sy), _ in pairs:
-            x, y = min(max(round(sx), 0), width - 1), min(max(round(sy), 0), height - 1)
-            boxes[..., max(y - radius, 0):y + radius, max(x - radius, 0):x + radius] = 1
-        found = boxes.to(samples) if found is None else torch.maximum(found, boxes.to(found))
-    return None if found is None else grow(found[:, 0], 1)[:, None]
-
-
-def run_drag(model, positive, negative, latent: dict, pairs, setting: DragSetting, seed: int, cfg: float, radius: int,
-             beta: float, alpha: float, eta: float, scheduler: str, mask=None, region=None, warped=None):
+def run_drag(*, model, positive, negative, latent: dict, pairs, setting: DragSetting, seed: int, cfg: float,
+             radius: int, beta: float, alpha: float, eta: float, scheduler: str, mask=None, region=None, warped=None):
     """Drag `latent` along `pairs` (latent pixels). Returns (LATENT, [latent per frame], sampler).
-    negative None: no guidance (one model call per latent, cfg ignored). region: what moves, from
-    `drag_region` (warp: moved once; fast and paper: the pasted patch's shape in every cycle). warped:
+    negative None: no guidance (one model call per latent, cfg ignored). radius, beta, alpha: the
+    copy-and-paste's (`sampling.drag.Paste`, with the setting's drag_step). region: what moves,
+    region_latent (warp: moved once; fast and paper: the pasted patch's shape in every cycle). warped:
     warp only, (guide, changed) from `image_space_warp`, the move already made on the picture."""
     sigmas = schedule_tail(model, scheduler, setting.steps, setting.run_steps())
     if negative is None:
         negative, cfg = positive, 1.0
     where = dict(seed=seed, batch_indices=latent.get("batch_index"))
     if setting.algorithm == "warp":
-        sampler = WarpDragSampler(pairs, radius, setting.seam, eta, setting.order, setting.replay, region, warped,
-                                  **where)
+        sampler = WarpDragSampler(pairs=pairs, radius=radius, seam=setting.seam, eta=eta, order=setting.order,
+                                  replay=setting.replay, region=region, warped=warped, **where)
     else:
-        sampler = DragSampler(pairs, radius, beta, alpha, setting.drag_step, eta, setting.order, region, **where)
+        paste = Paste(radius=radius, beta=beta, alpha=alpha, drag_step=setting.drag_step)
+        sampler = DragSampler(pairs=pairs, paste=paste, eta=eta, order=setting.order, region=region, **where)
     out = run_sampler(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask,
                       guider=RisingCFGGuider(model, sigmas, cfg))
     return out, sampler.frames, sampler
+
+
+def drag(*, model, positive, negative, latent, points, mask, vae, region, seed, steps, t0, cfg, drag_step,
+         patch_radius, beta, alpha, eta, scheduler, method, handle_region, warp_space, latents_held):
+    """The SDE-Drag Point Mover node, its inputs by their names (numbers already checked against the
+    schema's bounds): every input checked, naming it, before any work; the region built once; the drag.
+    latents_held: float32 copies of the latent a run holds besides a recorded chain (the memory check).
+    Returns (LATENT, the sub-steps' LATENT, the `region` MASK for the point editor to draw, or None)."""
+    check_model("model", model)
+    check_conditioning("positive", positive)
+    if negative is not None:
+        check_conditioning("negative", negative)
+    samples = check_latent("latent", latent)
+    check_choice("method", method, METHODS)
+    check_choice("handle_region", handle_region, HANDLE_REGIONS)
+    check_choice("warp_space", warp_space, WARP_SPACES)
+    check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
+    # images: (batch, channels, height, width), or one frame of a video VAE's latent (Qwen-Image, Cosmos)
+    if not (samples.ndim == 4 or (samples.ndim == 5 and samples.shape[2] == 1)):
+        raise InputError(f"latent: SDE-Drag edits images, (batch, channels, height, width) or (batch, channels, 1, "
+                         f"height, width); got shape {tuple(samples.shape)}")
+    check_vae("vae", vae)
+    image_pairs = parse_points("points", points)
+    factor = downscale_factor(model, vae)
+    check_inside("points", image_pairs, samples.shape[-1] * factor, samples.shape[-2] * factor)
+    mask_name = "mask" if mask is not None else "latent's noise_mask"
+    mask = check_mask(mask_name, mask if mask is not None else latent.get("noise_mask"), samples)
+    strokes = parse_region("points", points)
+    marked = check_mask("region", region_batch("region", region, samples), samples)
+    region_image, region_latent = marked_region(marked, strokes, samples, factor)
+
+    setting = setting_for(method, steps, t0, drag_step)
+    pairs = to_latent(image_pairs, factor)
+    if region_latent is None and method != "paper":
+        region_latent = region_from_handles(handle_region, samples, pairs, patch_radius)
+    k = setting.run_steps()
+    if setting.algorithm == "cycle":
+        cycles = drag_substep_count(pairs, setting.drag_step)
+        check_work("drag_step", cycles * k, f"{cycles} cycles of {k} steps: longest drag / drag_step × steps × t0")
+    # a recorded chain holds k + 1 latents besides the loop's own copies (one cycle at a time)
+    recorded = k + 1 if (setting.algorithm == "cycle" or setting.replay) else 0
+    check_memory("latent", samples, latents_held + recorded)
+    warped = None
+    if setting.algorithm == "warp" and warp_space == "image" and vae is not None and region_latent is not None \
+            and samples.ndim == 4 and pairs:
+        warped = image_space_warp(vae, samples, image_pairs, factor, region_image=region_image,
+                                  region_latent=region_latent)
+    out, frames, _ = run_drag(model=model, positive=positive, negative=negative, latent=latent, pairs=pairs,
+                              setting=setting, seed=seed, cfg=cfg, radius=patch_radius, beta=beta, alpha=alpha,
+                              eta=eta, scheduler=scheduler, mask=mask, region=region_latent, warped=warped)
+    substeps = latent.copy()
+    substeps["samples"] = torch.cat(frames).to(out["samples"])
+    substeps.pop("noise_mask", None)
+    substeps.pop("batch_index", None)
+    return out, substeps, region_shown(marked)  # the editor draws it (a segmenter's mask is known only now)
 
 
 MAX_SHOWN_RUNS = 100_000  # a mask this fragmented is not drawn after a run (the message would be megabytes)

@@ -10,7 +10,9 @@ MAX_PAIRS = 32  # after merging identical pairs: each paste can scale a patch by
 MAX_TEXT = 500_000  # characters; a longer string is not MAX_PAIRS points and MAX_REGION_POINTS brush points
 MAX_STROKES = 500  # painted region: brush strokes, and points over all strokes (paint work stays bounded)
 MAX_REGION_POINTS = 20_000
-MAX_BRUSH = 1024  # brush radius, image pixels
+MIN_BRUSH, MAX_BRUSH = 0.5, 1024  # brush radius, image pixels
+# The point editor checks the same bounds before the server does (web/js/sde_drag/points.js states them;
+# tests/test_editor_twins.py holds the two equal).
 
 # Image pixels per latent pixel, by ComfyUI latent format, where it is not the usual 8 (a newer
 # ComfyUI states it on the format itself as `spacial_downscale_ratio`, which is read first): the
@@ -35,7 +37,7 @@ def downscale_factor(model, vae=None) -> int:
 
 
 def _load(name: str, text: str):
-    """The points JSON object, or None for empty text."""
+    """The points JSON object, or None for empty text or JSON null (no points)."""
     if text is None or not str(text).strip():
         return None
     if not isinstance(text, str):
@@ -82,9 +84,12 @@ def parse_points(name: str, text: str):
 def parse_region(name: str, text: str):
     """The region painted in the point editor: the points object's optional "region" list of brush
     strokes {"radius": r, "path": [[x, y], ...], "erase": false} in image pixels, as
-    [(radius, erase, [(x, y), ...])] for `sampling.masks.paint_strokes`; [] when there is none."""
+    [(radius, erase, [(x, y), ...])] for `sampling.masks.paint_strokes`; [] when there is none (no
+    "region", or "region": null)."""
     data = _load(name, text)
-    strokes = data.get("region", []) if isinstance(data, dict) else []
+    strokes = data.get("region") if isinstance(data, dict) else None
+    if strokes is None:  # no "region", or "region": null, as `points` null: no painted region
+        strokes = []
     if not isinstance(strokes, list):
         raise InputError(f"{name}: 'region' must be a list of brush strokes "
                          f'{{"radius": r, "path": [[x, y], ...], "erase": false}}, got {type(strokes).__name__}')
@@ -100,8 +105,9 @@ def parse_region(name: str, text: str):
         if not isinstance(stroke, dict) or not isinstance(stroke.get("path"), list) or not stroke["path"]:
             raise InputError(f'{where} must be {{"radius": r, "path": [[x, y], ...], "erase": false}} with at least one point')
         radius, erase = stroke.get("radius"), stroke.get("erase", False)
-        if not number(radius) or not 0.5 <= radius <= MAX_BRUSH:
-            raise InputError(f"{where}: radius must be a finite number in [0.5, {MAX_BRUSH}] image pixels, got {json.dumps(radius)}")
+        if not number(radius) or not MIN_BRUSH <= radius <= MAX_BRUSH:
+            raise InputError(f"{where}: radius must be a finite number in [{MIN_BRUSH}, {MAX_BRUSH}] image pixels, "
+                             f"got {json.dumps(radius)}")
         if not isinstance(erase, bool):
             raise InputError(f"{where}: erase must be true or false, got {json.dumps(erase)}")
         path = stroke["path"]

@@ -12,7 +12,7 @@ import comfy.model_sampling
 import comfy.samplers
 import torch
 
-from ..sampling.drag import drag_substep_count, sde_drag, warp_drag
+from ..sampling.drag import Paste, drag_substep_count, sde_drag, warp_drag
 from ..sampling.loop import KnownRegion, inpainting_start, sample
 from ..sampling.noise import StepNoise
 from ..sampling.noise_levels import NoiseLevels
@@ -201,36 +201,37 @@ class SDEditSampler(EditSampler):
 class DragSampler(EditSampler):
     """SDE-Drag (η > 0) or ODE-Drag (η = 0) along `pairs` in latent pixels; the mask (1 = may
     change) comes as ComfyUI's denoise_mask. After a run, `frames` holds the latent after each
-    sub-step (in ComfyUI's latent convention). order 2 replays with SDE-DPM-Solver++(2M). region: the
-    pasted patch's shape instead of the windows ((B or 1, 1, H, W) at latent resolution)."""
+    sub-step (in ComfyUI's latent convention). paste: the windows' radius, β, α and the sub-step length
+    (`sampling.drag.Paste`). order 2 replays with SDE-DPM-Solver++(2M). region: the pasted patch's shape
+    instead of the windows ((B or 1, 1, H, W) at latent resolution)."""
 
-    def __init__(self, pairs, radius: int, beta: float, alpha: float, step_length: float, eta: float = 1.0,
-                 order: int = 1, region=None, **kw):
+    def __init__(self, *, pairs, paste: Paste, eta: float = 1.0, order: int = 1, region=None, **kw):
         super().__init__(**kw)
-        self.pairs, self.radius, self.beta, self.alpha, self.region = pairs, radius, beta, alpha, region
-        self.step_length, self.eta, self.order = step_length, eta, order
+        self.pairs, self.paste, self.region = pairs, paste, region
+        self.eta, self.order = eta, order
         self.frames = []
 
     def total_steps(self, steps: int) -> int:
-        return steps * drag_substep_count(self.pairs, self.step_length)
+        return steps * drag_substep_count(self.pairs, self.paste.drag_step)
 
     def run(self, job: EditRun):
-        out, frames = sde_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, self.radius, self.beta,
-                               self.alpha, self.step_length, self.eta, job.step_noise, job.stream(PASTE_STREAM),
-                               job.mask, job.callback, self.order,
-                               None if self.region is None else self.region.to(job.latent))
+        out, frames = sde_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, paste=self.paste,
+                               eta=self.eta, chain_noise=job.step_noise, paste_noise=job.stream(PASTE_STREAM),
+                               keep=job.mask, callback=job.callback, order=self.order,
+                               region=None if self.region is None else self.region.to(job.latent))
         self.frames = self.frames_out(frames, job.latent)
         return out
 
 
 class WarpDragSampler(EditSampler):
-    """Warp-and-inpaint drag (`sampling.drag.warp_drag`): the windows (or the region, a
-    (B or 1, 1, H, W) mask at latent resolution) moved once on the clean latent, then one repair pass from the schedule's first σ: Cycle-SDE replay of the input's
+    """Warp-and-inpaint drag (`sampling.drag.warp_drag`): the windows of `radius` (or the region, a
+    (B or 1, 1, H, W) mask at latent resolution) moved once on the clean latent, then one repair pass
+    from the schedule's first σ, over what moved grown by `seam`: Cycle-SDE replay of the input's
     recorded noise (replay, the node's preset) or SDE inpainting with fresh noise. warped: (guide,
     changed) made on the picture (`adapter.drag.image_space_warp`; guide in the LATENT's convention).
     `frames`: the warped start and the result."""
 
-    def __init__(self, pairs, radius: int, seam: int = 1, eta: float = 1.0, order: int = 1, replay: bool = False,
+    def __init__(self, *, pairs, radius: int, seam: int = 1, eta: float = 1.0, order: int = 1, replay: bool = False,
                  region=None, warped=None, **kw):
         super().__init__(**kw)
         self.pairs, self.radius, self.seam, self.eta, self.order = pairs, radius, seam, eta, order
@@ -238,11 +239,12 @@ class WarpDragSampler(EditSampler):
         self.frames = []
 
     def run(self, job: EditRun):
-        out, frames = warp_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, self.radius, self.eta,
-                                self.seam, job.noise, job.step_noise, job.known_noise, job.mask, job.callback,
-                                self.order, job.step_noise if self.replay else None,
-                                None if self.region is None else self.region.to(job.latent),
-                                None if self.warped is None else (self.process_latent_in(self.warped[0].to(job.latent)),
-                                                                  self.warped[1].to(job.latent)))
+        warped = None if self.warped is None else (self.process_latent_in(self.warped[0].to(job.latent)),
+                                                   self.warped[1].to(job.latent))
+        out, frames = warp_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, radius=self.radius,
+                                eta=self.eta, seam=self.seam, noise=job.noise, step_noise=job.step_noise,
+                                known_noise=job.known_noise, keep=job.mask, callback=job.callback, order=self.order,
+                                chain_noise=job.step_noise if self.replay else None,
+                                region=None if self.region is None else self.region.to(job.latent), warped=warped)
         self.frames = self.frames_out(frames, job.latent)
         return out

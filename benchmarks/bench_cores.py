@@ -96,8 +96,9 @@ def worker_inproc(repeats, full=False):
             "ours": lambda: run_sampler(model, positive, negative, bd.CFG, latent, bd.SEED, sigmas, SDESampler(eta=1.0)),
             "ksampler": lambda: comfy.sample.sample(model, noise, steps, bd.CFG, "euler_ancestral", "normal", positive,
                                                     negative, samples, denoise=1.0, disable_pbar=True, seed=bd.SEED),
-            "drag": lambda: run_drag(model, positive, negative, latent, pairs, PRESETS["warp"], bd.SEED, bd.CFG,
-                                     bd.RADIUS, bd.BETA, bd.ALPHA, bd.ETA, bd.SCHEDULER),
+            "drag": lambda: run_drag(model=model, positive=positive, negative=negative, latent=latent, pairs=pairs,
+                                     setting=PRESETS["warp"], seed=bd.SEED, cfg=bd.CFG, radius=bd.RADIUS, beta=bd.BETA,
+                                     alpha=bd.ALPHA, eta=bd.ETA, scheduler=bd.SCHEDULER),
         }
         if full:  # warm-up: model load, first allocations
             comfy.sample.sample(model, noise, 1, bd.CFG, "euler", "normal", positive, negative, samples,

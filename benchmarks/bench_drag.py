@@ -139,8 +139,9 @@ def run_row(model, setting, eta, seeds, references, things, region_kind=None, ra
             region = region_from_handles(region_kind, latent["samples"], pairs, radius)
         elif region_kind == "mask":  # as the node makes it of a MASK: grown by one latent pixel
             region = latent_region(((image - scenes.background(SIZE)).abs().amax(0) > 0.25).float()[None], latent["samples"])
-        out, _, _ = run_drag(model, EMPTY, None, latent, pairs, setting, 1234, 1.0, radius, BETA, ALPHA, eta,
-                             "ddim_uniform", mask, region)
+        out, _, _ = run_drag(model=model, positive=EMPTY, negative=None, latent=latent, pairs=pairs, setting=setting,
+                             seed=1234, cfg=1.0, radius=radius, beta=BETA, alpha=ALPHA, eta=eta,
+                             scheduler="ddim_uniform", mask=mask, region=region)
         seconds += time.perf_counter() - start
         counted += (net.latents - before) // seeds
         formula += setting.model_evaluations(pairs, 1, eta, guided=False)

@@ -145,8 +145,9 @@ def bench(name, args, device, dtype, cuda):
     pairs = to_latent([((size // 2 - length // 2, size // 2), (size // 2 + length // 2, size // 2))], 8)
 
     def drag(setting):
-        return lambda: run_drag(model, positive, negative, latent, pairs, setting, SEED, CFG, RADIUS, BETA, ALPHA,
-                                ETA, SCHEDULER)
+        return lambda: run_drag(model=model, positive=positive, negative=negative, latent=latent, pairs=pairs,
+                                setting=setting, seed=SEED, cfg=CFG, radius=RADIUS, beta=BETA, alpha=ALPHA, eta=ETA,
+                                scheduler=SCHEDULER)
 
     params = sum(p.numel() for p in model.model.diffusion_model.parameters())
     print(f"\n**{name}{' (tiny)' if args.tiny else ''}**: {params / 1e6:.1f}M UNet parameters, {dtype}, "

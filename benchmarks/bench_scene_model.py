@@ -50,7 +50,8 @@ from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise  # noqa: E402
 from sde_edit_pack.reference import scene_parser as sp  # noqa: E402
 from sde_edit_pack.reference import scene_world as sw  # noqa: E402
 from sde_edit_pack.sampling import masks as sdmasks  # noqa: E402
-from sde_edit_pack.sampling.drag import warp_drag, warp_image  # noqa: E402
+from sde_edit_pack.sampling.drag import warp_drag  # noqa: E402
+from sde_edit_pack.sampling.warp import warp_image  # noqa: E402
 from sde_edit_pack.adapter.drag import PRESETS  # noqa: E402
 from sde_edit_pack.adapter.guided import RisingCFGGuider, run_sampler, schedule_tail  # noqa: E402
 from sde_edit_pack.adapter.sampler import WarpDragSampler  # noqa: E402
@@ -520,7 +521,7 @@ class CoarseWarp(WarpDragSampler):
         f = SPACE_FACTOR
         pairs = [(((sx + 0.5) / f - 0.5, (sy + 0.5) / f - 0.5), ((tx + 0.5) / f - 0.5, (ty + 0.5) / f - 0.5))
                  for (sx, sy), (tx, ty) in image_pairs]
-        super().__init__(pairs, 5, PRESETS["warp"].seam, 1.0, 1, True, **kw)
+        super().__init__(pairs=pairs, radius=5, seam=PRESETS["warp"].seam, eta=1.0, order=1, replay=True, **kw)
         self.space, self.image_pairs, self.region_image = space, image_pairs, region_image
 
     def run(self, job):
@@ -544,9 +545,10 @@ class CoarseWarp(WarpDragSampler):
         else:
             at_latent = torch.nn.functional.interpolate(self.region_image, scale_factor=1 / f, mode="area")
             kwargs = {"region": sdmasks.grow((at_latent >= 0.5).float()[:, 0], 1)[:, None]}
-        out, _ = warp_drag(denoise, job.levels, z0, job.sigmas, self.pairs, self.radius, self.eta, self.seam,
-                           encode(job.noise), Coarse(job.step_noise), Coarse(job.known_noise), None, None, 1,
-                           Coarse(job.step_noise), **kwargs)
+        out, _ = warp_drag(denoise, job.levels, z0, job.sigmas, self.pairs, radius=self.radius, eta=self.eta,
+                           seam=self.seam, noise=encode(job.noise), step_noise=Coarse(job.step_noise),
+                           known_noise=Coarse(job.known_noise), keep=None, callback=None, order=1,
+                           chain_noise=Coarse(job.step_noise), **kwargs)
         return decode(out)
 
 

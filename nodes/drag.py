@@ -1,14 +1,10 @@
-import comfy.samplers
-import torch
+"""The SDE-Drag Point Mover node: its schema; the work is `adapter.drag.drag`."""
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
-                              check_memory, check_model, check_vae, check_work)
-from ..adapter.drag import (HANDLE_REGIONS, METHODS, PRESETS, WARP_SPACES, drag_region, image_space_warp,
-                            region_batch, region_from_handles, region_shown, run_drag, setting_for)
-from ..sampling.drag import drag_substep_count
-from ..adapter.points import check_inside, downscale_factor, parse_points, parse_region, to_latent
-from .common import (CATEGORY, LATENTS_HELD, check_numbers, choices_valid, eta_input, scheduler_input, seed_input)
+from ..adapter.checks import InputError
+from ..adapter.drag import HANDLE_REGIONS, METHODS, PRESETS, WARP_SPACES, drag
+from ..adapter.points import parse_points, parse_region
+from .common import CATEGORY, LATENTS_HELD, check_numbers, eta_input, scheduler_input, seed_input
 
 EMPTY_POINTS = '{"source": [], "target": []}'
 DEFAULT_METHOD = "warp"
@@ -61,8 +57,10 @@ class SDEDragPointMover(io.ComfyNode):
                 io.Float.Input("drag_step", default=2.0, min=0.1, max=64.0, step=0.1,
                                tooltip="method paper only: sub-step length in latent pixels; a drag costs max(1, round(longest / drag_step)) cycles."),
                 io.Int.Input("patch_radius", default=5, min=1, max=256,
-                             tooltip="Half-size of the copied patch in latent pixels; clipped so that the source and target "
-                                     "windows stay inside the latent."),
+                             tooltip="Every method without a region (connected or painted): half-size of the square "
+                                     "windows moved around each point, in latent pixels (paper; warp and fast under "
+                                     "handle_region windows, similar + windows, and similar where it finds nothing); "
+                                     "clipped so that the source and target windows stay inside the latent."),
                 io.Float.Input("beta", default=0.3, min=0.0, max=1.0, step=0.01,
                                tooltip="paper and fast: what remains of the source patch, beta·F + sqrt(1 − beta²)·noise."),
                 io.Float.Input("alpha", default=1.1, min=0.0, max=3.0, step=0.01,
@@ -86,7 +84,8 @@ class SDEDragPointMover(io.ComfyNode):
                                        "pixels around each source point that look like it (a flood fill by similarity, "
                                        "grown by one latent pixel; where it spreads over more than a quarter of the "
                                        "image, the windows). windows = a square of patch_radius around each point. "
-                                       "similar + windows = both. paper always uses the authors' windows."),
+                                       "similar + windows = both (the windows of patch_radius). paper always uses the "
+                                       "authors' windows."),
                 io.Combo.Input("warp_space", options=list(WARP_SPACES), default=DEFAULT_WARP_SPACE, optional=True,
                                tooltip="warp with a region (marked or found) and a VAE connected: image = decode, move the "
                                        "region's pixels at full resolution, encode (one VAE decode and encode per drag); "
@@ -115,51 +114,11 @@ class SDEDragPointMover(io.ComfyNode):
     def execute(cls, model, positive, latent, points, seed, steps, t0, cfg, drag_step, patch_radius, beta, alpha,
                 eta, scheduler, method=DEFAULT_METHOD, negative=None, mask=None, vae=None, region=None,
                 handle_region=DEFAULT_HANDLE_REGION, warp_space=DEFAULT_WARP_SPACE) -> io.NodeOutput:
-        check_model("model", model)
-        check_conditioning("positive", positive)
-        if negative is not None:
-            check_conditioning("negative", negative)
-        samples = check_latent("latent", latent)
         check_numbers(cls, steps=steps, t0=t0, cfg=cfg, drag_step=drag_step, patch_radius=patch_radius, beta=beta,
                       alpha=alpha, eta=eta)
-        check_choice("method", method, METHODS)
-        check_choice("handle_region", handle_region, HANDLE_REGIONS)
-        check_choice("warp_space", warp_space, WARP_SPACES)
-        check_choice("scheduler", scheduler, comfy.samplers.SCHEDULER_NAMES)
-        # images: (batch, channels, height, width), or one frame of a video VAE's latent (Qwen-Image, Cosmos)
-        if not (samples.ndim == 4 or (samples.ndim == 5 and samples.shape[2] == 1)):
-            raise InputError(f"latent: SDE-Drag edits images, (batch, channels, height, width) or (batch, channels, 1, "
-                             f"height, width); got shape {tuple(samples.shape)}")
-        check_vae("vae", vae)
-        pairs = parse_points("points", points)
-        factor = downscale_factor(model, vae)
-        check_inside("points", pairs, samples.shape[-1] * factor, samples.shape[-2] * factor)
-        mask_name = "mask" if mask is not None else "latent's noise_mask"
-        mask = check_mask(mask_name, mask if mask is not None else latent.get("noise_mask"), samples)
-        strokes = parse_region("points", points)
-        marked = check_mask("region", region_batch("region", region, samples), samples)
-        region = drag_region(marked, strokes, samples, factor)
-
-        setting = setting_for(method, steps, t0, drag_step)
-        image_pairs, pairs = pairs, to_latent(pairs, factor)
-        if region is None and method != "paper":
-            region = region_from_handles(handle_region, samples, pairs)
-        k = setting.run_steps()
-        if setting.algorithm == "cycle":
-            cycles = drag_substep_count(pairs, setting.drag_step)
-            check_work("drag_step", cycles * k, f"{cycles} cycles of {k} steps: longest drag / drag_step × steps × t0")
-        # a recorded chain holds k + 1 latents besides the loop's own copies (one cycle at a time)
-        recorded = k + 1 if (setting.algorithm == "cycle" or setting.replay) else 0
-        check_memory("latent", samples, LATENTS_HELD + recorded)
-        warped = None
-        if setting.algorithm == "warp" and warp_space == "image" and vae is not None and region is not None \
-                and samples.ndim == 4 and pairs:
-            warped = image_space_warp(vae, samples, image_pairs, factor, marked, strokes, region)
-        out, frames, _ = run_drag(model, positive, negative, latent, pairs, setting, seed, cfg, patch_radius, beta, alpha,
-                                  eta, scheduler, mask, region, warped)
-        substeps = latent.copy()
-        substeps["samples"] = torch.cat(frames).to(out["samples"])
-        substeps.pop("noise_mask", None)
-        substeps.pop("batch_index", None)
-        shown = region_shown(marked)  # the point editor draws it (a segmenter's mask is only known after a run)
+        out, substeps, shown = drag(
+            model=model, positive=positive, negative=negative, latent=latent, points=points, mask=mask, vae=vae,
+            region=region, seed=seed, steps=steps, t0=t0, cfg=cfg, drag_step=drag_step, patch_radius=patch_radius,
+            beta=beta, alpha=alpha, eta=eta, scheduler=scheduler, method=method, handle_region=handle_region,
+            warp_space=warp_space, latents_held=LATENTS_HELD)
         return io.NodeOutput(out, substeps, ui={"sde_drag_region": [shown]} if shown else None)

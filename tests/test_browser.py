@@ -697,8 +697,11 @@ def test_a_renderer_without_dom_widgets_keeps_the_points_text_and_says_why_the_e
 
 # ---- the painted region, the warp preview, the widgets a method ignores ---------------------------
 
-# Widgets each method ignores (drag_point_editor.js IGNORED_BY_METHOD): what the editor greys out.
-IGNORED = {"warp": {"steps", "t0", "drag_step", "beta", "alpha"}, "fast": {"steps", "t0", "drag_step"}, "paper": set()}
+def ignored(method, region=False):
+    """The widgets the editor greys out: the server's table (adapter/drag.py UNREAD_WIDGETS), which the
+    editor reads from /sde_edit/drag_editor; it has none of its own."""
+    from sde_edit_pack.adapter.drag import unread_widgets
+    return unread_widgets(method, region)
 
 
 def server_mask(points, width, height):
@@ -709,12 +712,9 @@ def server_mask(points, width, height):
 
 
 def expected_ignored(node_widgets, method, region=False):
-    """What the editor greys out for `method`: IGNORED, + patch_radius with a region (painted or
-    connected: every method moves the region then, not the windows); where the node has them, +
-    handle_region under paper or with a region, + warp_space under fast and paper."""
-    names = set(IGNORED[method]) | ({"patch_radius"} if region else set())
-    names |= {"handle_region"} & set(node_widgets) if region or method == "paper" else set()
-    return names | ({"warp_space"} & set(node_widgets) if method != "warp" else set())
+    """What the editor greys out for `method`, with a region (painted or connected) or not: the
+    server's table, for the widgets the node has."""
+    return ignored(method, region) & set(node_widgets)
 
 
 @every_frontend
@@ -785,6 +785,39 @@ PREVIEW_STROKES = [{"radius": 6, "path": [[22, 32], [42, 32]], "erase": False},
                    {"radius": 1.5, "path": [[30, 26], [30, 38]], "erase": True}]
 
 
+# Strokes at the edges of the rule: fractional points and radii, pixels at exactly the radius (3-4-5),
+# one-point strokes, paths leaving the picture, erasing over painting, a path that turns back on itself.
+PAINT_CASES = [
+    [{"radius": 5, "path": [[20, 20]], "erase": False}, {"radius": 5, "path": [[40, 30], [43, 34]], "erase": False}],
+    [{"radius": 0.5, "path": [[3.25, 7.75], [30.5, 9.1]], "erase": False},
+     {"radius": 2.5, "path": [[10.5, 10.5]], "erase": False}],
+    [{"radius": 7.3, "path": [[-5, 12], [70, 18], [30, 62.4]], "erase": False},
+     {"radius": 3, "path": [[30, 20], [30, 40], [31, 20]], "erase": True},
+     {"radius": 1.5, "path": [[62.9, 0.1], [63.5, 63.5]], "erase": False}],
+    [{"radius": 1024, "path": [[0, 0]], "erase": False}, {"radius": 12.25, "path": [[32, 32], [33.5, 40.75]], "erase": True}],
+]
+
+
+@pytest.mark.parametrize("frontend", [NEWEST_FRONTEND], indirect=True)
+def test_the_editor_paints_strokes_exactly_as_the_server(ui, frontend):
+    """points.js paintRegion (the editor's overlay, and the region its preview moves) against the server's
+    sampling/masks.py paint_strokes, pixel for pixel, on strokes at the edges of the rule, on a square
+    and on a non-square picture."""
+    ui.open()
+    for width, height in ((64, 64), (48, 80)):
+        for strokes in PAINT_CASES:
+            got = ui.page.evaluate("""async ([pointsUrl, strokes, width, height]) => {
+                const { paintRegion, parseRegion } = await import(pointsUrl)
+                const { region, error } = parseRegion(strokes)
+                return error ?? Array.from(paintRegion(region, width, height))
+            }""", [POINTS_MODULE, strokes, width, height])
+            text = json.dumps({"source": [], "target": [], "region": strokes})
+            server = server_mask(text, width, height)
+            assert not isinstance(got, str), got
+            assert np.array_equal(np.array(got, dtype=bool).reshape(height, width), server), (width, height, strokes)
+            assert server.any() and not server.all()
+
+
 def synthetic_picture(size=64):
     """RGB uint8: smooth ramps with a checker, so that bilinear reads are tested on every channel."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
@@ -798,7 +831,7 @@ def test_the_warp_preview_matches_the_node(ui, frontend):
     same picture and region (paint_strokes of the same strokes, no growth), for a translation and a
     rotation by two pairs; then the preview's time on a 512x512 picture (recorded, not asserted)."""
     import torch
-    from sde_edit_pack.sampling.drag import warp_region
+    from sde_edit_pack.sampling.warp import warp_region
     from sde_edit_pack.sampling.masks import paint_strokes
 
     ui.open()
@@ -943,6 +976,9 @@ def test_widgets_the_method_ignores_are_greyed_out(ui, frontend, renderer):
     before = page.evaluate("(id) => app.graph.getNodeById(id).serialize().widgets_values", node_id)
     names = page.evaluate("(id) => app.graph.getNodeById(id).widgets.map(w => w.name)", node_id)
     assert ui.disabled_widgets(node_id) == expected_ignored(names, "warp")  # on load: the template's method is warp
+    from sde_edit_pack.adapter.routes import DRAG_EDITOR_ROUTE, drag_editor_settings
+    served = page.evaluate("async (route) => (await (await fetch('/api' + route)).json())", DRAG_EDITOR_ROUTE)
+    assert served == drag_editor_settings()  # the table the editor greys by
 
     def pick(method):  # what the frontend does when a method is picked in the combo
         page.evaluate("""([id, method]) => {
@@ -958,14 +994,14 @@ def test_widgets_the_method_ignores_are_greyed_out(ui, frontend, renderer):
         assert ui.disabled_widgets(node_id) == expected_ignored(names, method), method
         if renderer == "vue" and ui.version != "1.32.9":
             shown = page.evaluate(VUE_INPUT_DISABLED, [node_id, checked])
-            assert shown == {n: n in IGNORED[method] for n in checked}, (method, shown)
+            assert shown == {n: n in ignored(method) for n in checked}, (method, shown)
     if renderer == "vue" and ui.version == "1.32.9":
         for on in (False, True):  # the renderer lists the node's widgets again
             page.evaluate("(on) => app.extensionManager.setting.set('Comfy.VueNodes.Enabled', on)", on)
             page.wait_for_function("(on) => LiteGraph.vueNodesMode === on", arg=on)
         ui.show_node(node_id)
         shown = page.evaluate(VUE_INPUT_DISABLED, [node_id, checked])
-        assert shown == {n: n in IGNORED["warp"] for n in checked}, shown
+        assert shown == {n: n in ignored("warp") for n in checked}, shown
     ui.dismiss_notices()
     ui.node_screenshot(node_id, os.path.join(ui.out, "node_greyed_warp.png"))
 

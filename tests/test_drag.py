@@ -16,7 +16,8 @@ from sde_edit_pack.adapter.points import downscale_factor, to_latent
 from sde_edit_pack.reference.oracle_models import make_model
 from sde_edit_pack.nodes.drag import SDEDragPointMover
 from sde_edit_pack.reference import scenes
-from sde_edit_pack.sampling.drag import substeps, windows
+from sde_edit_pack.sampling.drag import substeps
+from sde_edit_pack.sampling.warp import windows
 
 SHAPE = (4, 16, 16)
 DEFAULTS = dict(seed=1234, steps=100, t0=0.6, cfg=3.0, drag_step=2.0, patch_radius=5, beta=0.3, alpha=1.1, eta=1.0,

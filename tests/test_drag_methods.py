@@ -12,7 +12,7 @@ from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.adapter.drag import METHODS, PRESETS, setting_for
 from sde_edit_pack.nodes.drag import SDEDragPointMover
 from sde_edit_pack.reference import scenes
-from sde_edit_pack.sampling.drag import warp
+from sde_edit_pack.sampling.warp import warp_windows
 from sde_edit_pack.sampling.masks import fill_from_border
 from sde_edit_pack.reference.oracles import EmpiricalImages
 
@@ -153,7 +153,7 @@ def test_warp_puts_each_object_kind_next_to_the_target(kind, source, target, sam
 
 def test_warp_moves_the_window_and_marks_what_it_uncovered():
     x = torch.arange(2 * 10 * 10, dtype=torch.float32).reshape(1, 2, 10, 10)
-    moved, hole, region = warp(x, [((3, 3), (6, 3))], 2)  # window rows 1..4, columns 1..4 → 4..7
+    moved, hole, region = warp_windows(x, [((3, 3), (6, 3))], 2)  # window rows 1..4, columns 1..4 → 4..7
     assert torch.equal(moved[..., 1:5, 4:8], x[..., 1:5, 1:5])
     assert hole[0, 0].nonzero().tolist() == [[r, c] for r in range(1, 5) for c in range(1, 4)]  # columns 1..3
     assert torch.equal(region[0, 0, 1:5, 1:8], torch.ones(4, 7)) and region.sum() == 28
@@ -203,7 +203,7 @@ def test_displacement_field_moves_each_target_from_its_source():
     """One pair: a translation everywhere. Several pairs: each target shows its own source exactly; two
     pairs that turn a segment without changing its length turn everything rigidly (moving least squares,
     rigid: the best rotation for any weights is that one)."""
-    from sde_edit_pack.sampling.drag import displacement
+    from sde_edit_pack.sampling.warp import displacement
     d = displacement([((2.0, 3.0), (7.0, 1.0))], 8, 10)
     assert torch.equal(d[0, 0], torch.full((8, 10), 5.0)) and torch.equal(d[0, 1], torch.full((8, 10), -2.0))
     pairs = [((2.0, 2.0), (2.0, 6.0)), ((6.0, 6.0), (6.0, 2.0))]  # two handles turned about the centre
@@ -218,7 +218,7 @@ def test_displacement_field_moves_each_target_from_its_source():
 
 
 def test_warp_region_moves_exactly_the_region_and_marks_what_it_uncovered():
-    from sde_edit_pack.sampling.drag import warp_region
+    from sde_edit_pack.sampling.warp import warp_region
     x = torch.arange(2 * 10 * 12, dtype=torch.float32).reshape(1, 2, 10, 12)
     region = torch.zeros(1, 1, 10, 12)
     region[..., 2:5, 1:4] = 1  # a 3×3 block, moved 4 right and 1 down
@@ -267,6 +267,65 @@ def test_a_region_moves_an_object_wider_than_the_window():
 
 
 # ------------------------------------------------------------------ the region painted in the point editor
+
+# A change of each widget the table names (adapter/drag.py UNREAD_WIDGETS)
+WIDGET_CHANGES = {"steps": 12, "t0": 0.5, "drag_step": 4.0, "beta": 0.6, "alpha": 1.3, "patch_radius": 9,
+                  "handle_region": "windows", "warp_space": "latent"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("with_region", [False, True])
+def test_the_widgets_the_table_calls_unread_change_nothing_and_the_others_do(method, with_region):
+    """The table the point editor greys widgets by, against the node: a change of a widget it calls
+    unread for the method (with a region connected or not) leaves the output bit for bit; a change of
+    any other widget it names changes it. warp_space only the first way: with this factor-1 VAE both
+    spaces can move the same values."""
+    from nodes import VAELoader
+    from sde_edit_pack.adapter.drag import UNREAD_WIDGETS, unread_widgets
+    image = scenes.render_thing(scenes.Thing(10, 12, "ball", "blue"))
+    latent = {"samples": scenes.to_latent(image[None])}
+    points = json.dumps({"source": [[10, 12]], "target": [[17, 14]]})
+    extra = dict(vae=VAELoader().load_vae("pixel_space")[0], steps=10, method=method, negative=None)
+    if with_region:
+        extra["region"] = ((image - scenes.background(image.shape[-1])).abs().amax(0) > 0.25).float()[None]
+    base, _ = drag(object_model(), latent, points, **extra)
+    unread = unread_widgets(method, with_region)
+    assert set(WIDGET_CHANGES) == {n for row in UNREAD_WIDGETS.values() for names in row.values() for n in names}
+    for name, value in WIDGET_CHANGES.items():
+        out, _ = drag(object_model(), latent, points, **dict(extra, **{name: value}))
+        if name in unread:
+            assert torch.equal(out["samples"], base["samples"]), (name, "is read")
+        elif name != "warp_space":
+            assert not torch.equal(out["samples"], base["samples"]), (name, "is not read")
+
+
+def test_patch_radius_sizes_the_windows_of_the_default_handle_region():
+    """handle_region "similar + windows" (the default) with nothing marked moves the windows of
+    patch_radius besides what `similar` finds. A handle on the sky just right of a striped box (8 px,
+    pixel space, so latent px = image px): `similar` finds only sky there (more than a quarter of the
+    picture: nothing), so the windows alone move. patch_radius 2 moves a 4x4 piece, which the repair
+    pass puts back: the box stays where it was (measured: centre 10 px from its goal, all of it left
+    behind); patch_radius 12 moves it whole (measured: centre exactly at its goal, none left behind)."""
+    from sde_edit_pack.adapter.drag import region_from_handles
+    image = scenes.render_thing(scenes.Thing(10, 12, "box", "blue"))
+    latent = {"samples": scenes.to_latent(image[None])}
+    source, target, goal = (14, 12), (24, 12), torch.tensor([20.0, 12.0])  # the box's centre should go to goal
+    pairs = [(tuple(map(float, source)), tuple(map(float, target)))]
+    small, large = (region_from_handles("similar + windows", latent["samples"], pairs, r) for r in (2, 12))
+    assert int(small.sum()) == 6 * 6 and int(large.sum()) > 600  # the 4x4 and 24x24 windows, grown by 1, clipped
+    box = (image - scenes.background(image.shape[-1])).abs().amax(0) > 0.25
+    at_goal = torch.roll(box, 10, dims=-1)
+    results = {}
+    for radius in (2, 12):
+        out, _ = drag(object_model(), latent, json.dumps({"source": [list(source)], "target": [list(target)]}),
+                      negative=None, patch_radius=radius)
+        shown = (scenes.to_image(out["samples"])[0] - scenes.background(image.shape[-1])).abs().amax(0) > 0.25
+        error = float((scenes.object_centres(scenes.to_image(out["samples"]))[0] - goal).norm())
+        left_behind = float((shown & box & ~at_goal).sum() / (box & ~at_goal).sum())
+        results[radius] = error, left_behind
+    assert results[2][0] > 8 and results[2][1] > 0.9, results  # the box did not move
+    assert results[12][0] <= 1 and results[12][1] < 0.05, results  # the box moved whole
+
 
 def test_brush_strokes_paint_what_lies_within_their_radius_in_order():
     from sde_edit_pack.sampling.masks import paint_strokes
@@ -332,6 +391,19 @@ def test_bad_painted_regions_are_refused_naming_points_when_the_prompt_arrives(s
     assert message is not True and message.startswith("points") and words in message, message
 
 
+def test_json_null_is_no_points_and_a_null_region_no_painted_region():
+    """`points` null is no points; "region": null inside points is no painted region, as a missing one."""
+    from sde_edit_pack.adapter.points import parse_points, parse_region
+    assert parse_points("points", "null") == [] and parse_region("points", "null") == []
+    text = json.dumps({"source": [[12, 12]], "target": [[20, 12]], "region": None})
+    assert SDEDragPointMover.validate_inputs(points=text) is True
+    assert parse_region("points", text) == [] and parse_points("points", text) == [((12.0, 12.0), (20.0, 12.0))]
+    latent = {"samples": scenes.to_latent(scenes.render_thing(scenes.Thing(12, 12, "ball", "blue"))[None])}
+    nulled, _ = drag(object_model(), latent, text, negative=None)
+    missing, _ = drag(object_model(), latent, region_points([]), negative=None)
+    assert torch.equal(nulled["samples"], missing["samples"])
+
+
 def test_validate_inputs_takes_only_points():
     """ComfyUI marks every input validate_inputs takes with its message: it takes points alone, and a
     bad method is refused by execute naming method (and per input by cores that check V3 combos)."""
@@ -345,7 +417,7 @@ def test_the_region_found_from_a_handle_is_the_object_under_it():
     and on the sky (more than a quarter of the picture) finds nothing, so the windows are kept."""
     import random
     from sde_edit_pack.reference import scene_world as sw
-    from sde_edit_pack.sampling.drag import similar_region
+    from sde_edit_pack.sampling.regions import similar_region
     rng = random.Random(11)
     ious = []
     for _ in range(30):
@@ -371,7 +443,7 @@ def test_the_picture_warp_equals_the_latent_warp_on_whole_latent_pixels_and_is_f
     picture as on the latent, bit for bit (the hole's border fill differs: pixel rings against latent
     rings); a quarter turn by two pairs does not: the picture's guide is the picture turned by the field
     (`warp_region` at image resolution), while the latent's 2x2 blocks are moved, not turned."""
-    from sde_edit_pack.sampling.drag import warp_image, warp_region
+    from sde_edit_pack.sampling.warp import warp_image, warp_region
     decode, encode = space_to_depth(2)
     image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
     region_img = torch.zeros(1, 1, 24, 24)
@@ -448,7 +520,7 @@ def test_two_pairs_turn_or_stretch_a_rendered_bar_without_holes_or_folds(how):
     from dataclasses import replace
     from sde_edit_pack.reference import scene_parser as sp
     from sde_edit_pack.reference import scene_world as sw
-    from sde_edit_pack.sampling.drag import displacement, warp_region
+    from sde_edit_pack.sampling.warp import displacement, warp_region
     from sde_edit_pack.sampling.masks import grow
     world, pairs, ideal = bar_and_pairs(how)
     image = sw.render(world)[None]

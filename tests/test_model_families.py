@@ -51,7 +51,7 @@ from sde_edit_pack.adapter.sampler import noise_levels_of
 from sde_edit_pack.nodes.drag import SDEDragPointMover
 from sde_edit_pack.nodes.inpaint import SDEInpaint
 from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise
-from sde_edit_pack.sampling.drag import windows
+from sde_edit_pack.sampling.warp import windows
 
 CORE = comfyui_version.__version__
 TEXT = 32  # width of every tiny text condition (the real ones are 768 to 4096)

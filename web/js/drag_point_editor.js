@@ -38,17 +38,23 @@ const REASONS = {
   canvas: 'the point editor did not appear on the canvas'
 }
 
-// Widgets a method ignores (adapter/drag.py setting_for and the node's tooltips): warp and fast fix
-// steps, t0 and drag_step; warp pastes no patches, so beta and alpha do nothing there either. With a
-// region (connected or painted), every method moves the region (warp once, fast and paper as the pasted
-// patch's shape), not patch_radius's windows. Where the node has
-// them: handle_region picks what moves when there is no region, for warp and fast; warp_space is warp's.
-const IGNORED_BY_METHOD = {
-  warp: ['steps', 't0', 'drag_step', 'beta', 'alpha'],
-  fast: ['steps', 't0', 'drag_step'],
-  paper: []
+// The widgets each method leaves unread (greyed out here) are the server's table, adapter/drag.py
+// UNREAD_WIDGETS, served at DRAG_EDITOR_ROUTE (adapter/routes.py); the editor states none of its own. Until
+// it has arrived, or where it cannot be read, no widget is greyed.
+const DRAG_EDITOR_ROUTE = '/sde_edit/drag_editor'
+let unreadWidgets = null // {method: {always: [names], with_region: [names]}}
+let managed = new Set() // every widget the table names: the ones this extension may grey out
+
+async function loadUnreadWidgets() {
+  try {
+    const response = await api.fetchApi(DRAG_EDITOR_ROUTE)
+    if (!response.ok) throw new Error(`HTTP ${response.status}`)
+    unreadWidgets = (await response.json()).unread_widgets
+    managed = new Set(Object.values(unreadWidgets).flatMap((row) => [...row.always, ...row.with_region]))
+  } catch (error) {
+    console.warn(`SDE-Drag: ${DRAG_EDITOR_ROUTE} could not be read (${error?.message ?? error}): no widget is greyed out`)
+  }
 }
-const MANAGED = new Set(['steps', 't0', 'drag_step', 'beta', 'alpha', 'patch_radius', 'handle_region', 'warp_space'])
 
 const editors = new Map() // node → DragPointEditor
 const missing = new Map() // node → the widget that says why its editor is missing
@@ -103,15 +109,11 @@ function hasRegion(node) {
   return regionMemo.get(node).painted
 }
 
-/** The names of the widgets the node's current method (and region) ignores. */
+/** The names of the widgets the node's current method (and region) leaves unread: the server's table. */
 function ignoredWidgets(node) {
-  const method = String(widgetNamed(node, 'method')?.value ?? 'warp')
-  const ignored = new Set(IGNORED_BY_METHOD[method] ?? [])
-  const region = hasRegion(node)
-  if (region) ignored.add('patch_radius') // with a region every method moves it, not the windows
-  if (region || method === 'paper') ignored.add('handle_region')
-  if (method !== 'warp') ignored.add('warp_space')
-  return ignored
+  const row = unreadWidgets?.[String(widgetNamed(node, 'method')?.value ?? 'warp')]
+  if (!row) return new Set()
+  return new Set([...row.always, ...(hasRegion(node) ? row.with_region : [])])
 }
 
 const greyedByUs = new WeakSet() // widgets this extension disabled (others' disabled flags are left alone)
@@ -140,7 +142,7 @@ function markIgnored(node) {
   const ignored = ignoredWidgets(node)
   let changed = false
   for (const widget of node.widgets ?? []) {
-    if (!MANAGED.has(widget.name)) continue
+    if (!managed.has(widget.name)) continue
     const off = ignored.has(widget.name)
     if (!off && !greyedByUs.has(widget)) continue
     const plainField = !hasAccessor(widget, 'disabled')
@@ -397,6 +399,11 @@ app.registerExtension({
   nodeCreated(node) {
     if (node.comfyClass === NODE_CLASS) attachEditor(node)
     if (node.comfyClass === CLICKS_CLASS) fillClicksFromDrag(node)
+  },
+
+  async init() {
+    // before any node is made (the frontend awaits init): a loaded workflow is greyed at once
+    await loadUnreadWidgets()
   },
 
   setup() {

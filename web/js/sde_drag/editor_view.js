@@ -10,8 +10,8 @@
 // Vue nodes (a CSS-scaled layer) alike.
 
 import {
-  EMPTY_POINTS, History, MAX_BRUSH, MAX_REGION_POINTS, MAX_STROKES, MIN_BRUSH, clonePairs, formatPoints, paintRegion,
-  paintStroke, parsePoints, regionPointCount, toPixel
+  EMPTY_POINTS, History, MAX_BRUSH, MAX_PAIRS, MAX_REGION_POINTS, MAX_STROKES, MIN_BRUSH, clonePairs, formatPoints,
+  paintRegion, paintStroke, parsePoints, regionPointCount, toPixel
 } from './points.js'
 import { loadRegionMask, resizeNearest } from './region_mask.js'
 import { drawPreview } from './warp_preview.js'
@@ -539,7 +539,10 @@ export class DragPointEditor {
 
   addPair(source, target) {
     this.pending = null
-    this.commit([...clonePairs(this.parsed.pairs), { source, target }])
+    const pairs = [...clonePairs(this.parsed.pairs), { source, target }]
+    if (parsePoints(formatPoints(pairs)).error) { // one pair past MAX_PAIRS: the node would refuse the text
+      this.message = `${MAX_PAIRS} pairs, the most the node reads: undo or delete some`
+    } else this.commit(pairs)
     this.render()
   }
 

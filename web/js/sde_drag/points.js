@@ -6,8 +6,10 @@
 /** The empty value, as the node's default is written. */
 export const EMPTY_POINTS = '{"source": [], "target": []}'
 
-// Bounds of the painted region, as the server's (adapter/points.py: MAX_STROKES, MAX_REGION_POINTS,
-// MAX_BRUSH, MAX_TEXT): past them the server refuses the text, so the editor refuses it first.
+// Bounds of the points and the painted region, the server's (adapter/points.py: MAX_TEXT, MAX_PAIRS,
+// MAX_STROKES, MAX_REGION_POINTS, MIN_BRUSH, MAX_BRUSH; tests/test_editor_twins.py holds them equal): past
+// them the server refuses the text, so the editor refuses it first.
+export const MAX_PAIRS = 32
 export const MAX_STROKES = 500
 export const MAX_REGION_POINTS = 20000
 export const MIN_BRUSH = 0.5
@@ -27,7 +29,7 @@ function isPoint(p) {
  * @returns {{region: Array<{radius: number, path: number[][], erase: boolean}>, error: string|null}}
  */
 export function parseRegion(strokes) {
-  if (strokes === undefined) return { region: [], error: null }
+  if (strokes == null) return { region: [], error: null } // no "region", or "region": null
   const shape = '{"radius": r, "path": [[x, y], ...], "erase": false}'
   if (!Array.isArray(strokes)) return { region: [], error: `"region" must be a list of brush strokes ${shape}` }
   if (strokes.length > MAX_STROKES) {
@@ -59,7 +61,7 @@ export function parseRegion(strokes) {
 /**
  * Parse the widget text.
  * @returns {{pairs: Array<{source: number[], target: number[]}>, region: Array<object>, error: string|null}}
- *   Empty text means no pairs (as on the server); anything the server would reject gives `error`.
+ *   Empty text (or JSON null) means no pairs (as on the server); anything the server would reject gives `error`.
  *   `region`: the painted brush strokes ({radius, path, erase}), [] when there are none.
  */
 export function parsePoints(text) {
@@ -72,7 +74,8 @@ export function parsePoints(text) {
   } catch (e) {
     return none(`not valid JSON (${e.message})`)
   }
-  if (!data || typeof data !== 'object' || !Array.isArray(data.source) || !Array.isArray(data.target)) {
+  if (data === null) return none(null) // JSON null: no points, as on the server
+  if (typeof data !== 'object' || !Array.isArray(data.source) || !Array.isArray(data.target)) {
     return none('needs "source" and "target" lists')
   }
   if (data.source.length !== data.target.length) {
@@ -83,6 +86,8 @@ export function parsePoints(text) {
   const { region, error } = parseRegion(data.region)
   if (error) return none(error)
   const pairs = data.source.map((s, i) => ({ source: [...s], target: [...data.target[i]] }))
+  const different = new Set(pairs.map((p) => [...p.source, ...p.target].join(','))).size // identical pairs count once
+  if (different > MAX_PAIRS) return none(`${different} different pairs; at most ${MAX_PAIRS} are allowed`)
   return { pairs, region, error: null }
 }
 

@@ -1,6 +1,6 @@
 // The region drag's move, computed in the browser so that the editor can show it before the prompt is
 // queued. Pure functions, no DOM: the same field and sampling as the node's `warp_region`
-// (sampling/drag.py):
+// (sampling/warp.py):
 //   - d(q) = q − f(q), f the rigid moving-least-squares map from the targets to the sources (Schaefer,
 //     McPhail and Warren 2006; weights 1/|T − q|²): one pair a translation, at a target exactly its
 //     source (the mean of the sources of the pairs whose target it is), two pairs a rigid turn or a
@@ -26,7 +26,7 @@ function uniquePairs(pairs) {
 /**
  * The backward displacement field, two Float32Arrays (dx, dy) of width × height (see the top): rigid
  * moving least squares from the targets to the sources, line for line as `displacement` in
- * sampling/drag.py. Float64 arithmetic, stored as float32 as the server's field is.
+ * sampling/warp.py. Float64 arithmetic, stored as float32 as the server's field is.
  */
 export function displacement(pairs, width, height) {
   const n = width * height
