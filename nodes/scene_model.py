@@ -25,7 +25,7 @@ def _load(path, name, mtime):
 def load_weights(weights, folder=MODELS_DIR):
     """(MODEL, CLIP, VAE) from the file `weights` of `folder`; an InputError naming the input and the
     file, relative to the folder (never the server's path), for anything else."""
-    if not isinstance(weights, str) or not weights or os.path.basename(weights) != weights:
+    if not isinstance(weights, str) or not weights or os.path.basename(weights) != weights or "\0" in weights:
         raise InputError(f"weights must be a file name in the pack's models/ folder, got {weights!r}")
     path = os.path.join(folder, weights)
     try:

@@ -106,5 +106,5 @@ def test_every_bad_file_is_refused_naming_it_and_not_the_servers_path(tmp_path, 
     no_text = {k: v for k, v in sd.items() if not k.startswith(scene_model.CLIP_PREFIX)}
     write(tmp_path, "no_text.safetensors", no_text, meta)
     refused(tmp_path, "no_text.safetensors", "'no_text.safetensors': text encoder weights missing")
-    for bad in ("../README.md", "/etc/hostname", "", None):  # a name, not a path: it says so, and shows what was given
+    for bad in ("../README.md", "/etc/hostname", "a\0.safetensors", "", None):  # a name, not a path: it says so, and shows what was given
         refused(tmp_path, bad, "weights must be a file name in the pack's models/ folder", f"got {bad!r}")
