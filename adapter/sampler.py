@@ -105,6 +105,9 @@ class EditSampler(comfy.samplers.Sampler):
             if denoise_mask.min() < 0 or denoise_mask.max() > 1:
                 raise InputError(f"noise_mask values must be in [0, 1], got [{float(denoise_mask.min())}, {float(denoise_mask.max())}]")
         check_sigmas("sigmas", sigmas)
+        if levels.kind == "flow" and float(sigmas.max()) > 1.0:  # a(σ) = 1 − σ: above 1 the signal turns negative
+            raise InputError(f"sigmas: a flow model's noise levels run from 1 (pure noise) to 0; got up to "
+                             f"{float(sigmas.max()):.4g} (a SetFirstSigma or custom schedule above 1)")
         shape, device = latent_image.shape, latent_image.device
         self.model_calls = 0
         self.process_latent_out = model_wrap.inner_model.process_latent_out

@@ -268,13 +268,17 @@ def test_a_latent_the_wrong_size_for_the_reference_model_is_named_on_the_drag():
 
 @pytest.mark.parametrize("change, words", [
     ("flip", ["sigmas must fall", "never rising"]), ("first zero", ["sigmas must fall", "positive first value"]),
-    ("wrong size", ["images are 1x2x2", "(latent_image, or latent on the drag node) is 1x4x4"])])
+    ("wrong size", ["images are 1x2x2", "(latent_image, or latent on the drag node) is 1x4x4"]),
+    ("flow above 1", ["sigmas: a flow model's noise levels run from 1", "up to 2e+04"])])
 def test_the_sampler_in_sampler_custom_advanced_checks_sigmas_and_the_latent_size(change, words):
     from comfy_extras.nodes_custom_sampler import BasicScheduler, CFGGuider, RandomNoise, SamplerCustomAdvanced
-    model = gmm_model("eps")
+    model = gmm_model("flow" if change == "flow above 1" else "eps")
     sigmas = BasicScheduler.execute(model, "normal", 5, 1.0).result[0]
     latent = gmm().sample(2, torch.Generator().manual_seed(0)).float()
-    if change == "flip":
+    if change == "flow above 1":  # SetFirstSigma 20000 on a flow model (found by the fuzz: a math domain error)
+        sigmas = sigmas.clone()
+        sigmas[0] = 20000.0
+    elif change == "flip":
         sigmas = sigmas.flip(0)
     elif change == "first zero":
         sigmas = sigmas.clone()
