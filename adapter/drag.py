@@ -250,7 +250,8 @@ def drag(*, model, positive, negative, latent, points, mask, vae, region, seed, 
     check_vae("vae", vae)
     image_pairs = parse_points("points", points)
     factor = downscale_factor(model, vae)
-    check_inside("points", image_pairs, samples.shape[-1] * factor, samples.shape[-2] * factor)
+    check_inside("points", image_pairs, samples.shape[-1] * factor, samples.shape[-2] * factor,
+                 image=f"the image of latent ({samples.shape[-1]}x{samples.shape[-2]} latent pixels x {factor})")
     mask_name = "mask" if mask is not None else "latent's noise_mask"
     mask = check_mask(mask_name, mask if mask is not None else latent.get("noise_mask"), samples)
     strokes = parse_region("points", points)

@@ -121,12 +121,13 @@ def parse_region(name: str, text: str):
     return out
 
 
-def check_inside(name: str, pairs, width: int, height: int):
-    """Every point within the image of width × height pixels: 0 ≤ x < width, 0 ≤ y < height."""
+def check_inside(name: str, pairs, width: int, height: int, image: str = "the image"):
+    """Every point within the image of width × height pixels: 0 ≤ x < width, 0 ≤ y < height. image: what
+    the size comes from, for the message (a point outside may as well mean the wrong latent)."""
     for i, pair in enumerate(pairs):
         for role, (x, y) in zip(("source", "target"), pair):
             if not (0 <= x < width and 0 <= y < height):
-                raise InputError(f"{name}: {role} point {i + 1} ({x:g}, {y:g}) is outside the image, which is "
+                raise InputError(f"{name}: {role} point {i + 1} ({x:g}, {y:g}) is outside {image}, which is "
                                  f"{width}x{height} pixels (x in [0, {width}), y in [0, {height}))")
 
 

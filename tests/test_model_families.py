@@ -571,7 +571,7 @@ def test_drag_points_in_image_pixels_map_with_the_familys_factor(family_id):
     nothing = torch.zeros(1, h, w)  # a mask that lets nothing change: the node returns without a model call
     out, _ = drag(family_id, {"source": [[w - 1, h - 1]], "target": [[0, 0]]}, nothing, method="warp")
     assert torch.equal(out, x)
-    with pytest.raises(InputError, match=rf"points.*outside the image, which is {w}x{h} pixels"):
+    with pytest.raises(InputError, match=rf"points.*outside the image of latent \(\d+x\d+ latent pixels x \d+\), which is {w}x{h} pixels"):
         drag(family_id, {"source": [[w, 0]], "target": [[0, 0]]}, method="warp")
     if x.ndim == 5:  # the (B, C, 1, H, W) latent the family's VAE encodes drags the same way
         out5, frames5 = drag(family_id, points, mask, method="warp", latent=x)
