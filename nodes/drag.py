@@ -29,7 +29,7 @@ class SDEDragPointMover(io.ComfyNode):
                         "inversion, the paper's baseline). method picks the cost: paper = the authors' algorithm with the "
                         "inputs below (their defaults); fast = the same with fewer steps and cycles; warp = move the "
                         "patches once and repair them with one short Cycle-SDE pass that replays the input's noise "
-                        "(the default: 10 model evaluations).",
+                        "(the default: 10 model evaluations per image, 20 with CFG: a negative connected and cfg ≠ 1).",
             inputs=[
                 io.Model.Input("model", tooltip="Any model: SD1.5/SDXL (eps, v), SD3/Flux (flow). A LoRA trained on the image helps identity."),
                 io.Conditioning.Input("positive", tooltip="A prompt describing the image."),
