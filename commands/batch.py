@@ -346,8 +346,9 @@ def cancel_prompt(server, prompt_id, wait=60.0):
                 server.post("/interrupt", {"prompt_id": prompt_id})  # a core that ignores prompt_id stops what runs: this one
             else:
                 return
-        except Exception:  # noqa: BLE001 - a server that does not answer runs nothing of ours
-            return
+        except Exception:  # noqa: BLE001 - a slow answer is asked again; a server gone runs nothing of ours
+            if not answers(server):
+                return
         if time.monotonic() > deadline:
             return
         time.sleep(0.5)
@@ -363,6 +364,7 @@ def cancel_own_prompts(server, wait=30.0):
 
     deadline = time.monotonic() + wait
     while True:
+        waiting, running = [None], []  # unknown until the server answers
         try:
             queue = server.get("/queue")
             waiting = [e[1] for e in queue.get("queue_pending", []) if ours(e)]
@@ -371,8 +373,9 @@ def cancel_own_prompts(server, wait=30.0):
                 server.post("/queue", {"delete": waiting})
             for prompt_id in running:
                 server.post("/interrupt", {"prompt_id": prompt_id})
-        except Exception:  # noqa: BLE001 - a server that does not answer has nothing of ours left to cancel
-            return
+        except Exception:  # noqa: BLE001 - a slow answer is asked again; a server gone has nothing of ours left
+            if not answers(server):
+                return
         if not (waiting or running) or time.monotonic() > deadline:
             return
         time.sleep(0.5)

@@ -141,7 +141,8 @@ class ComfyServer:
                                      headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
-                return json.loads(r.read())
+                body = r.read()
+                return json.loads(body) if body.strip() else None  # /interrupt and /queue answer with no body
         except urllib.error.HTTPError as e:
             body = e.read().decode(errors="replace")
             try:
