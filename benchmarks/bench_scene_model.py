@@ -1,9 +1,13 @@
-"""The scene model trained here (models/sde_edit_scene_model.safetensors): its own sample quality and
-the three tasks on it, SDE against ODE, judged by the scene parser. Through ComfyUI in-process (the
+"""The scene models trained here: its own sample quality and the three tasks on it, SDE against ODE,
+judged by the scene parser. `--model latent` (the default): the latent model shaped like Stable
+Diffusion (models/sde_edit_latent_scene_model.safetensors and its VAE, 128×128 pictures, parsed at
+64×64: scene_parser.parse_at); `--model pixel`: the 32×32 pixel model (models/sde_edit_scene_model.safetensors). Through ComfyUI in-process (the
 loader's MODEL / CLIP / VAE, the pack's nodes' own execute). Prints Markdown tables; --json writes the
 figures.
 
-    .venv/bin/python -m benchmarks.bench_scene_model [quality sdedit inpaint drag] [--n 24] [--json out/scene_model.json]
+    .venv/bin/python -m benchmarks.bench_scene_model [quality sdedit inpaint drag] [--model latent|pixel] [--n 24] [--json out/scene_model.json]
+
+drag, deform and space are measured on the pixel model only (their scenes are drawn at 32×32).
 
 - quality: n samples (ComfyUI's euler_ancestral, 30 steps, normal schedule) for the captions of fresh
   scenes and of never-seen combinations, at cfg 1, 3 and 5: share that parse as a valid scene
@@ -56,9 +60,41 @@ from sde_edit_pack.adapter.drag import PRESETS  # noqa: E402
 from sde_edit_pack.adapter.guided import RisingCFGGuider, run_sampler, schedule_tail  # noqa: E402
 from sde_edit_pack.adapter.sampler import WarpDragSampler  # noqa: E402
 
-WEIGHTS = os.path.join(ROOT, "models", scene_model.WEIGHTS_NAME)
+from sde_edit_pack.reference import latent_scene_model  # noqa: E402
+
 CFG = 3.0
-VAE = None  # the loader's pixel_space VAE: tells the drag node 1 latent pixel = 1 image pixel
+VAE = None  # the loader's VAE (pixel model: pixel_space, 1 latent pixel = 1 image pixel)
+
+
+QUALITY_CFGS = [1.0, 3.0, 5.0]  # --quality-cfgs
+
+
+class Space:
+    """What differs between the two trained models: the picture size, the latent, how a latent becomes
+    a picture and back (the loader's VAE), and the resolution the parser judges at."""
+
+    def __init__(self, which: str):
+        self.latent = which == "latent"
+        self.name = "latent scene model" if self.latent else "scene model"
+        self.weights = os.path.join(ROOT, "models", latent_scene_model.WEIGHTS_NAME if self.latent else scene_model.WEIGHTS_NAME)
+        self.size = latent_scene_model.RESOLUTION if self.latent else 32
+        self.latent_shape = (latent_scene_model.LATENT_CHANNELS, self.size // 8, self.size // 8) if self.latent else (3, 32, 32)
+        self.parse_size = 64 if self.latent else 32
+        self.train_size = 5000 if self.latent else 20000  # the denoiser's train split (commands/train_*)
+        self.prefix = "latent_scene_model" if self.latent else "scene_model"
+
+    def parse(self, image):
+        return sp.parse_at(image, self.parse_size)
+
+    def parse_all(self, images):
+        return [self.parse(i) for i in images]
+
+    def judged(self, images):
+        """Pictures at the parser's resolution (for distances)."""
+        return torch.nn.functional.adaptive_avg_pool2d(images, self.parse_size) if images.shape[-1] > self.parse_size else images
+
+
+M = Space("pixel")
 
 
 def wilson(k, n, z=1.96):
@@ -114,7 +150,7 @@ class Counted:
 
 def setup():
     torch.set_num_threads(2)
-    model, clip, vae = scene_model.load(WEIGHTS)
+    model, clip, vae = scene_model.load(M.weights)
     encode = comfy_nodes.CLIPTextEncode()
     cache = {}
 
@@ -126,40 +162,44 @@ def setup():
 
 
 def images_of(latent):
+    if M.latent:
+        return VAE.decode(latent["samples"]).movedim(-1, 1).clamp(0, 1)
     return ((latent["samples"] + 1) / 2).clamp(0, 1)
 
 
 def latent_of(images):
+    if M.latent:
+        return {"samples": VAE.encode(images.movedim(1, -1))}
     return {"samples": images * 2 - 1}
 
 
 def fresh_worlds(n, seed=100):
     """Fresh draws without a held-out combination (the train split's distribution, unseen scenes)."""
-    _, held = sw.split(0, 2 * n, seed=seed)
+    _, held = sw.split(0, 2 * n, seed=seed, size=M.size)
     return [w for w in held if not sw.is_held_out(w)][:n], [w for w in held if sw.is_held_out(w)][:n]
 
 
 def quality(model, cond, n, out):
     fresh, unseen = fresh_worlds(n)
-    train, _ = sw.split(20000, 0, seed=0)
-    train_imgs = sw.render_all(train)
+    train, _ = sw.split(M.train_size, 0, seed=0, size=M.size)
+    train_imgs = torch.cat([M.judged(sw.render_all(train[i:i + 500])) for i in range(0, len(train), 500)])
     held_imgs = sw.render_all(fresh)
-    held_near = sp.nearest_distance(held_imgs, train_imgs)
-    real_parse = sp.parse_all(held_imgs)
+    held_near = sp.nearest_distance(M.judged(held_imgs), train_imgs)
+    real_parse = M.parse_all(held_imgs)
     rows = []
     for label, worlds in (("fresh captions", fresh), ("never-seen combinations", unseen)):
-        for cfg in (1.0, 3.0, 5.0):
+        for cfg in QUALITY_CFGS:
             if label != "fresh captions" and cfg != CFG:
                 continue
             texts = [w.caption for w in worlds]
-            noise = comfy.sample.prepare_noise(torch.zeros(len(texts), 3, 32, 32), 7)
+            noise = comfy.sample.prepare_noise(torch.zeros(len(texts), *M.latent_shape), 7)
             samples = comfy.sample.sample(model, noise, 30, cfg, "euler_ancestral", "normal", cond(texts), cond([""] * len(texts)),
-                                          torch.zeros(len(texts), 3, 32, 32), seed=7)
-            imgs = ((samples + 1) / 2).clamp(0, 1)
-            parses = sp.parse_all(imgs)
+                                          torch.zeros(len(texts), *M.latent_shape), seed=7)
+            imgs = images_of({"samples": samples})
+            parses = M.parse_all(imgs)
             valid = [p.valid() for p in parses]
             match = [p.valid() and p.matches(t) for p, t in zip(parses, texts)]
-            near = sp.nearest_distance(imgs, train_imgs)
+            near = sp.nearest_distance(M.judged(imgs), train_imgs)
             row = {"set": label, "cfg": cfg, "n": len(texts), "valid": share(valid), "match": share(match),
                    "residual": mean_ci([p.residual for p in parses]),
                    "nearest_train": f"{float(near.median()):.3f}", "held_out_nearest_train": f"{float(held_near.median()):.3f}",
@@ -179,14 +219,14 @@ def quality(model, cond, n, out):
 
 
 def coverage(parses, real):
-    def cells(ps):
-        return {(int(o.x // 8), int(o.y // 8)) for p in ps for o in p.objects}
+    def cells(ps):  # a 4×4 grid of cells over the picture
+        return {(int(o.x // (p.world.size / 4)), int(o.y // (p.world.size / 4))) for p in ps for o in p.objects}
 
     def sizes(ps):
         return [o.size for p in ps for o in p.objects]
     got, want = cells([p for p in parses if p.valid()]), cells(real)
     s, r = sizes([p for p in parses if p.valid()]), sizes(real)
-    return {"cells": f"{len(got & want)} of the {len(want)} 8×8-px cells the held-out scenes use",
+    return {"cells": f"{len(got & want)} of the {len(want)} cells of a 4×4 grid the held-out scenes use",
             "sizes": f"samples {mean_ci(s)} (min {min(s, default=0):.1f}, max {max(s, default=0):.1f}), held-out {mean_ci(r)} "
                      f"(min {min(r):.1f}, max {max(r):.1f})"}
 
@@ -201,7 +241,7 @@ def sdedit(model, cond, n, out):
             (lat,) = SDEditNoiseDenoise.execute(model, cond(texts), cond([""] * n), latent_of(strokes), 0, 30, strength,
                                                 eta, CFG, "normal", 1).args
             imgs = images_of(lat)
-            parses = sp.parse_all(imgs)
+            parses = M.parse_all(imgs)
             residual = [p.residual for p in parses]
             faith = [float(((a - b) ** 2).mean().sqrt()) for a, b in zip(imgs, strokes)]
             rows.append({"strength": strength, "method": "SDE" if eta else "ODE", "n": n,
@@ -236,7 +276,7 @@ def grow(mask, px=1):
 def inpaint(model, cond, n, out):
     worlds, _ = fresh_worlds(n, seed=300)
     imgs = sw.render_all(worlds)
-    mask = grow(torch.stack([sw.object_mask(w) for w in worlds]))
+    mask = grow(torch.stack([sw.object_mask(w) for w in worlds]), round(sw.unit(M.size)))
     texts = [w.caption for w in worlds]
     rows = []
     for steps in (10, 25, 50):
@@ -244,9 +284,9 @@ def inpaint(model, cond, n, out):
             (lat,) = SDEInpaint.execute(model, cond(texts), cond([""] * n), latent_of(imgs), 0, steps, 1.0, eta, CFG,
                                         "normal", 1, 0, 0, mask=mask).args
             res = images_of(lat)
-            parses = sp.parse_all(res)
-            hole = [float((((r - sw.render(p.world)) ** 2).mean(0) * m).sum().div(m.sum()).sqrt())
-                    for r, p, m in zip(res, parses, mask)]
+            parses = M.parse_all(res)
+            hole = [float((((M.judged(r[None])[0] - sw.render(p.world)) ** 2).mean(0) * m).sum().div(m.sum()).sqrt())
+                    for r, p, m in zip(res, parses, M.judged(mask[:, None])[:, 0])]
             outside = float(((res - imgs).abs() * (1 - mask[:, None])).amax())
             rows.append({"steps": steps, "method": "SDE" if eta else "ODE", "n": n,
                          "valid": share([p.valid() for p in parses]),
@@ -588,14 +628,16 @@ def space(model, cond, n, out, methods=None):
     out["space"] = deform_table(rows)
 
 
-def grid(rows, scale=4, gap=2):
-    """rows: list of (B, 3, 32, 32) tensors -> one PIL image, a row each."""
+def grid(rows, scale=None, gap=2):
+    """rows: list of (B, 3, S, S) tensors -> one PIL image, a row each (32×32 pictures shown 4× larger)."""
     from PIL import Image
     width = max(r.shape[0] for r in rows)
-    canvas = torch.ones(3, len(rows) * (32 + gap) + gap, width * (32 + gap) + gap)
+    n = rows[0].shape[-1]
+    scale = scale or (4 if n <= 32 else 1)
+    canvas = torch.ones(3, len(rows) * (n + gap) + gap, width * (n + gap) + gap)
     for i, r in enumerate(rows):
         for j, img in enumerate(r):
-            canvas[:, gap + i * (32 + gap): gap + i * (32 + gap) + 32, gap + j * (32 + gap): gap + j * (32 + gap) + 32] = img
+            canvas[:, gap + i * (n + gap): gap + i * (n + gap) + n, gap + j * (n + gap): gap + j * (n + gap) + n] = img
     arr = (canvas.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
     img = Image.fromarray(arr)
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
@@ -606,7 +648,7 @@ def pictures(out, directory):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     os.makedirs(directory, exist_ok=True)
-    with open(WEIGHTS + ".log.json") as f:
+    with open(M.weights + ".log.json") as f:
         log = json.load(f)["loss"]
     steps, losses = [e[0] for e in log], [e[1] for e in log]
     smooth = [sum(losses[max(0, i - 49):i + 1]) / len(losses[max(0, i - 49):i + 1]) for i in range(len(losses))]
@@ -617,19 +659,19 @@ def pictures(out, directory):
     ax.set_xlabel("step (batch 64)")
     ax.set_ylabel("min-SNR-5-weighted v loss")
     ax.legend()
-    ax.set_title("Scene model training (commands/train_scene_model.py)", fontsize=10)
+    ax.set_title(f"{M.name.capitalize()} training (commands/train_{M.prefix}.py)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(os.path.join(directory, "scene_model_loss.png"), dpi=110)
+    fig.savefig(os.path.join(directory, f"{M.prefix}_loss.png"), dpi=110)
     if "quality_samples" in out:
         s = out["quality_samples"]
-        grid([s[i:i + 8] for i in range(0, len(s), 8)]).save(os.path.join(directory, "scene_model_samples.png"))
+        grid([s[i:i + 8] for i in range(0, len(s), 8)]).save(os.path.join(directory, f"{M.prefix}_samples.png"))
     if "sdedit_sde" in out:
-        grid([out["sdedit_strokes"], out["sdedit_sde"], out["sdedit_ode"]]).save(os.path.join(directory, "scene_model_sdedit.png"))
+        grid([out["sdedit_strokes"], out["sdedit_sde"], out["sdedit_ode"]]).save(os.path.join(directory, f"{M.prefix}_sdedit.png"))
     if "inpaint_sde" in out:
-        grid([out["inpaint_input"], out["inpaint_sde"], out["inpaint_ode"]]).save(os.path.join(directory, "scene_model_inpaint.png"))
+        grid([out["inpaint_input"], out["inpaint_sde"], out["inpaint_ode"]]).save(os.path.join(directory, f"{M.prefix}_inpaint.png"))
     if "drag_pictures" in out:
         d = out["drag_pictures"]
-        grid([d["input"]] + [d[label] for label, _, _ in DRAG_METHODS if label in d]).save(os.path.join(directory, "scene_model_drag.png"))
+        grid([d["input"]] + [d[label] for label, _, _ in DRAG_METHODS if label in d]).save(os.path.join(directory, f"{M.prefix}_drag.png"))
     for key, d in out.get("deform_pictures", {}).items():  # "rotate 7.0": rows input, then each method
         if key.endswith("7.0"):
             grid([d["input"][:8]] + [d[label][:8] for label in DEFORM_METHODS if label in d]).save(
@@ -638,9 +680,13 @@ def pictures(out, directory):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("parts", nargs="*", default=["quality", "sdedit", "inpaint", "drag"])
+    p.add_argument("parts", nargs="*", help="default: quality sdedit inpaint, and drag on the pixel model")
+    p.add_argument("--model", choices=("latent", "pixel"), default="latent",
+                   help="the latent model shaped like SD (default) or the 32×32 pixel model")
     p.add_argument("--n", type=int, default=24, help="scenes per setting of sdedit and inpaint")
     p.add_argument("--n-quality", type=int, default=100, help="samples per setting of quality")
+    p.add_argument("--quality-cfgs", type=float, nargs="+", default=QUALITY_CFGS,
+                   help="quality: the cfg values of the fresh captions' rows (the never-seen combinations: cfg 3)")
     p.add_argument("--json", help="write the figures (and tensors, to <json>.pt) here")
     p.add_argument("--drag-methods", nargs="+", metavar="LABEL", help="drag: only these rows (e.g. warp 'warp + region')")
     p.add_argument("--drag-repeats", type=int, default=1, help="drag: run its 24 scenes this many times, fresh "
@@ -648,8 +694,14 @@ def main():
     p.add_argument("--deform-sizes", nargs="+", type=float, default=list(DEFORM_SIZES), help="deform: only these bar sizes")
     p.add_argument("--pictures", metavar="DIR", help="write the loss curve and picture grids here (docs/ for the model card)")
     args = p.parse_args()
+    global VAE, M
+    M = Space(args.model)
+    QUALITY_CFGS[:] = args.quality_cfgs
+    args.parts = args.parts or ["quality", "sdedit", "inpaint"] + ([] if M.latent else ["drag"])
+    pixel_only = sorted(set(args.parts) & {"drag", "deform", "space"})
+    if M.latent and pixel_only:
+        p.error(f"{', '.join(pixel_only)} measure the pixel model only (scenes drawn at 32×32); add --model pixel")
     model, cond, vae = setup()
-    global VAE
     VAE = vae
     out = {}
     for part in args.parts:

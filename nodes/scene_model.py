@@ -4,17 +4,18 @@ import os
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import InputError
-from ..reference import scene_model
+from ..reference import latent_scene_model, scene_model
 from .common import CATEGORY
 
 MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
 
 
 def weight_files(folder=MODELS_DIR):
-    """The *.safetensors files of `folder` (regular files only: a folder of that name is not one)."""
-    names = sorted(f for f in os.listdir(folder) if f.endswith(".safetensors") and os.path.isfile(os.path.join(folder, f))) \
-        if os.path.isdir(folder) else []
-    return names or [scene_model.WEIGHTS_NAME]
+    """The *.safetensors files of `folder` (regular files only: a folder of that name is not one), but
+    the latent model's VAE, which its model file names and the loader reads with it."""
+    names = sorted(f for f in os.listdir(folder) if f.endswith(".safetensors") and f != latent_scene_model.VAE_NAME
+                   and os.path.isfile(os.path.join(folder, f))) if os.path.isdir(folder) else []
+    return names or [latent_scene_model.WEIGHTS_NAME]
 
 
 @functools.lru_cache(maxsize=2)
@@ -45,12 +46,16 @@ class SceneModelLoader(io.ComfyNode):
             node_id="SDESceneModelLoader",
             display_name="Load Scene Model (trained here)",
             category=f"{CATEGORY}/testing",
-            description="The pack's small diffusion model trained on its scene world (32×32 pictures of balls, boxes "
-                        "and bars on sky and ground, with captions such as 'a red ball left of a blue bar on grass'). "
-                        "ComfyUI's own UNet and CLIP text encoder at small widths, in pixel space: MODEL, CLIP and "
-                        "VAE as a checkpoint loader gives them. Runs on a CPU in seconds. See docs/scene_model.md.",
-            inputs=[io.Combo.Input("weights", options=weight_files(), default=scene_model.WEIGHTS_NAME,
-                                   tooltip="A weights file in the pack's models/ folder (made by commands/train_scene_model.py).")],
+            description="The pack's small diffusion models trained on its scene world (pictures of balls, boxes and bars "
+                        "on sky and ground, with captions such as 'a red ball left of a blue bar on grass'), built from "
+                        "ComfyUI's own classes at small widths: MODEL, CLIP and VAE as a checkpoint loader gives them. "
+                        f"{latent_scene_model.WEIGHTS_NAME} (the default) is shaped like Stable Diffusion: 128×128 "
+                        "pictures through an 8× AutoencoderKL into 4 latent channels, a UNet on its 16×16 latents "
+                        f"(docs/latent_scene_model.md). {scene_model.WEIGHTS_NAME} is the first, 32×32 in pixel space "
+                        "(docs/scene_model.md). Both run on a CPU in seconds.",
+            inputs=[io.Combo.Input("weights", options=weight_files(), default=latent_scene_model.WEIGHTS_NAME,
+                                   tooltip="A model file in the pack's models/ folder (made by commands/train_latent_scene_model.py "
+                                           "or commands/train_scene_model.py); the latent model's VAE file is read with it.")],
             outputs=[io.Model.Output(), io.Clip.Output(), io.Vae.Output()],
         )
 

@@ -14,6 +14,7 @@ import torch
 WEIGHTS_NAME = "sde_edit_scene_model.safetensors"
 FORMAT = "sde-edit-scene-model"
 FORMAT_VERSION = "1"
+LATENT_FORMAT_VERSION = "2"  # the latent model (reference/latent_scene_model.py): UNet + text encoder, its VAE in a second file
 UNET_PREFIX, CLIP_PREFIX = "model.diffusion_model.", "cond_stage_model."
 RESOLUTION = 32
 PREDICTIONS = ("v", "eps")  # the metadata's "prediction": ComfyUI's V_PREDICTION or EPS
@@ -66,59 +67,105 @@ def text_encoder_classes():
     return SceneClip, SceneTokenizer
 
 
-def read_weights(path: str, name: str = None):
-    """The state dict and metadata of a scene-model file; WeightsFileError naming the file if it is
-    missing, not a safetensors file (empty, truncated, foreign), not this model's weights, or holds
-    NaN or infinite weights. name: how messages name the file (default: its file name); the server's
-    path is never shown."""
+def read_safetensors(path: str, name: str, what: str = "scene model weights"):
+    """(state dict, metadata) of a safetensors file; WeightsFileError naming it (as `name`, never the
+    server's path) if it is a folder, missing, not a safetensors file (empty, truncated, foreign) or
+    holds NaN or infinite weights."""
     import safetensors
     import safetensors.torch
-    name = name or os.path.basename(path)
     if os.path.isdir(path):
-        raise WeightsFileError(f"scene model weights {name!r} is a folder, not a weights file")
+        raise WeightsFileError(f"{what} {name!r} is a folder, not a weights file")
     if not os.path.isfile(path):
-        raise WeightsFileError(f"scene model weights {name!r} not found")
+        raise WeightsFileError(f"{what} {name!r} not found")
     try:
         with safetensors.safe_open(path, "pt") as f:
             meta = f.metadata() or {}
         sd = safetensors.torch.load_file(path)
     except Exception as e:  # safetensors raises its own errors for empty / truncated / non-safetensors files
         reason = str(e).replace(os.path.abspath(path), name).replace(path, name)
-        raise WeightsFileError(f"scene model weights {name!r} cannot be read as safetensors "
+        raise WeightsFileError(f"{what} {name!r} cannot be read as safetensors "
                                f"(empty, truncated or not a weights file): {reason}") from None
+    total = sum(v.numel() for v in sd.values())
+    bad = sum(int((~torch.isfinite(v)).sum()) for v in sd.values() if v.is_floating_point() or v.is_complex())
+    if bad:
+        raise WeightsFileError(f"{name!r}: {bad} of {total} weights are NaN or infinite (a corrupted or badly trained file)")
+    return sd, meta
+
+
+def check_shapes(name: str, part: str, have: dict, want: dict):
+    """WeightsFileError naming the file unless `have` has exactly `want`'s keys and shapes."""
+    if set(have) != set(want):
+        missing, extra = sorted(set(want) - set(have))[:3], sorted(set(have) - set(want))[:3]
+        raise WeightsFileError(f"{name!r}: its {part} weights do not match the scene model (missing {missing}, unexpected {extra})")
+    wrong = [k for k in sorted(want) if tuple(have[k].shape) != tuple(want[k])]
+    if wrong:
+        k = wrong[0]
+        raise WeightsFileError(f"{name!r}: its {part} weights do not match the scene model ({len(wrong)} of another shape, "
+                               f"e.g. {k} is {tuple(have[k].shape)}, expected {tuple(want[k])})")
+
+
+def read_weights(path: str, name: str = None):
+    """The UNet and text-encoder state dicts and the metadata of a scene-model file (the pixel model,
+    format version 1, or the latent model, version 2); WeightsFileError naming the file if it is
+    missing, not a safetensors file (empty, truncated, foreign), not this model's weights, or holds
+    NaN or infinite weights. name: how messages name the file (default: its file name); the server's
+    path is never shown."""
+    name = name or os.path.basename(path)
+    sd, meta = read_safetensors(path, name)
     if meta.get("format") != FORMAT:
         raise WeightsFileError(f"{name!r} is not an SDE-Edit scene model (metadata format "
                                f"{meta.get('format')!r}, expected {FORMAT!r})")
-    if meta.get("version") != FORMAT_VERSION:
-        raise WeightsFileError(f"{name!r} is scene model format version {meta.get('version')!r}; this pack reads {FORMAT_VERSION!r}")
+    versions = (FORMAT_VERSION, LATENT_FORMAT_VERSION)
+    if meta.get("version") not in versions:
+        raise WeightsFileError(f"{name!r} is scene model format version {meta.get('version')!r}; this pack reads "
+                               f"{' or '.join(map(repr, versions))}")
     if meta.get("prediction", "eps") not in PREDICTIONS:
         raise WeightsFileError(f"{name!r}: its metadata's prediction is {meta.get('prediction')!r}; this pack reads "
                                f"{' or '.join(map(repr, PREDICTIONS))}")
     unet = {k[len(UNET_PREFIX):]: v.float() for k, v in sd.items() if k.startswith(UNET_PREFIX)}
     clip = {k[len(CLIP_PREFIX):]: v.float() for k, v in sd.items() if k.startswith(CLIP_PREFIX)}
-    want = build_unet_shapes()
-    if set(unet) != set(want):
-        missing, extra = sorted(set(want) - set(unet))[:3], sorted(set(unet) - set(want))[:3]
-        raise WeightsFileError(f"{name!r}: its UNet weights do not match the scene model (missing {missing}, unexpected {extra})")
-    wrong = [k for k in sorted(want) if tuple(unet[k].shape) != tuple(want[k])]
-    if wrong:
-        k = wrong[0]
-        raise WeightsFileError(f"{name!r}: its UNet weights do not match the scene model ({len(wrong)} of another shape, "
-                               f"e.g. {k} is {tuple(unet[k].shape)}, expected {tuple(want[k])})")
-    total = sum(v.numel() for v in sd.values())
-    bad = sum(int((~torch.isfinite(v)).sum()) for v in sd.values() if v.is_floating_point() or v.is_complex())
-    if bad:
-        raise WeightsFileError(f"{name!r}: {bad} of {total} weights are NaN or infinite (a corrupted or badly trained file)")
+    check_shapes(name, "UNet", unet, build_unet_shapes(latent=meta["version"] == LATENT_FORMAT_VERSION))
     return unet, clip, meta
 
 
-def build_unet_shapes():
+def build_unet_shapes(latent: bool = False):
+    from . import latent_scene_model
     with torch.device("meta"):
-        return {k: v.shape for k, v in build_unet().state_dict().items()}
+        unet = latent_scene_model.build_unet() if latent else build_unet()
+        return {k: v.shape for k, v in unet.state_dict().items()}
+
+
+def read_vae(path: str, name: str):
+    """The latent model's VAE state dict; WeightsFileError naming the VAE file for anything else."""
+    from . import latent_scene_model as lsm
+    sd, meta = read_safetensors(path, name, what="scene model VAE")
+    if meta.get("format") != lsm.VAE_FORMAT:
+        raise WeightsFileError(f"{name!r} is not the scene model's VAE (metadata format {meta.get('format')!r}, "
+                               f"expected {lsm.VAE_FORMAT!r})")
+    with torch.device("meta"):
+        want = {k: v.shape for k, v in lsm.build_vae().state_dict().items()}
+    check_shapes(name, "VAE", sd, want)
+    return {k: v.float() for k, v in sd.items()}
+
+
+def latent_format(meta: dict):
+    """ComfyUI's latent format for the latent model: 4 channels, its measured scale (SD1's is
+    0.18215) and its fitted latent-to-RGB preview factors, from the file's metadata."""
+    import json
+    import comfy.latent_formats
+
+    class SceneLatent(comfy.latent_formats.SD15):
+        def __init__(self):
+            super().__init__(scale_factor=float(meta["latent_scale"]))
+            self.latent_rgb_factors = json.loads(meta["latent_rgb_factors"])
+            self.latent_rgb_factors_bias = json.loads(meta["latent_rgb_bias"])
+            self.taesd_decoder_name = None
+    return SceneLatent
 
 
 def load(path: str, name: str = None):
-    """(MODEL, CLIP, VAE) for ComfyUI from a scene-model weights file; name: how errors name it."""
+    """(MODEL, CLIP, VAE) for ComfyUI from a scene-model weights file; name: how errors name it. The
+    latent model's VAE is read from the file its metadata names, in the same folder."""
     import comfy.latent_formats
     import comfy.model_base
     import comfy.model_management
@@ -126,20 +173,34 @@ def load(path: str, name: str = None):
     import comfy.sd
     import comfy.supported_models_base
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+    from . import latent_scene_model as lsm
 
     name = name or os.path.basename(path)
     unet_sd, clip_sd, meta = read_weights(path, name)
+    latent = meta["version"] == LATENT_FORMAT_VERSION
+    if latent:
+        vae_name = meta.get("vae", "")
+        if not vae_name or os.path.basename(vae_name) != vae_name:
+            raise WeightsFileError(f"{name!r}: its metadata names no VAE file ({vae_name!r})")
+        folder_name = os.path.dirname(name)
+        vae_sd = read_vae(os.path.join(os.path.dirname(path), vae_name), os.path.join(folder_name, vae_name))
+        try:
+            fmt = latent_format(meta)
+        except (KeyError, ValueError, TypeError) as e:
+            raise WeightsFileError(f"{name!r}: its metadata's latent scale or preview factors are missing or wrong ({e})") from None
     model_type = {"v": comfy.model_base.ModelType.V_PREDICTION, "eps": comfy.model_base.ModelType.EPS}[meta.get("prediction", "eps")]
+    unet_config = dict(lsm.UNET_CONFIG if latent else UNET_CONFIG)
 
     class SceneModelConfig(comfy.supported_models_base.BASE):
-        unet_config = dict(UNET_CONFIG)
         unet_extra_config = {}
-        latent_format = comfy.latent_formats.ChromaRadiance  # 3 channels, pixel space, no scaling
+        # pixel model: 3 channels, pixel space, no scaling; latent model: its VAE's 4 channels
+        latent_format = fmt if latent else comfy.latent_formats.ChromaRadiance
         sampling_settings = {}  # SD1's scaled-linear schedule, 1000 steps
         memory_usage_factor = 0.05
         supported_inference_dtypes = [torch.float32]
 
-    config = SceneModelConfig(dict(UNET_CONFIG))
+    SceneModelConfig.unet_config = unet_config
+    config = SceneModelConfig(dict(unet_config))
     device = comfy.model_management.get_torch_device()
     model = comfy.model_base.BaseModel(config, model_type=model_type, device=device, unet_model=UNetModel)
     model.diffusion_model.load_state_dict(unet_sd, strict=True)
@@ -159,5 +220,8 @@ def load(path: str, name: str = None):
                                f"({str(e).strip().splitlines()[-1].strip()})") from None
     if missing:
         raise WeightsFileError(f"{name!r}: text encoder weights missing: {sorted(missing)[:3]}")
-    vae = comfy.sd.VAE(sd={"pixel_space_vae": torch.tensor(1.0)})
+    if latent:  # ComfyUI's own VAE class around its AutoencoderKL, as its VAE loader builds for SD
+        vae = comfy.sd.VAE(sd=vae_sd, config=lsm.VAE_CONFIG, dtype=torch.float32)
+    else:
+        vae = comfy.sd.VAE(sd={"pixel_space_vae": torch.tensor(1.0)})
     return patcher, clip, vae

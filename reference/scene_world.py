@@ -8,6 +8,12 @@ blue bar on grass"). `split()` makes the train split and a held-out split: scene
 (kind, colour, ground) combination the train split never shows, plus fresh draws.
 
 Images are (N, 3, S, S) in [0, 1], channels first; pixel i covers [i, i + 1). No ComfyUI import.
+
+Two resolutions are drawn. At 32×32 (the pixel model's world) objects span 1/6 to 1/2 of the picture.
+At any other size S (128 for the latent model, whose VAE sees what an SD VAE sees: objects many
+pixels wide) objects span 1/10 to 1/3 of the picture, the horizon lies on a multiple of S/32 and
+every length that draws an edge (a bar's least half width, the shading's falloff) scales with S/32,
+so a picture at S averaged down by 2 is, up to anti-aliasing, the same world drawn at S/2.
 """
 import math
 import random
@@ -22,8 +28,8 @@ SKIES = {"day": ((0.45, 0.65, 0.95), (0.8, 0.88, 0.98)), "dusk": ((0.55, 0.45, 0
          "overcast": ((0.62, 0.64, 0.68), (0.82, 0.83, 0.85))}
 GROUNDS = {"grass": ((0.3, 0.6, 0.25), (0.15, 0.4, 0.12)), "sand": ((0.85, 0.76, 0.55), (0.7, 0.6, 0.4)),
            "snow": ((0.95, 0.96, 0.98), (0.82, 0.85, 0.9))}
-SIZE_RANGE = (2.5, 8.0)  # an object's size s: a ball's radius, a box's half side, a bar's half length
-HORIZON_ROWS = (12, 24)  # the first ground row, inclusive range (of 32)
+SIZE_RANGE = (2.5, 8.0)  # at 32: an object's size s: a ball's radius, a box's half side, a bar's half length
+HORIZON_ROWS = (12, 24)  # the first ground row, inclusive range, in units of S/32
 BRIGHTNESS = (0.8, 1.1)
 MIN_VISIBLE = 0.6  # every object keeps at least this share of its area in view
 # Combinations the train split never shows: a scene holding one of these objects is held out.
@@ -52,8 +58,19 @@ class World:
     caption: str = field(default="", compare=False)
 
 
-def bar_half_width(size):
-    return max(1.25, 0.3 * size)
+def size_range(size: int = SIZE):
+    """(least, largest) object size s in a picture of `size` pixels: SIZE_RANGE at 32; elsewhere an
+    object spans 1/10 to 1/3 of the picture (s is half that)."""
+    return SIZE_RANGE if size == SIZE else (size / 20, size / 6)
+
+
+def unit(size: int = SIZE):
+    """Pixels per pixel of the 32×32 world: the scale of every drawn length."""
+    return size / SIZE
+
+
+def bar_half_width(length, size: int = SIZE):
+    return max(1.25 * unit(size), 0.3 * length)
 
 
 def _grid(size):
@@ -73,7 +90,7 @@ def coverage(obj: Obj, size: int = SIZE, ys=None, xs=None):
     elif obj.kind == "bar":
         c, s = torch.cos(torch.as_tensor(obj.angle)), torch.sin(torch.as_tensor(obj.angle))
         u, v = dx * c + dy * s, -dx * s + dy * c
-        signed = torch.maximum(u.abs() - obj.size, v.abs() - bar_half_width(obj.size))
+        signed = torch.maximum(u.abs() - obj.size, v.abs() - bar_half_width(obj.size, size))
     else:
         raise ValueError(f"object kind must be one of {KINDS}, got {obj.kind!r}")
     return (0.5 - signed).clamp(0, 1)
@@ -98,7 +115,7 @@ def paint(obj: Obj, world: World, ys=None, xs=None):
         ys, xs = _grid(world.size)
     colour = torch.tensor(COLOURS[obj.colour])[:, None, None]
     lx, ly = 0.8 * world.light, -0.6
-    shade = 1.0 + 0.25 * ((xs - obj.x) * lx + (ys - obj.y) * ly) / (torch.as_tensor(obj.size) + 2.0)
+    shade = 1.0 + 0.25 * ((xs - obj.x) * lx + (ys - obj.y) * ly) / (torch.as_tensor(obj.size) + 2.0 * unit(world.size))
     return colour * shade.clamp(0.6, 1.3) * world.brightness
 
 
@@ -145,7 +162,7 @@ def _visible_shares(objects, size):
 def random_object(rng: random.Random, kind=None, colour=None, size: int = SIZE):
     kind = kind or rng.choice(KINDS)
     colour = colour or rng.choice(list(COLOURS))
-    s = rng.uniform(*SIZE_RANGE)
+    s = rng.uniform(*size_range(size))
     angle = rng.uniform(0, math.pi) if kind == "bar" else 0.0
     reach = s if kind != "box" else s
     x = rng.uniform(reach + 1, size - reach - 1)
@@ -164,7 +181,8 @@ def random_world(rng: random.Random, count=None, size: int = SIZE, tries: int = 
             break
     else:
         objects = objects[:1]
-    return World(tuple(objects), sky, ground, rng.randint(*HORIZON_ROWS), round(rng.uniform(*BRIGHTNESS), 3),
+    horizon = rng.randint(*HORIZON_ROWS) * size // SIZE
+    return World(tuple(objects), sky, ground, horizon, round(rng.uniform(*BRIGHTNESS), 3),
                  round(rng.uniform(-1, 1), 3), size, caption(objects, ground, sky))
 
 
@@ -197,12 +215,12 @@ def stroke_painting(world: World):
     ys, xs = _grid(size)
     sky = torch.tensor(SKIES[world.sky]).mean(0)[:, None, None]
     ground = torch.tensor(GROUNDS[world.ground]).mean(0)[:, None, None]
-    horizon = world.horizon + 1.5 * torch.sin(xs / 4.0)
+    horizon = world.horizon + 1.5 * unit(size) * torch.sin(xs / (4.0 * unit(size)))
     img = torch.where(ys < horizon, sky, ground).clone()
     for obj in world.objects:
         blob = replace(obj, kind="box") if obj.kind == "ball" else obj
         if obj.kind == "bar":
-            blob_cover = coverage(obj, size, ys, xs) + coverage(replace(obj, size=obj.size + 1.0), size, ys, xs)
+            blob_cover = coverage(obj, size, ys, xs) + coverage(replace(obj, size=obj.size + unit(size)), size, ys, xs)
         else:
             blob_cover = coverage(blob, size, ys, xs)
         paint_mask = blob_cover >= 0.5
@@ -218,3 +236,10 @@ def object_mask(world: World, index: int = -1, threshold: float = 0.5):
     for c in covers[index + 1 if index >= 0 else len(covers) + index + 1:]:
         seen = seen * (1 - c)
     return (seen >= threshold).float()
+
+
+def rescaled(world: World, size: int):
+    """The same world drawn at `size` pixels: every position and length scaled (the horizon rounded)."""
+    f = size / world.size
+    objects = tuple(replace(o, x=o.x * f, y=o.y * f, size=o.size * f) for o in world.objects)
+    return replace(world, objects=objects, horizon=round(world.horizon * f), size=size)

@@ -1,0 +1,133 @@
+"""The shipped latent scene model (models/sde_edit_latent_scene_model.safetensors and its VAE,
+models/sde_edit_scene_vae.safetensors; reference/latent_scene_model.py) through the loader node: it
+loads as ComfyUI's MODEL, CLIP and VAE, ComfyUI's VAEEncode turns a 128×128 picture into a 4×16×16
+latent and VAEDecode brings it back with its scene intact, a few sampling steps draw valid scenes,
+the preview factors show the latent's colours; a missing, truncated, foreign or broken VAE file is
+refused naming it."""
+import os
+import random
+
+import pytest
+import safetensors
+import safetensors.torch
+import torch
+
+import comfy.sample
+import nodes as comfy_nodes
+
+from sde_edit_pack.adapter.checks import InputError
+from sde_edit_pack.nodes.scene_model import MODELS_DIR, SceneModelLoader, load_weights, weight_files
+from sde_edit_pack.reference import latent_scene_model as lsm
+from sde_edit_pack.reference import scene_parser as sp
+from sde_edit_pack.reference import scene_world as sw
+
+MODEL = os.path.join(MODELS_DIR, lsm.WEIGHTS_NAME)
+VAE = os.path.join(MODELS_DIR, lsm.VAE_NAME)
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return SceneModelLoader.execute(lsm.WEIGHTS_NAME).args
+
+
+@pytest.fixture(scope="module")
+def pictures():
+    worlds = [sw.random_world(random.Random(i), size=128) for i in range(8)]
+    return worlds, sw.render_all(worlds)
+
+
+def test_shipped_files_are_small_and_the_default():
+    assert os.path.getsize(MODEL) + os.path.getsize(VAE) <= 25 * 1024 * 1024
+    assert lsm.VAE_NAME not in weight_files()  # read with the model, not a model itself
+    assert SceneModelLoader.define_schema().inputs[0].default == lsm.WEIGHTS_NAME
+
+
+def test_vae_encode_gives_a_4x16x16_latent_and_decode_keeps_the_scene(loaded, pictures):
+    """ComfyUI's own VAEEncode / VAEDecode nodes on the loader's VAE: 8× down into 4 channels; the
+    round trip keeps what the scene parser reads (kinds and colours) in 7 of 8 fresh pictures (the
+    model card's figure on 200: ROUND_TRIP below) and stays within ROUND_TRIP_RMS of the picture."""
+    _, _, vae = loaded
+    worlds, images = pictures
+    latent = comfy_nodes.VAEEncode().encode(vae, images.movedim(1, -1))[0]
+    assert latent["samples"].shape == (8, 4, 16, 16)
+    back = comfy_nodes.VAEDecode().decode(vae, latent)[0].movedim(-1, 1)
+    assert back.shape == images.shape
+    rms = float(((back - images) ** 2).mean().sqrt())
+    kept = sum(sp.parse_at(b).matches(w.caption) for b, w in zip(back, worlds))
+    print(f"round trip RMS {rms:.4f}, parse kept {kept} of 8")
+    assert rms <= 0.05
+    assert kept >= 7
+
+
+def test_samples_valid_scenes_in_a_few_steps(loaded):
+    """16 samples of "a red ball on grass", 15 steps of euler_ancestral at cfg 3, from the loader's
+    MODEL and CLIP, decoded by its VAE: several parse as a valid scene (random weights give none)."""
+    model, clip, vae = loaded
+    pos = comfy_nodes.CLIPTextEncode().encode(clip, "a red ball on grass")[0]
+    neg = comfy_nodes.CLIPTextEncode().encode(clip, "")[0]
+    empty = torch.zeros(16, 4, 16, 16)
+    out = comfy.sample.sample(model, comfy.sample.prepare_noise(empty, 3), 15, 3.0, "euler_ancestral", "normal", pos, neg,
+                              empty, seed=3)
+    images = vae.decode(out).movedim(-1, 1)
+    assert images.shape == (16, 3, 128, 128) and torch.isfinite(images).all()
+    parses = [sp.parse_at(i) for i in images]
+    valid = sum(p.valid() for p in parses)
+    red = sum(p.world.ground == "grass" and any(o.colour == "red" for o in p.objects) for p in parses)
+    print(f"valid {valid} of 16, grass and red {red} of 16")
+    assert valid >= MIN_VALID
+    assert red >= MIN_STEERED
+
+
+def test_the_latent_preview_shows_the_pictures_colours(loaded, pictures):
+    """ComfyUI's latent preview maps the model's latent through latent_rgb_factors (fitted by the
+    training script): on fresh pictures it lands within 0.1 RMS of their 8× averaged colours."""
+    model, _, vae = loaded
+    _, images = pictures
+    fmt = model.get_model_object("latent_format")
+    z = fmt.process_in(vae.encode(images.movedim(1, -1)))
+    rgb = torch.nn.functional.linear(z.movedim(1, -1), torch.tensor(fmt.latent_rgb_factors).T,
+                                     torch.tensor(fmt.latent_rgb_factors_bias)).movedim(-1, 1)
+    want = torch.nn.functional.avg_pool2d(images * 2 - 1, 8)
+    assert float(((rgb - want) ** 2).mean().sqrt()) <= 0.2  # in [-1, 1]: 0.1 of the [0, 1] range
+
+
+def copy_model(folder):
+    data = open(MODEL, "rb").read()
+    (folder / lsm.WEIGHTS_NAME).write_bytes(data)
+
+
+def refused(folder, *words):
+    with pytest.raises(InputError) as err:
+        load_weights(lsm.WEIGHTS_NAME, str(folder))
+    message = str(err.value)
+    assert message.startswith("weights") and all(w in message for w in words), message
+    assert str(folder) not in message, message
+    return message
+
+
+def test_a_missing_truncated_foreign_or_broken_vae_is_refused_naming_it(tmp_path):
+    copy_model(tmp_path)
+    vae_path = tmp_path / lsm.VAE_NAME
+    name = f"'{lsm.VAE_NAME}'"
+    refused(tmp_path, f"scene model VAE {name} not found")
+    data = open(VAE, "rb").read()
+    vae_path.write_bytes(data[: len(data) // 2])
+    refused(tmp_path, f"scene model VAE {name} cannot be read as safetensors")
+    vae_path.write_bytes(b"")
+    refused(tmp_path, f"scene model VAE {name} cannot be read as safetensors")
+    safetensors.torch.save_file({"w": torch.zeros(2)}, str(vae_path))
+    refused(tmp_path, f"{name} is not the scene model's VAE")
+    with safetensors.safe_open(VAE, "pt") as f:
+        meta = f.metadata()
+    sd = safetensors.torch.load_file(VAE)
+    key = next(k for k in sorted(sd) if sd[k].ndim == 4)
+    safetensors.torch.save_file({**sd, key: torch.zeros(sd[key].shape[0] + 1, *sd[key].shape[1:], dtype=sd[key].dtype)},
+                                str(vae_path), metadata=meta)
+    refused(tmp_path, f"{name}: its VAE weights do not match", "of another shape")
+    broken = sd[key].clone()
+    broken.view(-1)[0] = float("nan")
+    safetensors.torch.save_file({**sd, key: broken}, str(vae_path), metadata=meta)
+    refused(tmp_path, f"{name}: 1 of", "NaN or infinite")
+    safetensors.torch.save_file(sd, str(vae_path), metadata=meta)  # the control: the same tensors load
+    model, clip, vae = load_weights(lsm.WEIGHTS_NAME, str(tmp_path))
+    assert vae.latent_channels == 4 and vae.downscale_ratio == 8
