@@ -13,7 +13,7 @@ import torch
 
 from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.nodes.scene_model import MODELS_DIR, load_weights, weight_files
-from sde_edit_pack.reference import scene_model
+from sde_edit_pack.reference import latent_scene_model, scene_model
 
 SHIPPED = os.path.join(MODELS_DIR, scene_model.WEIGHTS_NAME)
 
@@ -71,8 +71,9 @@ def test_the_menu_lists_regular_files_only(tmp_path, shipped):
     assert weight_files(str(tmp_path)) == ["b.safetensors"]
     refused(tmp_path, "a folder.safetensors", "'a folder.safetensors' is a folder")
     (tmp_path / "empty").mkdir()
-    assert weight_files(str(tmp_path / "empty")) == [scene_model.WEIGHTS_NAME]  # the default, which then says it is missing
-    assert scene_model.WEIGHTS_NAME in weight_files()
+    # the default (the latent model), which then says it is missing
+    assert weight_files(str(tmp_path / "empty")) == [latent_scene_model.WEIGHTS_NAME]
+    assert scene_model.WEIGHTS_NAME in weight_files() and latent_scene_model.WEIGHTS_NAME in weight_files()
 
 
 def test_every_bad_file_is_refused_naming_it_and_not_the_servers_path(tmp_path, shipped):
@@ -87,8 +88,10 @@ def test_every_bad_file_is_refused_naming_it_and_not_the_servers_path(tmp_path, 
     refused(tmp_path, "text.safetensors", "'text.safetensors' cannot be read as safetensors")
     write(tmp_path, "foreign.safetensors", {"w": torch.zeros(2)}, None)
     refused(tmp_path, "foreign.safetensors", "'foreign.safetensors' is not an SDE-Edit scene model")
-    write(tmp_path, "v2.safetensors", sd, {**meta, "version": "2"})
-    refused(tmp_path, "v2.safetensors", "'v2.safetensors' is scene model format version '2'")
+    write(tmp_path, "v3.safetensors", sd, {**meta, "version": "3"})
+    refused(tmp_path, "v3.safetensors", "'v3.safetensors' is scene model format version '3'")
+    write(tmp_path, "v2.safetensors", sd, {**meta, "version": "2"})  # the latent model's version: its UNet is another
+    refused(tmp_path, "v2.safetensors", "'v2.safetensors': its UNet weights do not match")
     write(tmp_path, "x0.safetensors", sd, {**meta, "prediction": "x0"})
     refused(tmp_path, "x0.safetensors", "'x0.safetensors': its metadata's prediction is 'x0'")
     partial = dict(sd)
