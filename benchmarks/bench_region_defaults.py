@@ -86,6 +86,14 @@ def fill(n, out):
             a, b = rows[("latent", threshold, g)], rows[("decoded picture", threshold, g)]
             cells = [bsm.paired([x[k] for x in a], [x[k] for x in b]).replace("SDE lower", "latent lower") for k in ("iou", "covered", "extra")]
             print(f"| {threshold:g} | {g} | {len(a)} | " + " | ".join(cells) + " |")
+    print("\nThe defaults against their neighbours, on the latent (paired, same scenes):\n")
+    print("| first − second | n | IoU | object covered | picture taken along |")
+    print("|---|---:|---|---|---|")
+    for a, b in ((("latent", 0.5, 1), ("latent", 1.0, 1)), (("latent", 1.5, 1), ("latent", 1.0, 1)),
+                 (("latent", 1.0, 0), ("latent", 1.0, 1)), (("latent", 1.0, 2), ("latent", 1.0, 1))):
+        ra, rb = rows[a], rows[b]
+        cells = [bsm.paired([x[k] for x in ra], [x[k] for x in rb]).replace("SDE lower", "first lower") for k in ("iou", "covered", "extra")]
+        print(f"| threshold {a[1]:g} grown {a[2]} − threshold {b[1]:g} grown {b[2]} | {len(ra)} | " + " | ".join(cells) + " |")
     out["fill"] = [{k: v for k, v in r.items() if k != "per_scene"} for r in table]
 
 
@@ -217,10 +225,11 @@ def main(argv=None):
     p.add_argument("parts", nargs="*", default=["fill", "drag"])
     p.add_argument("--n", type=int, default=48, help="fill: scenes; drag: scenes per object size and direction (halved)")
     p.add_argument("--rows", nargs="+", help="drag: only these settings")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (1 when two benchmarks share the 2 cores)")
     p.add_argument("--json", help="write the figures here")
     args = p.parse_args(argv)
     bsm.M = bsm.Space("latent")
-    model, cond, vae = bsm.setup()
+    model, cond, vae = bsm.setup(args.threads)
     bsm.VAE = vae
     out = {}
     for part in args.parts:

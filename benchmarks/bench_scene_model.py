@@ -9,6 +9,8 @@ figures.
 
 drag, deform and space are measured on the pixel model only (their scenes are drawn at 32×32).
 
+- vae (latent model): the VAE's round trip on n fresh pictures: PSNR, and the share whose parse is
+  unchanged (the true scene read back from the round trip).
 - quality: n samples (ComfyUI's euler_ancestral, 30 steps, normal schedule) for the captions of fresh
   scenes and of never-seen combinations, at cfg 1, 3 and 5: share that parse as a valid scene
   (residual ≤ scene_parser.VALID_RESIDUAL, one to three objects), share whose objects match their
@@ -67,6 +69,9 @@ VAE = None  # the loader's VAE (pixel model: pixel_space, 1 latent pixel = 1 ima
 
 
 QUALITY_CFGS = [1.0, 3.0, 5.0]  # --quality-cfgs
+SDEDIT_STRENGTHS = [0.3, 0.5, 0.7, 0.9]  # --sdedit-strengths
+INPAINT_STEPS = [10, 25, 50]  # --inpaint-steps
+SKIP_UNSEEN = False  # --skip-unseen
 
 
 class Space:
@@ -148,8 +153,8 @@ class Counted:
         self.model.set_model_unet_function_wrapper(wrapper)
 
 
-def setup():
-    torch.set_num_threads(2)
+def setup(threads: int = 2):
+    torch.set_num_threads(threads)
     model, clip, vae = scene_model.load(M.weights)
     encode = comfy_nodes.CLIPTextEncode()
     cache = {}
@@ -187,7 +192,7 @@ def quality(model, cond, n, out):
     held_near = sp.nearest_distance(M.judged(held_imgs), train_imgs)
     real_parse = M.parse_all(held_imgs)
     rows = []
-    for label, worlds in (("fresh captions", fresh), ("never-seen combinations", unseen)):
+    for label, worlds in (("fresh captions", fresh), ("never-seen combinations", unseen))[:1 if SKIP_UNSEEN else 2]:
         for cfg in QUALITY_CFGS:
             if label != "fresh captions" and cfg != CFG:
                 continue
@@ -218,6 +223,42 @@ def quality(model, cond, n, out):
     print(f"\nCoverage at cfg {CFG:g}: {r['cells']}; object sizes {r['sizes']}")
 
 
+def same_scene(parse, world, tolerance_px=2.0):
+    """The parse reads `world` back: the same sky and ground, the same objects (kind and colour), each
+    centre within `tolerance_px` picture pixels and size within 10 %."""
+    f = parse.world.size / world.size
+    if (parse.world.sky, parse.world.ground) != (world.sky, world.ground) or len(parse.objects) != len(world.objects):
+        return False
+    for o in world.objects:
+        match = [q for q in parse.objects if (q.kind, q.colour) == (o.kind, o.colour)]
+        if not any(math.hypot(q.x / f - o.x, q.y / f - o.y) <= tolerance_px and abs(q.size / f - o.size) <= 0.1 * o.size
+                   for q in match):
+            return False
+    return True
+
+
+def vae_round_trip(model, cond, n, out):
+    """The VAE's round trip (ComfyUI's VAE encode then decode) on n fresh pictures: PSNR, and the share
+    whose parse is unchanged: the parser reads the true scene back from the round trip (`same_scene`)."""
+    if not M.latent:
+        raise SystemExit("vae: the pixel model has no VAE to measure (its latent is the picture)")
+    worlds, _ = fresh_worlds(n, seed=400)
+    images = sw.render_all(worlds)
+    back = torch.cat([images_of(latent_of(images[i:i + 16])) for i in range(0, n, 16)])
+    mse = ((back - images) ** 2).flatten(1).mean(1)
+    psnr = [float(10 * torch.log10(1 / m.clamp_min(1e-10))) for m in mse]
+    parses = M.parse_all(back)
+    kept = [same_scene(p, w) for p, w in zip(parses, worlds)]
+    caption = [p.matches(w.caption) for p, w in zip(parses, worlds)]
+    row = {"n": n, "psnr": mean_ci(psnr), "rms": mean_ci([float(m.sqrt()) for m in mse]),
+           "parse_unchanged": share(kept), "caption_kept": share(caption), "valid": share([p.valid() for p in parses])}
+    out["vae"] = [row]
+    out["vae_pictures"] = torch.stack([images[:8], back[:8]])
+    print("\n| n | PSNR dB | RMS | parse unchanged (scene read back: objects, centres ±2 px, sizes ±10 %) | kinds and colours kept | valid scene |")
+    print("|---:|---|---|---|---|---|")
+    print(f"| {n} | {row['psnr']} | {row['rms']} | {row['parse_unchanged']} | {row['caption_kept']} | {row['valid']} |")
+
+
 def coverage(parses, real):
     def cells(ps):  # a 4×4 grid of cells over the picture
         return {(int(o.x // (p.world.size / 4)), int(o.y // (p.world.size / 4))) for p in ps for o in p.objects}
@@ -236,7 +277,7 @@ def sdedit(model, cond, n, out):
     strokes = torch.stack([sw.stroke_painting(w) for w in worlds])
     texts = [w.caption for w in worlds]
     rows = []
-    for strength in (0.3, 0.5, 0.7, 0.9):
+    for strength in SDEDIT_STRENGTHS:
         for eta in (1.0, 0.0):
             (lat,) = SDEditNoiseDenoise.execute(model, cond(texts), cond([""] * n), latent_of(strokes), 0, 30, strength,
                                                 eta, CFG, "normal", 1).args
@@ -279,7 +320,7 @@ def inpaint(model, cond, n, out):
     mask = grow(torch.stack([sw.object_mask(w) for w in worlds]), round(sw.unit(M.size)))
     texts = [w.caption for w in worlds]
     rows = []
-    for steps in (10, 25, 50):
+    for steps in INPAINT_STEPS:
         for eta in (1.0, 0.0):
             (lat,) = SDEInpaint.execute(model, cond(texts), cond([""] * n), latent_of(imgs), 0, steps, 1.0, eta, CFG,
                                         "normal", 1, 0, 0, mask=mask).args
@@ -648,20 +689,27 @@ def pictures(out, directory):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     os.makedirs(directory, exist_ok=True)
-    with open(M.weights + ".log.json") as f:
-        log = json.load(f)["loss"]
-    steps, losses = [e[0] for e in log], [e[1] for e in log]
-    smooth = [sum(losses[max(0, i - 49):i + 1]) / len(losses[max(0, i - 49):i + 1]) for i in range(len(losses))]
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot(steps, losses, color="0.8", lw=0.5, label="batch loss")
-    ax.plot(steps, smooth, color="C0", label="mean of 50")
-    ax.set_yscale("log")
-    ax.set_xlabel("step (batch 64)")
-    ax.set_ylabel("min-SNR-5-weighted v loss")
-    ax.legend()
-    ax.set_title(f"{M.name.capitalize()} training (commands/train_{M.prefix}.py)", fontsize=10)
+    curves = [(M.weights, "min-SNR-5-weighted v loss", "UNet, batch 64")]
+    if M.latent:  # the VAE's curve first: it was trained first
+        curves.insert(0, (os.path.join(os.path.dirname(M.weights), latent_scene_model.VAE_NAME), "L1 in [-1, 1]",
+                          "VAE (64×64 crops, then whole pictures)"))
+    fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 3.2), squeeze=False)
+    for ax, (path, ylabel, what) in zip(axes[0], curves):
+        with open(path + ".log.json") as f:
+            log = json.load(f)["loss"]
+        steps, losses = [e[0] for e in log], [e[1] for e in log]
+        smooth = [sum(losses[max(0, i - 49):i + 1]) / len(losses[max(0, i - 49):i + 1]) for i in range(len(losses))]
+        ax.plot(steps, losses, color="0.8", lw=0.5, label="batch loss")
+        ax.plot(steps, smooth, color="C0", label="mean of 50")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"step ({what})")
+        ax.set_ylabel(ylabel)
+        ax.legend()
+    axes[0][0].set_title(f"{M.name.capitalize()} training (commands/train_{M.prefix}.py)", fontsize=10)
     fig.tight_layout()
     fig.savefig(os.path.join(directory, f"{M.prefix}_loss.png"), dpi=110)
+    if "vae_pictures" in out:
+        grid(list(out["vae_pictures"])).save(os.path.join(directory, f"{M.prefix}_vae.png"))
     if "quality_samples" in out:
         s = out["quality_samples"]
         grid([s[i:i + 8] for i in range(0, len(s), 8)]).save(os.path.join(directory, f"{M.prefix}_samples.png"))
@@ -687,6 +735,10 @@ def main():
     p.add_argument("--n-quality", type=int, default=100, help="samples per setting of quality")
     p.add_argument("--quality-cfgs", type=float, nargs="+", default=QUALITY_CFGS,
                    help="quality: the cfg values of the fresh captions' rows (the never-seen combinations: cfg 3)")
+    p.add_argument("--skip-unseen", action="store_true", help="quality: leave out the never-seen combinations' row")
+    p.add_argument("--sdedit-strengths", type=float, nargs="+", default=SDEDIT_STRENGTHS)
+    p.add_argument("--inpaint-steps", type=int, nargs="+", default=INPAINT_STEPS)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (1 when two benchmarks share the 2 cores)")
     p.add_argument("--json", help="write the figures (and tensors, to <json>.pt) here")
     p.add_argument("--drag-methods", nargs="+", metavar="LABEL", help="drag: only these rows (e.g. warp 'warp + region')")
     p.add_argument("--drag-repeats", type=int, default=1, help="drag: run its 24 scenes this many times, fresh "
@@ -697,17 +749,21 @@ def main():
     global VAE, M
     M = Space(args.model)
     QUALITY_CFGS[:] = args.quality_cfgs
+    global SKIP_UNSEEN
+    SKIP_UNSEEN = args.skip_unseen
+    SDEDIT_STRENGTHS[:] = args.sdedit_strengths
+    INPAINT_STEPS[:] = args.inpaint_steps
     args.parts = args.parts or ["quality", "sdedit", "inpaint"] + ([] if M.latent else ["drag"])
     pixel_only = sorted(set(args.parts) & {"drag", "deform", "space"})
     if M.latent and pixel_only:
         p.error(f"{', '.join(pixel_only)} measure the pixel model only (scenes drawn at 32×32); add --model pixel")
-    model, cond, vae = setup()
+    model, cond, vae = setup(args.threads)
     VAE = vae
     out = {}
     for part in args.parts:
         started = time.time()
         print(f"\n## {part}\n", flush=True)
-        n = args.n_quality if part == "quality" else args.n
+        n = args.n_quality if part in ("quality", "vae") else args.n
         if part == "deform":
             deform(model, cond, 12, out, args.drag_methods, args.deform_sizes)
         elif part == "drag":
@@ -715,7 +771,7 @@ def main():
         elif part == "space":
             space(model, cond, 12, out, args.drag_methods)
         else:
-            {"quality": quality, "sdedit": sdedit, "inpaint": inpaint}[part](model, cond, n, out)
+            {"quality": quality, "sdedit": sdedit, "inpaint": inpaint, "vae": vae_round_trip}[part](model, cond, n, out)
         print(f"\n({part}: {time.time() - started:.0f} s)", flush=True)
     if args.pictures:
         pictures(out, args.pictures)

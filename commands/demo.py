@@ -23,8 +23,9 @@ through commands/run_workflow.py, drags the ball of a few scenes with SDE-Drag (
 and measures how far the output's ball is from the target and how real the output is. Writes
 out/demo/drag/. --skip-drag leaves it out.
 
-Last, the part on the scene model trained here (commands/demo_trained.py): the three "(trained model,
-CPU)" workflows as shipped, their outputs read back by the scene parser. Writes out/demo/trained/.
+Last, the part on the latent scene model trained here (commands/demo_trained.py): the three "(trained
+latent model, CPU)" workflows as shipped, their outputs read back by the scene parser. Writes
+out/demo/trained/.
 """
 import argparse
 import importlib
@@ -254,7 +255,7 @@ def run_parts(server, args, judge, started):
         drag_started = time.time()
         done.drags = demo_drag.run(server, args.seed, out_dir=os.path.join(OUT, "drag"))
         done.drag_secs = time.time() - drag_started
-    print("The scene model trained here: the three (trained model, CPU) workflows ...", flush=True)
+    print("The latent scene model trained here: the three (trained latent model, CPU) workflows ...", flush=True)
     trained_started = time.time()
     done.trained = demo_trained.run(server, out_dir=os.path.join(OUT, "trained"))
     done.trained_secs = time.time() - trained_started
@@ -334,7 +335,7 @@ def report_drag(args, done, command):
 
 def report_trained(args, done):
     trained_dir = os.path.join(OUT, "trained")
-    print("\nThe scene model trained here (docs/scene_model.md), the three workflows as shipped:\n")
+    print("\nThe latent scene model trained here (docs/latent_scene_model.md), the three workflows as shipped:\n")
     print(demo_trained.write_report(done.trained, out_dir=trained_dir, docs=args.docs))
     print(f"outputs: {trained_dir}/ (every saved picture, sheet.png, table.md); trained-model part {done.trained_secs:.0f} s")
 

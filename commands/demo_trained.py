@@ -1,6 +1,7 @@
-"""`make demo`'s part on the scene model trained here: the three "(trained model, CPU)" workflows run as
-shipped (SDEdit from strokes, SDE inpainting of an object, SDE-Drag of a ball), each output read back
-by the scene parser, and one sheet of the pictures.
+"""`make demo`'s part on the latent scene model trained here (shaped like SD: an 8× VAE and a UNet on its
+16×16×4 latents of 128×128 pictures): the three "(trained latent model, CPU)" workflows run as shipped
+(SDEdit from strokes, SDE inpainting of an object, SDE-Drag of a ball), each output read back by the
+scene parser (at 64×64, `scene_parser.parse_at`), and one sheet of the pictures.
 
     .venv/bin/python -m commands.demo_trained [--docs]
 
@@ -25,8 +26,8 @@ from .run_workflow import execute
 
 OUT = os.path.join(ROOT, "out", "demo", "trained")
 DOCS_SHEET = os.path.join(ROOT, "docs", "demo_trained_sheet.png")
-WORKFLOWS = [os.path.join(ROOT, "workflows", f"{name} (trained model, CPU).json") for name in ("SDEdit", "SDE Inpaint", "SDE-Drag")]
-SCALE = 6
+WORKFLOWS = [os.path.join(ROOT, "workflows", f"{name} (trained latent model, CPU).json") for name in ("SDEdit", "SDE Inpaint", "SDE-Drag")]
+TILE = 256  # px on the sheet: the 128×128 pictures twice their size
 
 
 def run(server, out_dir=OUT, log=print):
@@ -48,13 +49,14 @@ def run(server, out_dir=OUT, log=print):
             if img.class_type == "SaveAnimatedWEBP" or img.title.startswith("Sub-steps"):
                 continue
             tensor = png_to_tensor(img.data)
-            p = parser.parse(tensor)
+            p = parser.parse_at(tensor)
+            f = tensor.shape[-1] / p.world.size  # the parse's pixels -> the picture's
             note = f"{'valid' if p.valid() else 'no scene'}, residual {p.residual:.3f}"
             if img.title != "Input image":
                 note += ", caption " + ("matched" if p.matches(text) else "missed")
             if "Drag" in name and img.title == "Dragged image":
                 ball = [o for o in p.objects if o.kind == "ball"]
-                note += f", ball at ({ball[0].x:.1f}, {ball[0].y:.1f})" if ball else ", no ball"
+                note += f", ball at ({ball[0].x * f:.0f}, {ball[0].y * f:.0f})" if ball else ", no ball"
             pictures.append((img.title, img.data, note))
             with open(os.path.join(out_dir, f"{name} - {img.title}.png"), "wb") as f:
                 f.write(img.data)
@@ -64,12 +66,12 @@ def run(server, out_dir=OUT, log=print):
 
 
 def make_sheet(rows):
-    tile, gap, label = 32 * SCALE, 12, 58
+    tile, gap, label = TILE, 12, 58
     width = max(len(p) for _, _, p, _ in rows) * (tile + gap) + gap
     height = len(rows) * (tile + label + 34) + 40
     sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
-    draw.text((gap, 10), "The scene model trained here (32 by 32 px): its three workflows as shipped",
+    draw.text((gap, 10), "The latent scene model trained here (128 by 128 px through its 8x VAE): its three workflows as shipped",
               fill="black", font=font(15))
     y = 40
     for name, text, pictures, _ in rows:

@@ -181,8 +181,10 @@ def analyse(path, size=DEFAULT_SIZE, sets=()):
                     "on the Reference Scene Model: runs on a CPU",
                     "a real run of this workflow: no checkpoint needed", sets=sets)
     if "SDESceneModelLoader" in types:
+        latent = any(n["type"] == "SDESceneModelLoader" and "latent" in str(n.get("widgets_values")) for n in nodes)
         return Plan(name, path, workflow, "trained", task, TASK_TITLES[task],
-                    "on the scene model trained here: runs on a CPU",
+                    f"on the {'latent ' if latent else ''}scene model trained here: runs on a CPU",
+                    "a real run of this workflow on the trained latent model (128 by 128 px, 8x VAE)" if latent else
                     "a real run of this workflow on the trained model (32 by 32 px)", sets=sets)
     sam3 = [n["widgets_values"][0] for n in nodes if n["type"] == "CheckpointLoaderSimple" and is_sam3(n["widgets_values"][0])]
     ckpts = {n["widgets_values"][0]: family_of_checkpoint(n["widgets_values"][0])

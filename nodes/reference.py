@@ -101,7 +101,7 @@ class ReferenceSceneImage(io.ComfyNode):
 
 
 WORLD_KINDS = ["scene", "stroke painting"]
-WORLD_SIZES = ["32", "128"]  # the pixel model's pictures; the latent model's (objects 1/10 to 1/3 of them)
+WORLD_SIZES = ["32x32", "128x128"]  # the pixel model's pictures; the latent model's (objects 1/10 to 1/3 of them)
 
 
 class SceneWorldImage(io.ComfyNode):
@@ -118,8 +118,8 @@ class SceneWorldImage(io.ComfyNode):
             inputs=[
                 io.Int.Input("seed", default=0, min=0, max=2 ** 31 - 1, tooltip="Which scene (the same seed draws the same scene)."),
                 io.Combo.Input("kind", options=WORLD_KINDS, default="scene"),
-                io.Combo.Input("size", options=WORLD_SIZES, default="32", optional=True,
-                               tooltip="Picture size: 32 (the pixel scene model's) or 128 (the latent scene model's)."),
+                io.Combo.Input("size", options=WORLD_SIZES, default="32x32", optional=True,
+                               tooltip="Picture size: 32x32 (the pixel scene model's) or 128x128 (the latent scene model's)."),
             ],
             outputs=[io.Image.Output(), io.Mask.Output(display_name="nearest_object"), io.String.Output(display_name="caption")],
         )
@@ -129,10 +129,10 @@ class SceneWorldImage(io.ComfyNode):
         return choices_valid(kind=(kind, WORLD_KINDS))
 
     @classmethod
-    def execute(cls, seed, kind, size="32") -> io.NodeOutput:
+    def execute(cls, seed, kind, size="32x32") -> io.NodeOutput:
         check_choice("kind", kind, WORLD_KINDS)
         check_choice("size", size, WORLD_SIZES)
         check_numbers(cls, seed=seed)
-        w = scene_world.random_world(random.Random(seed), size=int(size))
+        w = scene_world.random_world(random.Random(seed), size=int(size.split("x")[0]))
         img = scene_world.render(w) if kind == "scene" else scene_world.stroke_painting(w)
         return io.NodeOutput(img.permute(1, 2, 0)[None].contiguous(), scene_world.object_mask(w)[None], w.caption)

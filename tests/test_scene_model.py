@@ -106,3 +106,11 @@ def test_scene_world_image_node_draws_the_seeds_scene_and_names_bad_inputs():
         SceneWorldImage.execute(8, "photo")
     with pytest.raises(InputError, match="seed"):
         SceneWorldImage.execute(-1, "scene")
+    # 128×128 for the latent model: the same scene (caption), objects 1/10 to 1/3 of the picture
+    big, big_mask, big_caption = SceneWorldImage.execute(8, "scene", "128x128").args
+    assert big.shape == (1, 128, 128, 3) and big_mask.shape == (1, 128, 128) and big_caption == caption
+    p = sp.parse_at(big[0].movedim(-1, 0))
+    (ball,) = p.objects
+    assert p.valid() and p.matches(caption) and abs(2 * ball.x - 25.8) < 1 and abs(2 * ball.y - 40.7) < 1  # the latent drag workflow's points
+    with pytest.raises(InputError, match="size"):
+        SceneWorldImage.execute(8, "scene", "64x64")

@@ -178,7 +178,8 @@ def test_cpu_workflow_runs_and_saves_images(path, runs):
     for node_id in saves:
         assert images.get(node_id), f"SaveImage {node_id} saved nothing"
         for img in images[node_id]:
-            assert img.shape == ((32, 32, 3) if "trained model" in path else (64, 64, 3))
+            assert img.shape == ((128, 128, 3) if "trained latent model" in path else
+                                 (32, 32, 3) if "trained model" in path else (64, 64, 3))
             assert img.std() > 10  # a scene, not a flat or black frame
     check_outputs_unchanged(os.path.basename(path), {f"{node_id}/{i}": img for node_id in saves
                                                     for i, img in enumerate(images[node_id])})
