@@ -136,6 +136,7 @@ PAIRS = (("warp, image", "warp, latent"), ("warp 4 evals, image", "warp, image")
          ("paper SDE-Drag + region", "ODE-Drag + region"))
 
 
+@torch.inference_mode()  # as in a prompt: the conditioning's text encoder would otherwise record gradients
 def drag_once(model, cond, worlds, latent, pairs_image, region_image, setting, warp_space, eta):
     samples = latent["samples"]
     region_latent = None if region_image is None else adrag.marked_region(region_image, [], samples, FACTOR)[1]
