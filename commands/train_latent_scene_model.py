@@ -32,6 +32,18 @@ STATE_DIR = os.path.join(ROOT, "out", "train_latent_scene_model")  # --state
 KL_WEIGHT = 1e-6
 
 
+def initialise(module):
+    """torch's own initialisation for ComfyUI's layers, which skip it (a checkpoint fills them). The
+    UNet gets the same through training_ops(); AutoencoderKL takes no operations, so its layers are
+    initialised after it is built."""
+    for m in module.modules():
+        for cls in (torch.nn.Conv2d, torch.nn.Linear, torch.nn.GroupNorm, torch.nn.LayerNorm):
+            if isinstance(m, cls):
+                cls.reset_parameters(m)
+                break
+    return module
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m commands.train_latent_scene_model", description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=os.path.join(ROOT, "models"), help="folder the two weights files are written to")
@@ -133,7 +145,7 @@ def train_vae(args, lsm, sw):
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     images, _ = pictures(sw, args.vae_pictures, seed=args.seed + 1)  # not the UNet's pictures
-    vae = lsm.build_vae(operations_init=True).to(dev)
+    vae = initialise(lsm.build_vae()).to(dev)
     opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
     run = Run("vae", args, args.vae_steps, args.vae_minutes)
     run.resume({"vae": vae, "opt": opt})

@@ -34,30 +34,16 @@ UNET_CONFIG = dict(
     use_checkpoint=False)
 
 
-def build_vae(operations_init=False):
-    """ComfyUI's AutoencoderKL with VAE_CONFIG (its layers skip initialisation, as for a checkpoint;
-    operations_init=True gives them torch's initialisation, for training)."""
+def build_vae():
+    """ComfyUI's AutoencoderKL with VAE_CONFIG (its layers skip initialisation, as for a checkpoint)."""
     from comfy.ldm.models.autoencoder import AutoencoderKL
-    vae = AutoencoderKL(**VAE_CONFIG["params"])
-    if operations_init:
-        initialise(vae)
-    return vae
+    return AutoencoderKL(**VAE_CONFIG["params"])
 
 
 def build_unet(operations=None):
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
     import comfy.ops
     return UNetModel(**UNET_CONFIG, operations=operations or comfy.ops.disable_weight_init)
-
-
-def initialise(module):
-    """torch's own initialisation for ComfyUI's layers (which skip it: a checkpoint fills them)."""
-    for m in module.modules():
-        for cls in (torch.nn.Conv2d, torch.nn.Linear, torch.nn.GroupNorm, torch.nn.LayerNorm):
-            if isinstance(m, cls):
-                cls.reset_parameters(m)
-                break
-    return module
 
 
 def encode_mean(vae, images):
