@@ -4,6 +4,7 @@ with caption conditioning and caption dropout. Seeded; each stage stops at its -
 --*-minutes (that stage's whole budget, earlier runs included), whichever comes first.
 
     .venv/bin/python -m commands.train_latent_scene_model               # both stages, on the CPU
+    .venv/bin/python -m commands.train_latent_scene_model --stage decoder   # then the decoder alone
     .venv/bin/python -m commands.train_latent_scene_model --resume \\
         --unet-steps 20000 --unet-minutes 600 --device cuda             # train on, longer, on a GPU
 
@@ -13,7 +14,9 @@ resumable state per stage under out/train_latent_scene_model/ (not shipped). The
 64×64 crops for the first half of its budget, then on whole pictures (its GroupNorms normalise over
 the picture, so a crop's statistics are not a whole picture's: crop training alone reconstructed
 whole pictures worse than crops, 0.24 against 0.18 L1), plus a KL term of 1e-6 as SD's. The UNet: as commands/train_scene_model (v-prediction on SD1's schedule, min-SNR-5,
-caption dropout 15 %, AdamW, EMA 0.999) on the latents' means times the measured latent scale.
+caption dropout 15 %, AdamW, EMA 0.999) on the latents' means times the measured latent scale. The
+decoder stage (not in "all"): the trained VAE's decoder alone, its encoder frozen, with object pixels
+weighted in the L1 (train_decoder).
 """
 import argparse
 import json
@@ -22,6 +25,7 @@ import os
 import random
 import time
 
+import safetensors
 import torch
 
 from .train_scene_model import build_text_encoder, training_ops
@@ -47,7 +51,8 @@ def initialise(module):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m commands.train_latent_scene_model", description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=os.path.join(ROOT, "models"), help="folder the two weights files are written to")
-    p.add_argument("--stage", choices=("all", "vae", "unet"), default="all")
+    p.add_argument("--stage", choices=("all", "vae", "unet", "decoder"), default="all",
+                   help="decoder: fine-tune the trained VAE's decoder alone (the latents, and so the UNet, stay valid)")
     p.add_argument("--vae-steps", type=int, default=2000)
     p.add_argument("--vae-minutes", type=float, default=25.0)
     p.add_argument("--vae-batch", type=int, default=12)
@@ -55,6 +60,12 @@ def parse_args(argv=None):
     p.add_argument("--vae-pictures", type=int, default=4000)
     p.add_argument("--vae-whole-after", type=float, default=0.5,
                    help="share of the VAE's budget after which it trains on whole pictures instead of 64×64 crops")
+    p.add_argument("--decoder-steps", type=int, default=4000)
+    p.add_argument("--decoder-minutes", type=float, default=15.0)
+    p.add_argument("--decoder-batch", type=int, default=4)
+    p.add_argument("--decoder-lr", type=float, default=2e-4)
+    p.add_argument("--object-weight", type=float, default=10.0,
+                   help="the decoder's L1 on object pixels counts this many times a background pixel's")
     p.add_argument("--unet-steps", type=int, default=2000)
     p.add_argument("--unet-minutes", type=float, default=60.0, help="includes encoding the training pictures")
     p.add_argument("--unet-batch", type=int, default=64)
@@ -82,6 +93,8 @@ def main(argv=None):
         train_vae(args, lsm, sw)
     if args.stage in ("all", "unet"):
         train_unet(args, lsm, scene_model, sw)
+    if args.stage == "decoder":
+        train_decoder(args, lsm, sw)
 
 
 class Run:
@@ -186,6 +199,61 @@ def train_vae(args, lsm, sw):
     print(f"vae done: {run.step} steps in {run.seconds() / 60:.1f} min", flush=True)
 
 
+def object_masks(sw, worlds):
+    """(n, 1, S, S) uint8: 255 where an object covers the pixel (the union of their coverages)."""
+    masks = []
+    for w in worlds:
+        cover = torch.zeros(w.size, w.size)
+        for obj in w.objects:
+            cover = torch.maximum(cover, sw.coverage(obj, w.size))
+        masks.append((cover * 255).round().to(torch.uint8)[None])
+    return torch.stack(masks)
+
+
+def train_decoder(args, lsm, sw):
+    """Fine-tune the shipped VAE's decoder alone, its encoder frozen, as SD's ft-EMA / ft-MSE decoders
+    were: the latents do not change, so the UNet trained on them stays valid. Its L1 counts an object's
+    pixels `--object-weight` times a background pixel's: objects are 1-11 % of a picture, and the
+    whole-picture L1 let the first training wash out their colours and drop small ones."""
+    dev = torch.device(args.device)
+    torch.manual_seed(args.seed + 2)
+    random.seed(args.seed + 2)
+    images, worlds = pictures(sw, args.vae_pictures, seed=args.seed + 1)  # the VAE's own pictures
+    masks = object_masks(sw, worlds)
+    vae = load_trained_vae(args, lsm).to(dev)
+    trained = [vae.decoder, vae.post_quant_conv]
+    for m in trained:
+        m.requires_grad_(True)
+    params = [p for m in trained for p in m.parameters()]
+    opt = torch.optim.AdamW(params, lr=args.decoder_lr, weight_decay=0.0)
+    run = Run("decoder", args, args.decoder_steps, args.decoder_minutes)
+    run.resume({"decoder": vae.decoder, "post_quant_conv": vae.post_quant_conv, "opt": opt})
+    vae.decoder.train()
+    print(f"decoder: {sum(p.numel() for p in params) / 1e6:.2f} M parameters trained, {len(images)} pictures", flush=True)
+    while run.going():
+        idx = [random.randrange(len(images)) for _ in range(args.decoder_batch)]
+        x = images[idx].to(dev).float() / 255 * 2 - 1
+        weight = 1 + (args.object_weight - 1) * masks[idx].to(dev).float() / 255
+        with torch.no_grad():
+            mean, logvar = vae.quant_conv(vae.encoder(x)).chunk(2, 1)
+            z = mean + torch.randn_like(mean) * (0.5 * logvar.clamp(-30, 20)).exp()
+        y = vae.decoder(vae.post_quant_conv(z))
+        loss = (weight * (y - x).abs()).mean() / weight.mean()
+        for g in opt.param_groups:
+            g["lr"] = run.lr(args.decoder_lr, warmup=50)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        run.record(loss.detach(), l1=round(float((y.detach() - x).abs().mean()), 5))
+        if run.step % 100 == 0:
+            run.save({"decoder": vae.decoder, "post_quant_conv": vae.post_quant_conv, "opt": opt})
+    run.save({"decoder": vae.decoder, "post_quant_conv": vae.post_quant_conv, "opt": opt})
+    vae.eval().requires_grad_(False)
+    save_decoder(args, lsm, vae.cpu(), run)
+    print(f"decoder done: {run.step} steps in {run.seconds() / 60:.1f} min", flush=True)
+
+
 def save_vae(args, lsm, vae, run):
     import safetensors.torch
     sd = {k: v.detach().to(torch.float16).contiguous() for k, v in vae.state_dict().items()}
@@ -194,6 +262,23 @@ def save_vae(args, lsm, vae, run):
             "lr": str(args.vae_lr), "pictures": str(args.vae_pictures), "kl_weight": str(KL_WEIGHT), "seed": str(args.seed),
             "command": "python -m commands.train_latent_scene_model"}
     _write(os.path.join(args.models, lsm.VAE_NAME), sd, meta, run)
+
+
+def save_decoder(args, lsm, vae, run):
+    """The VAE file with its fine-tuned decoder: the first training's metadata and loss log kept, the
+    decoder's added beside them."""
+    path = os.path.join(args.models, lsm.VAE_NAME)
+    with safetensors.safe_open(path, "pt") as f:
+        meta = dict(f.metadata())
+    with open(path + ".log.json") as f:
+        first = json.load(f)
+    meta.update(decoder_steps=str(run.step), decoder_minutes=f"{run.seconds() / 60:.1f}", decoder_batch=str(args.decoder_batch),
+                decoder_lr=str(args.decoder_lr), object_weight=str(args.object_weight),
+                decoder_command="python -m commands.train_latent_scene_model --stage decoder")
+    sd = {k: v.detach().to(torch.float16).contiguous() for k, v in vae.state_dict().items()}
+    _write(path, sd, meta, run)
+    with open(path + ".log.json", "w") as f:
+        json.dump({"meta": meta, "loss": first["loss"], "decoder_loss": run.log}, f)
 
 
 def _write(path, sd, meta, run):

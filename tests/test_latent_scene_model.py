@@ -5,6 +5,7 @@ latent and VAEDecode brings it back, a few sampling steps follow the caption thr
 preview factors show the latent's colours; a missing, truncated, foreign or broken VAE file is refused
 naming it. What this model does not do yet (keep a scene through the VAE, draw valid scenes often) is
 measured in docs/latent_scene_model.md, not asserted here."""
+import json
 import os
 import random
 
@@ -143,3 +144,29 @@ def test_a_missing_truncated_foreign_or_broken_vae_is_refused_naming_it(tmp_path
     safetensors.torch.save_file(sd, str(vae_path), metadata=meta)  # the control: the same tensors load
     model, clip, vae = load_weights(lsm.WEIGHTS_NAME, str(tmp_path))
     assert vae.latent_channels == 4 and vae.downscale_ratio == 8
+
+
+def test_the_decoder_fine_tune_keeps_the_encoder_so_the_unets_latents_stay_valid(tmp_path):
+    """`train_latent_scene_model --stage decoder` (how the shipped VAE's decoder was trained on) changes
+    the decoder and leaves every encoder weight bit for bit, so the latents the UNet was trained on, and
+    the latent scale in the model's metadata, still hold; the first training's metadata and loss log are
+    kept beside the decoder's."""
+    from commands import train_latent_scene_model as train
+    for suffix in ("", ".log.json"):
+        (tmp_path / (lsm.VAE_NAME + suffix)).write_bytes(open(VAE + suffix, "rb").read())
+    train.main(["--stage", "decoder", "--models", str(tmp_path), "--state", str(tmp_path / "state"), "--decoder-steps", "2",
+                "--vae-pictures", "8", "--decoder-batch", "2", "--threads", str(torch.get_num_threads())])  # leave the suite's threads as they are
+    before, after = safetensors.torch.load_file(VAE), safetensors.torch.load_file(str(tmp_path / lsm.VAE_NAME))
+    assert before.keys() == after.keys()
+    frozen = [k for k in before if k.startswith(("encoder.", "quant_conv."))]
+    trained = [k for k in before if k.startswith(("decoder.", "post_quant_conv."))]
+    assert frozen and len(frozen) + len(trained) == len(before)
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert sum(not torch.equal(before[k], after[k]) for k in trained) > len(trained) // 2
+    with safetensors.safe_open(str(tmp_path / lsm.VAE_NAME), "pt") as f:
+        meta = f.metadata()
+    with safetensors.safe_open(VAE, "pt") as f:
+        first = f.metadata()
+    assert meta["decoder_steps"] == "2" and all(meta[k] == first[k] for k in ("steps", "minutes", "format", "ddconfig"))
+    log = json.load(open(str(tmp_path / lsm.VAE_NAME) + ".log.json"))
+    assert log["loss"] == json.load(open(VAE + ".log.json"))["loss"] and len(log["decoder_loss"]) == 2
