@@ -1,7 +1,7 @@
 """The region drag's defaults, decided on the latent scene model (an 8× VAE and a UNet on its
 16×16×4 latents, reference/latent_scene_model.py), paired over the same scenes.
 
-    .venv/bin/python -m benchmarks.bench_region_defaults [fill] [drag] [--n 48] [--json F]
+    .venv/bin/python -m benchmarks.bench_region_defaults [fill] [drag] [deform] [--n 48] [--json F]
 
 - fill: what `similar_region` (the default `handle_region`'s flood fill) finds from a handle on the
   nearest object of fresh 128×128 scenes, run on the VAE's latent (what the node does) against run on
@@ -17,6 +17,10 @@
   spaces; paper SDE-Drag against ODE-Drag. Placement error (picture pixels), identity, valid scene,
   parse residual, what was left behind at the source, largest change of the second object, model
   evaluations (a UNet wrapper counts them, CFG included).
+- deform: two-pair drags that rotate a bar (half length 10 or 18 px) by 30 degrees or stretch it 1.5
+  times (bench_scene_model's deform, at 128×128): warp with the bar's mask as the region or with none,
+  paper SDE-Drag against ODE-Drag with the region; orientation and stretch errors, placement,
+  identity, valid scene, left behind, the corner object's change, evaluations.
 Intervals 95 %; "paired" rows give the per-scene difference of two settings on the same scenes and seed.
 """
 import argparse
@@ -120,7 +124,9 @@ def warp_setting(evaluations):
     return replace(adrag.PRESETS["warp"], steps=evaluations, t0=0.5)
 
 
+ROUND_TRIP = ("no drag: the VAE's round trip", None, "latent", None, 1.0)  # what the VAE alone changes
 DRAG_ROWS = (  # label, setting, warp_space, region ("mask" / None = similar + windows), eta
+    ROUND_TRIP,
     ("warp, image", adrag.PRESETS["warp"], "image", "mask", 1.0),
     ("warp, latent", adrag.PRESETS["warp"], "latent", "mask", 1.0),
     ("warp 4 evals, image", warp_setting(4), "image", "mask", 1.0),
@@ -138,6 +144,8 @@ PAIRS = (("warp, image", "warp, latent"), ("warp 4 evals, image", "warp, image")
 
 @torch.inference_mode()  # as in a prompt: the conditioning's text encoder would otherwise record gradients
 def drag_once(model, cond, worlds, latent, pairs_image, region_image, setting, warp_space, eta):
+    if setting is None:  # the reference row: the VAE's round trip alone, no drag
+        return bsm.images_of(latent)
     samples = latent["samples"]
     region_latent = None if region_image is None else adrag.marked_region(region_image, [], samples, FACTOR)[1]
     pairs = adrag.to_latent(pairs_image, FACTOR)
@@ -179,7 +187,7 @@ def drag(model, cond, n, out, only=None):
             latent = bsm.latent_of(imgs)
             moved = [[o for o in w.objects if (o.x, o.y) == (48.0, 56.0)][0] for w in worlds]
             region_image = torch.stack([sw.object_mask(replace(w, objects=(m,))) for w, m in zip(worlds, moved)])
-            pairs_image = [((48.0, 56.0), (48.0 + dx, 56.0 + dy))]
+            pairs_image = [((47.5, 55.5), (47.5 + dx, 55.5 + dy))]  # the node's pixel coordinates: world − ½
             for label, setting, space, region, eta in DRAG_ROWS:
                 if only and label not in only:
                     continue
@@ -221,13 +229,72 @@ def drag(model, cond, n, out, only=None):
                                                       **dict(zip(("placement", "residual", "left_behind"), cells))})
 
 
+DEFORM_ROWS = (  # label, setting, warp_space, region, eta
+    ROUND_TRIP,
+    ("warp + region, image", adrag.PRESETS["warp"], "image", "mask", 1.0),
+    ("warp, no region, image", adrag.PRESETS["warp"], "image", None, 1.0),
+    ("paper SDE-Drag + region", adrag.PAPER, "latent", "mask", 1.0),
+    ("ODE-Drag + region", adrag.PAPER, "latent", "mask", 0.0),
+)
+DEFORM_SIZES = (10.0, 18.0)  # bar half lengths: 20 and 36 px long, 2.5 and 4.5 latent pixels
+
+
+def deform_worlds(size, rng, n):
+    """bench_scene_model's deform scenes at 128×128: the bar at (64, 64), the corner object at (16, 16)."""
+    return bsm.deform_worlds(size, rng, n, picture=SIZE, corner=(16.0, 8.0))
+
+
+def deform(model, cond, n, out, only=None):
+    """Two-pair drags that rotate a bar by 30 degrees or stretch it 1.5 times on the latent model, as
+    bench_scene_model's deform on the pixel model (its pairs and scores): the bar's own mask as the
+    region (or none: the default similar + windows), warp against paper SDE-Drag against ODE-Drag."""
+    rng = random.Random(9)
+    rows = {}
+    for size in DEFORM_SIZES:
+        worlds = deform_worlds(size, rng, n)
+        imgs = sw.render_all(worlds)
+        for how in ("rotate", "stretch"):
+            for label, setting, space, region, eta in DEFORM_ROWS:
+                if only and label not in only:
+                    continue
+                results = []
+                for w, img in zip(worlds, imgs):
+                    bar = [o for o in w.objects if o.kind == "bar" and (o.x, o.y) == (64.0, 64.0)][0]
+                    pairs, ideal_bar = bsm.deform_pairs(bar, how)
+                    region_image = sw.object_mask(replace(w, objects=(bar,)))[None] if region else None
+                    counted = bsm.Counted(model)
+                    started = time.time()
+                    r = drag_once(counted.model, cond, [w], bsm.latent_of(img[None]), pairs, region_image, setting, space, eta)[0]
+                    results.append(dict(bsm.score_deform(w, img, bar, ideal_bar, r), evals=counted.latents,
+                                        seconds=time.time() - started))
+                    if size == DEFORM_SIZES[-1] and len(results) <= 6:
+                        out.setdefault("deform_pictures", {}).setdefault(f"{how} {size:g}", {}).setdefault(label, []).append(r)
+                rows[(label, how, size)] = results
+                print(f"{label} {how} {size:g}: done", flush=True)
+            if size == DEFORM_SIZES[-1]:
+                out.setdefault("deform_pictures", {}).setdefault(f"{how} {size:g}", {})["input"] = list(imgs[:6])
+    out["deform_pictures"] = {k: {label: torch.stack(v) for label, v in d.items()} for k, d in out.get("deform_pictures", {}).items()}
+    out["deform"] = bsm.deform_table(rows)
+    print("\n| SDE − ODE (paper, region) | drag | bar half length | n | orientation error deg | stretch error (reach) | left behind |")
+    print("|---|---|---:|---:|---|---|---|")
+    for how in ("rotate", "stretch"):
+        for size in DEFORM_SIZES:
+            a, b = rows.get(("paper SDE-Drag + region", how, size)), rows.get(("ODE-Drag + region", how, size))
+            if a and b:
+                cells = [bsm.paired([x[k] for x in a], [x[k] for x in b]) for k in ("orientation", "reach", "left_behind")]
+                print(f"| paper SDE − ODE | {how} | {size:g} | {len(a)} | " + " | ".join(cells) + " |")
+                out.setdefault("deform_paired", []).append({"drag": how, "size": size, "n": len(a),
+                                                            **dict(zip(("orientation", "reach", "left_behind"), cells))})
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_region_defaults", description=__doc__.split("\n\n")[0])
-    p.add_argument("parts", nargs="*", default=["fill", "drag"])
+    p.add_argument("parts", nargs="*", default=["fill", "drag", "deform"], choices=("fill", "drag", "deform"))
     p.add_argument("--n", type=int, default=48, help="fill: scenes; drag: scenes per object size and direction (halved)")
     p.add_argument("--rows", nargs="+", help="drag: only these settings")
     p.add_argument("--threads", type=int, default=2, help="torch threads (1 when two benchmarks share the 2 cores)")
     p.add_argument("--json", help="write the figures here")
+    p.add_argument("--pictures", metavar="DIR", help="write the drag's and deform's picture grids here (docs/ for the model card)")
     args = p.parse_args(argv)
     bsm.M = bsm.Space("latent")
     model, cond, vae = bsm.setup(args.threads)
@@ -238,9 +305,20 @@ def main(argv=None):
         print(f"\n## {part}\n", flush=True)
         if part == "fill":
             fill(args.n, out)
+        elif part == "deform":
+            deform(model, cond, max(2, args.n // 4), out, args.rows)
         else:
             drag(model, cond, max(2, args.n // 4), out, args.rows)
         print(f"\n({part}: {time.time() - started:.0f} s)", flush=True)
+    if args.pictures:
+        os.makedirs(args.pictures, exist_ok=True)
+        if "drag_pictures" in out:  # the large object dragged right: input, then each setting
+            d = out["drag_pictures"]
+            bsm.grid([d["input"]] + [d[label] for label, *_ in DRAG_ROWS if label in d]).save(
+                os.path.join(args.pictures, "latent_scene_model_drag.png"))
+        for key, d in out.get("deform_pictures", {}).items():  # "rotate 18": input, then each setting
+            bsm.grid([d["input"]] + [d[label] for label, *_ in DEFORM_ROWS if label in d]).save(
+                os.path.join(args.pictures, f"latent_scene_model_{key.split()[0]}.png"))
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         torch.save({k: v for k, v in out.items() if isinstance(v, dict)}, args.json + ".pt")

@@ -7,7 +7,8 @@ figures.
 
     .venv/bin/python -m benchmarks.bench_scene_model [quality sdedit inpaint drag] [--model latent|pixel] [--n 24] [--json out/scene_model.json]
 
-drag, deform and space are measured on the pixel model only (their scenes are drawn at 32×32).
+drag, deform and space are measured here on the pixel model only (their scenes are drawn at 32×32);
+on the latent model the drag's translations, rotations and stretches are benchmarks/bench_region_defaults.
 
 - vae (latent model): the VAE's round trip on n fresh pictures: PSNR, and the share whose parse is
   unchanged (the true scene read back from the round trip).
@@ -244,7 +245,8 @@ def vae_round_trip(model, cond, n, out):
         raise SystemExit("vae: the pixel model has no VAE to measure (its latent is the picture)")
     worlds, _ = fresh_worlds(n, seed=400)
     images = sw.render_all(worlds)
-    back = torch.cat([images_of(latent_of(images[i:i + 16])) for i in range(0, n, 16)])
+    with torch.inference_mode():
+        back = torch.cat([images_of(latent_of(images[i:i + 16])) for i in range(0, n, 16)])
     mse = ((back - images) ** 2).flatten(1).mean(1)
     psnr = [float(10 * torch.log10(1 / m.clamp_min(1e-10))) for m in mse]
     parses = M.parse_all(back)
@@ -279,9 +281,10 @@ def sdedit(model, cond, n, out):
     rows = []
     for strength in SDEDIT_STRENGTHS:
         for eta in (1.0, 0.0):
-            (lat,) = SDEditNoiseDenoise.execute(model, cond(texts), cond([""] * n), latent_of(strokes), 0, 30, strength,
-                                                eta, CFG, "normal", 1).args
-            imgs = images_of(lat)
+            with torch.inference_mode():  # as in a prompt (else the conditioning carries autograd into attention)
+                (lat,) = SDEditNoiseDenoise.execute(model, cond(texts), cond([""] * n), latent_of(strokes), 0, 30, strength,
+                                                    eta, CFG, "normal", 1).args
+                imgs = images_of(lat)
             parses = M.parse_all(imgs)
             residual = [p.residual for p in parses]
             faith = [float(((a - b) ** 2).mean().sqrt()) for a, b in zip(imgs, strokes)]
@@ -322,9 +325,10 @@ def inpaint(model, cond, n, out):
     rows = []
     for steps in INPAINT_STEPS:
         for eta in (1.0, 0.0):
-            (lat,) = SDEInpaint.execute(model, cond(texts), cond([""] * n), latent_of(imgs), 0, steps, 1.0, eta, CFG,
-                                        "normal", 1, 0, 0, mask=mask).args
-            res = images_of(lat)
+            with torch.inference_mode():  # as in a prompt
+                (lat,) = SDEInpaint.execute(model, cond(texts), cond([""] * n), latent_of(imgs), 0, steps, 1.0, eta, CFG,
+                                            "normal", 1, 0, 0, mask=mask).args
+                res = images_of(lat)
             parses = M.parse_all(res)
             hole = [float((((M.judged(r[None])[0] - sw.render(p.world)) ** 2).mean(0) * m).sum().div(m.sum()).sqrt())
                     for r, p, m in zip(res, parses, M.judged(mask[:, None])[:, 0])]
@@ -467,17 +471,19 @@ DEFORM_METHODS = ("warp", "warp + similar", "warp + similar + windows", "warp + 
                   "paper + region")
 
 
-def deform_worlds(size, rng, n=12):
-    """n scenes with a bar of half length `size` centred at (16, 16) at a random angle, every other one
-    with a small second object in a corner, clear of the bar even when it is stretched 1.5 times."""
+def deform_worlds(size, rng, n=12, picture=32, corner=(5.0, 3.0)):
+    """n scenes of `picture` pixels with a bar of half length `size` at the centre at a random angle,
+    every other one with a small second object (centred at corner[0] in both coordinates, size
+    corner[1]) in a corner, clear of the bar even when it is stretched 1.5 times."""
     worlds = []
+    c = picture / 2
     for i in range(n):
         colours = rng.sample(list(sw.COLOURS), 2)
-        objects = [sw.Obj("bar", colours[0], 16.0, 16.0, size, rng.uniform(0, math.pi))]
+        objects = [sw.Obj("bar", colours[0], c, c, size, rng.uniform(0, math.pi))]
         if i % 2:
-            objects = [sw.Obj(rng.choice(sw.KINDS), colours[1], 5.0, 5.0, 3.0, 0.5)] + objects
+            objects = [sw.Obj(rng.choice(sw.KINDS), colours[1], corner[0], corner[0], corner[1], 0.5)] + objects
         worlds.append(sw.World(tuple(objects), rng.choice(list(sw.SKIES)), rng.choice(list(sw.GROUNDS)),
-                               rng.randint(*sw.HORIZON_ROWS), 1.0, rng.uniform(-1, 1), 32))
+                               rng.randint(*sw.HORIZON_ROWS) * picture // 32, 1.0, rng.uniform(-1, 1), picture))
     return [replace(w, caption=sw.caption(w.objects, w.ground, w.sky)) for w in worlds]
 
 
@@ -497,12 +503,13 @@ def deform_pairs(bar, how):
 
 
 def score_deform(w, img, bar, ideal_bar, r):
-    """The deform figures of one result r (3, 32, 32) of world w whose `bar` should have become
-    `ideal_bar`."""
-    p = sp.parse(r)
+    """The deform figures of one result r (3, S, S) of world w whose `bar` should have become
+    `ideal_bar`; lengths in picture pixels (the parse, at M.parse_size, scaled back)."""
+    p = M.parse(r)
+    f = p.world.size / w.size
     ideal = replace(w, objects=tuple(ideal_bar if o is bar else o for o in w.objects))
     found = [o for o in p.objects if o.colour == bar.colour]
-    o = min(found, key=lambda o: math.hypot(o.x - ideal_bar.x, o.y - ideal_bar.y)) if found else None
+    o = min(found, key=lambda o: math.hypot(o.x / f - ideal_bar.x, o.y / f - ideal_bar.y)) if found else None
     turn = abs(o.angle - ideal_bar.angle) % math.pi if o and o.kind == "bar" else float("nan")
     source = sw.object_mask(replace(w, objects=(bar,))) * (1 - sw.object_mask(replace(w, objects=(ideal_bar,))))
     left = float((((r - sw.render(ideal)) ** 2).mean(0) * source).sum().div(source.sum().clamp_min(1)).sqrt())
@@ -512,14 +519,14 @@ def score_deform(w, img, bar, ideal_bar, r):
     # the stretch's figure: how far along the bar's axis the result differs from the scene without the bar
     # (the parser's bars widen as they lengthen, so its half length reads a bar stretched alone short)
     bare = sw.render(replace(w, objects=tuple(others)))
-    ys, xs = torch.meshgrid(torch.arange(32) + 0.5, torch.arange(32) + 0.5, indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(w.size) + 0.5, torch.arange(w.size) + 0.5, indexing="ij")
     c, s_ = math.cos(bar.angle), math.sin(bar.angle)
     u, v = (xs - bar.x) * c + (ys - bar.y) * s_, -(xs - bar.x) * s_ + (ys - bar.y) * c
-    strip = ((r - bare).abs().amax(0) > 0.25) & (v.abs() <= sw.bar_half_width(bar.size) + 1)
+    strip = ((r - bare).abs().amax(0) > 0.25) & (v.abs() <= sw.bar_half_width(bar.size, w.size) + sw.unit(w.size))
     reach = float(u.abs()[strip].max() + 0.5) if bool(strip.any()) else 0.0
     return {"orientation": math.degrees(min(turn, math.pi - turn)), "reach": abs(reach / (1.5 * bar.size) - 1),
-            "length": abs(o.size / ideal_bar.size - 1) if o and o.kind == "bar" else float("nan"),
-            "placement": math.hypot(o.x - ideal_bar.x, o.y - ideal_bar.y) if o else float("nan"),
+            "length": abs(o.size / f / ideal_bar.size - 1) if o and o.kind == "bar" else float("nan"),
+            "placement": math.hypot(o.x / f - ideal_bar.x, o.y / f - ideal_bar.y) if o else float("nan"),
             "identity": bool(o and o.kind == "bar"), "valid": p.valid(), "left_behind": left, "nb_change": nb_change}
 
 
@@ -693,10 +700,14 @@ def pictures(out, directory):
     if M.latent:  # the VAE's curve first: it was trained first
         curves.insert(0, (os.path.join(os.path.dirname(M.weights), latent_scene_model.VAE_NAME), "L1 in [-1, 1]",
                           "VAE (64×64 crops, then whole pictures)"))
+    if M.latent:  # its decoder fine-tune (commands/train_latent_scene_model --stage decoder), when it had one
+        with open(os.path.join(os.path.dirname(M.weights), latent_scene_model.VAE_NAME) + ".log.json") as f:
+            if "decoder_loss" in json.load(f):
+                curves.insert(1, (curves[0][0], "object-weighted L1", "VAE decoder fine-tune, batch 4", "decoder_loss"))
     fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 3.2), squeeze=False)
-    for ax, (path, ylabel, what) in zip(axes[0], curves):
+    for ax, (path, ylabel, what, *key) in zip(axes[0], curves):
         with open(path + ".log.json") as f:
-            log = json.load(f)["loss"]
+            log = json.load(f)[key[0] if key else "loss"]
         steps, losses = [e[0] for e in log], [e[1] for e in log]
         smooth = [sum(losses[max(0, i - 49):i + 1]) / len(losses[max(0, i - 49):i + 1]) for i in range(len(losses))]
         ax.plot(steps, losses, color="0.8", lw=0.5, label="batch loss")
