@@ -134,6 +134,12 @@ def check_outputs_unchanged(workflow: str, outputs: dict):
     (run on the commit before a change that must not change behaviour)."""
     import comfyui_version
     import numpy as np
+    import platform
+    import torch
+    if platform.machine().lower() in ("x86_64", "amd64"):  # conftest.py pins the kernels the recordings were made with
+        assert torch.backends.cpu.get_cpu_capability() == "AVX2" and os.environ.get("ONEDNN_MAX_CPU_ISA") == "AVX2", (
+            "the recorded outputs are checked with PyTorch's and oneDNN's AVX2 kernels (tests/conftest.py); "
+            f"this process runs {torch.backends.cpu.get_cpu_capability()}, oneDNN {os.environ.get('ONEDNN_MAX_CPU_ISA')}")
     path = os.path.join(OUTPUTS_BEFORE, f"{comfyui_version.__version__}.npz")
     named = {f"{workflow} | {name}": np.asarray(value) for name, value in outputs.items()}
     if os.environ.get("SDE_EDIT_RECORD_OUTPUTS"):
