@@ -6,20 +6,20 @@ PYTEST_ARGS ?=
 .PHONY: setup demo docs test test-slow clean
 
 setup:
-	@harness/setup_host.sh >/dev/null
-	@harness/setup_browser.sh >/dev/null
+	@lab/harness/setup_host.sh >/dev/null
+	@lab/harness/setup_browser.sh >/dev/null
 
 demo: setup
-	$(PY) -m commands.demo
+	$(PY) -m lab.commands.demo
 
 # make demo, then the demo's sheets copied into docs/ (make demo itself writes only under out/)
 docs: setup
-	$(PY) -m commands.demo --docs
+	$(PY) -m lab.commands.demo --docs
 
 # the suite on every test host found: the default one (pinned 0.3.75) and, where its tarball is beside the
 # checkout (../shared/comfyui/), ComfyUI 0.33 in its own venv. SDE_EDIT_HOSTS=default|newer picks one.
 test: setup
-	harness/test_hosts.sh $(PYTEST_ARGS)
+	lab/harness/test_hosts.sh $(PYTEST_ARGS)
 
 test-slow: setup
 	$(PY) -m pytest tests -m slow $(PYTEST_ARGS)

@@ -1,5 +1,6 @@
-# The repository root is the import root (pytest.ini: pythonpath = .): the test host is `harness`, the user
-# commands `commands`, the benchmarks the tests run in part `benchmarks`.
+# The repository root is the import root (pytest.ini: pythonpath = .): the pack is imported as
+# `sde_edit_pack`; the lab beside it is `lab` (its test host `lab.harness`, commands `lab.commands`,
+# benchmarks `lab.benchmarks`, evaluation world `lab.reference`, nodes `lab.nodes`).
 import os
 import platform
 
@@ -13,9 +14,10 @@ if platform.machine().lower() in ("x86_64", "amd64"):
     os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
     os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
-from harness.comfy_host import import_pack  # noqa: E402
+from lab.harness.comfy_host import import_lab, import_pack  # noqa: E402
 
 PACK = import_pack()  # the real ComfyUI is booted (CPU) before any test module imports comfy
+LAB = import_lab()  # the lab's nodes, on that pack
 
 
 def pytest_configure(config):

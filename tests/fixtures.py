@@ -5,8 +5,8 @@ import os
 
 import torch
 
-from sde_edit_pack.reference.oracle_models import make_model
-from sde_edit_pack.reference.oracles import GaussianMixture
+from lab.reference.oracle_models import make_model
+from lab.reference.oracles import GaussianMixture
 
 PARAMETERIZATIONS = ("eps", "v_prediction", "flow")
 EMPTY = [[torch.zeros(1, 1, 8), {}]]  # conditioning: the oracles ignore text
@@ -35,7 +35,7 @@ def gmm_model(parameterization: str, shape=GMM_SHAPE):
 
 @functools.lru_cache(maxsize=None)
 def scene_model(parameterization: str = "eps"):
-    from sde_edit_pack.nodes.reference import _scene_model
+    from lab.nodes.reference import _scene_model
     return _scene_model(parameterization, 64)
 
 
@@ -77,8 +77,8 @@ def interrupting(model, after: int):
 def object_model(parameterization: str = "eps"):
     """The exact model of the drag benchmark's object set (ball and striped box, every pixel; 32 px)."""
     import comfy.latent_formats
-    from sde_edit_pack.reference import scenes
-    from sde_edit_pack.reference.oracles import EmpiricalImages
+    from lab.reference import scenes
+    from lab.reference.oracles import EmpiricalImages
     images, _ = scenes.object_images()
     return make_model(EmpiricalImages(scenes.to_latent(images)), parameterization, 3, comfy.latent_formats.ChromaRadiance)
 

@@ -1,4 +1,4 @@
-"""Batches over several ComfyUI servers (commands/batch.py through run_workflow.py and dragbench.py), on two real
+"""Batches over several ComfyUI servers (lab/commands/batch.py through run_workflow.py and dragbench.py), on two real
 CPU servers on loopback: every run is done once, a server stopped mid-run has its prompts finished by the other,
 the outputs equal a one-server run's pixel for pixel, and --resume skips what is finished."""
 import json
@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sde_edit_pack.reference import scenes
+from lab.reference import scenes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from commands import batch  # noqa: E402
-from commands import run_workflow as rw  # noqa: E402
-from harness.comfy_server import ComfyServer  # noqa: E402
+from lab.commands import batch  # noqa: E402
+from lab.commands import run_workflow as rw  # noqa: E402
+from lab.harness.comfy_server import ComfyServer  # noqa: E402
 
-WORKFLOW = os.path.join(ROOT, "workflows", "SDE-Drag (reference model, CPU).json")
+WORKFLOW = lab_workflow("SDE-Drag (reference model, CPU).json")
 DRAG = "SDE-Drag Point Mover"
 # paper with 30 steps: a few seconds a prompt on CPU, long enough to stop a server while it runs one
 PAPER = ["--set", f"{DRAG}.method=paper", "--set", f"{DRAG}.steps=30"]
@@ -39,7 +39,7 @@ def server_b():
 
 
 def cli(module, *args, check=True):
-    done = subprocess.run([sys.executable, "-m", f"commands.{module}", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", f"lab.commands.{module}", *args], capture_output=True, text=True,
                           timeout=600, cwd=ROOT)
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
@@ -93,7 +93,7 @@ def test_two_servers_one_stopped_mid_run_then_resume(server_a, server_b, tmp_pat
     before_a = successes(server_a)
 
     # two servers; b is stopped while it runs one of its prompts, after the runner saved one of its runs
-    process = subprocess.Popen([sys.executable, "-m", "commands.run_workflow", WORKFLOW, "--comfyui",
+    process = subprocess.Popen([sys.executable, "-m", "lab.commands.run_workflow", WORKFLOW, "--comfyui",
                                 f"{server_a.url},{server_b.url}", "--per-server", "2", "--seeds", SEEDS, *PAPER,
                                 "--out", str(two)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     output = []
@@ -251,7 +251,7 @@ def test_ctrl_c_takes_the_batch_off_the_server_and_resume_finishes_it(server_a, 
     """SIGINT while a batch runs: exit status 130, none of its prompts left queued or running on the server;
     --resume then runs only what was not finished."""
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "commands.run_workflow", WORKFLOW, "--comfyui",
+    process = subprocess.Popen([sys.executable, "-m", "lab.commands.run_workflow", WORKFLOW, "--comfyui",
                                 server_a.url, "--per-server", "3", "--seeds", "11-16", *PAPER, "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     deadline = time.time() + 300

@@ -1,7 +1,7 @@
-"""benchmarks/bench_drag_gpu.py runs on the CPU (its --tiny smoke test, a few seconds): the drag and the
+"""lab/benchmarks/bench_drag_gpu.py runs on the CPU (its --tiny smoke test, a few seconds): the drag and the
 KSampler row run inside torch.inference_mode() as ComfyUI's executor runs a node (no autograd graph is
 recorded although the random weights require grad), and the counted latents equal the formula."""
-from benchmarks import bench_drag_gpu
+from lab.benchmarks import bench_drag_gpu
 
 
 def test_bench_drag_gpu_runs_on_the_cpu_as_the_executor_does(capsys):

@@ -15,7 +15,7 @@ does an uncaught exception thrown from them. LiteGraph's deprecation warnings ar
 by default, so a page sets LiteGraph.alwaysRepeatWarnings (where the frontend has it): a warning the
 frontend itself raised first cannot hide the pack's.
 
-Needs Chromium and the Python playwright package (harness/setup_browser.sh installs both, and the newest
+Needs Chromium and the Python playwright package (lab/harness/setup_browser.sh installs both, and the newest
 frontend into build/); the tests skip with that hint when any is missing. Screenshots and each page's
 console go to out/e2e/<frontend version>/<renderer>/.
 """
@@ -31,8 +31,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from commands import make_thumbnails as mt  # noqa: E402
-from harness.comfy_server import PACK_DIR, ComfyServer, PromptError, pinned_frontend  # noqa: E402
+from lab.commands import make_thumbnails as mt  # noqa: E402
+from lab.harness.comfy_server import PACK_DIR, ComfyServer, PromptError, pinned_frontend  # noqa: E402
 
 # `make test` sets up the browser and sets SDE_EDIT_REQUIRE_BROWSER=1: there a missing browser is a
 # failure, not a skip. Run directly on a machine without one, these tests skip with a hint.
@@ -40,7 +40,7 @@ REQUIRE_BROWSER = os.environ.get("SDE_EDIT_REQUIRE_BROWSER") == "1"
 if REQUIRE_BROWSER:
     import playwright.sync_api as sync_api
 else:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright: run harness/setup_browser.sh")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright: run lab/harness/setup_browser.sh")
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
@@ -90,8 +90,8 @@ def post_json(server, path, payload):
 def require(condition, reason):
     if not condition:
         if REQUIRE_BROWSER:
-            pytest.fail(f"{reason} although SDE_EDIT_REQUIRE_BROWSER=1: run harness/setup_browser.sh")
-        pytest.skip(f"{reason}: run harness/setup_browser.sh")
+            pytest.fail(f"{reason} although SDE_EDIT_REQUIRE_BROWSER=1: run lab/harness/setup_browser.sh")
+        pytest.skip(f"{reason}: run lab/harness/setup_browser.sh")
 
 
 @pytest.fixture(scope="module")

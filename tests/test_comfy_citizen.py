@@ -8,7 +8,7 @@ import torch
 from fixtures import EMPTY, gmm, gmm_model, interrupting, progress_updates, scene_model
 from sde_edit_pack.nodes.sde_sampler import SDESamplerEta
 from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise
-from sde_edit_pack.reference import scenes
+from lab.reference import scenes
 
 
 def latent():

@@ -13,9 +13,9 @@ from fixtures import (EMPTY, PARAMETERIZATIONS, assert_latent_unchanged, clone_l
 from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.adapter.guided import RisingCFGGuider, schedule_tail
 from sde_edit_pack.adapter.points import downscale_factor, to_latent
-from sde_edit_pack.reference.oracle_models import make_model
+from lab.reference.oracle_models import make_model
 from sde_edit_pack.nodes.drag import SDEDragPointMover
-from sde_edit_pack.reference import scenes
+from lab.reference import scenes
 from sde_edit_pack.sampling.drag import substeps
 from sde_edit_pack.sampling.warp import windows
 
@@ -63,7 +63,7 @@ def test_no_points_gives_back_the_input_to_float32_precision(parameterization):
 
 
 # Axis-aligned drags, so that every sub-step lands on the model's 4-px grid (diagonal drags are in
-# the benchmark, benchmarks/bench_drag.py, with their measured distances).
+# the benchmark, lab/benchmarks/bench_drag.py, with their measured distances).
 @pytest.mark.parametrize("parameterization, eta, target", [
     ("eps", 1.0, (40, 28)), ("eps", 0.0, (40, 28)), ("flow", 1.0, (40, 28)), ("flow", 0.0, (40, 28)),
     ("v_prediction", 1.0, (28, 44))])

@@ -11,10 +11,10 @@ from fixtures import EMPTY, assert_latent_unchanged, clone_latent, gmm_model, ob
 from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.adapter.drag import METHODS, PRESETS, setting_for
 from sde_edit_pack.nodes.drag import SDEDragPointMover
-from sde_edit_pack.reference import scenes
+from lab.reference import scenes
 from sde_edit_pack.sampling.warp import warp_windows
 from sde_edit_pack.sampling.masks import fill_from_border
-from sde_edit_pack.reference.oracles import EmpiricalImages
+from lab.reference.oracles import EmpiricalImages
 
 SHAPE = (4, 16, 16)
 ARGS = dict(seed=1234, steps=100, t0=0.6, cfg=3.0, drag_step=2.0, patch_radius=5, beta=0.3, alpha=1.1, eta=1.0,
@@ -416,7 +416,7 @@ def test_the_region_found_from_a_handle_is_the_object_under_it():
     object (IoU with its mask at least 0.8 on 30 scenes; mean 0.89 on 200, threshold 1 chosen there),
     and on the sky (more than a quarter of the picture) finds nothing, so the windows are kept."""
     import random
-    from sde_edit_pack.reference import scene_world as sw
+    from lab.reference import scene_world as sw
     from sde_edit_pack.sampling.regions import similar_region
     rng = random.Random(11)
     ious = []
@@ -496,7 +496,7 @@ def bar_and_pairs(how, size=7.0, angle=0.4):
     or stretch it 1.5 times (pixel coordinates: the world's minus 0.5), with the bar they should give."""
     import math
     from dataclasses import replace
-    from sde_edit_pack.reference import scene_world as sw
+    from lab.reference import scene_world as sw
     bar = sw.Obj("bar", "red", 16.0, 16.0, size, angle)
     h, (c, s) = 0.8 * size, (math.cos(angle), math.sin(angle))
     if how == "rotate":
@@ -518,8 +518,8 @@ def test_two_pairs_turn_or_stretch_a_rendered_bar_without_holes_or_folds(how):
     (no folds), what lands has no hole, and it covers the ideal bar's place."""
     import math
     from dataclasses import replace
-    from sde_edit_pack.reference import scene_parser as sp
-    from sde_edit_pack.reference import scene_world as sw
+    from lab.reference import scene_parser as sp
+    from lab.reference import scene_world as sw
     from sde_edit_pack.sampling.warp import displacement, warp_region
     from sde_edit_pack.sampling.masks import grow
     world, pairs, ideal = bar_and_pairs(how)
@@ -557,7 +557,7 @@ def test_a_second_object_outside_the_region_is_untouched():
     """warp with a region repaints only what moved, its hole and a 1-px seam: a second object away from
     them comes out bit for bit (through the node, on a model of two blobs)."""
     from dataclasses import replace
-    from sde_edit_pack.reference import scene_world as sw
+    from lab.reference import scene_world as sw
     world = sw.World((sw.Obj("ball", "blue", 9.0, 9.0, 4.0, 0.0), sw.Obj("box", "yellow", 24.0, 24.0, 3.0, 0.0)),
                      "day", "grass", 20, 1.0, 0.0, 32)
     latent = {"samples": sw.render(world)[None] * 2 - 1}

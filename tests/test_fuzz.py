@@ -1,11 +1,11 @@
-"""The hardening of issue 10, checked from outside: benchmarks/fuzz_server.py's quick subset (one prompt
+"""The hardening of issue 10, checked from outside: lab/benchmarks/fuzz_server.py's quick subset (one prompt
 per pack node and class of attack, every input /object_info declares for a pack node attacked, the
 drag's region mask and painted region strokes and the scene model loader's broken files among them)
 against a real ComfyUI server. No NaN result, no crash, no hang, every prompt interruptible, the pack's errors name the
 input, nothing lost when 50 prompts are queued at once, and an interrupted drag leaves nothing
-behind (the next two runs of it give identical latents). The full run: `python -m benchmarks.fuzz_server`."""
+behind (the next two runs of it give identical latents). The full run: `python -m lab.benchmarks.fuzz_server`."""
 
-from benchmarks import fuzz_server
+from lab.benchmarks import fuzz_server
 
 
 def test_quick_fuzz_of_a_real_server(tmp_path):
@@ -20,8 +20,8 @@ def test_quick_fuzz_of_a_real_server(tmp_path):
         problems.append(f"inputs not attacked: {summary['uncovered']}")
     attacked = {(r.case.node, r.case.input) for r in results}
     for node, name in (("SDEDragPointMover", "region"), ("SDEDragPointMover", "handle_region"),
-                       ("SDEDragPointMover", "warp_space"), ("SDESceneModelLoader", "weights"),
-                       ("SDEDragClicks", "points"), ("SDESceneWorldImage", "seed")):
+                       ("SDEDragPointMover", "warp_space"), ("SDEEditLabSceneModelLoader", "weights"),
+                       ("SDEDragClicks", "points"), ("SDEEditLabSceneWorldImage", "seed")):
         if (node, name) not in attacked:
             problems.append(f"{node}.{name} not attacked")
     if not any(r.case.category == "points region" for r in results):

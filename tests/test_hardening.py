@@ -14,10 +14,10 @@ from sde_edit_pack.adapter.checks import MAX_SCHEDULE, InputError, NonFiniteOutp
 from sde_edit_pack.adapter.points import MAX_PAIRS, parse_points
 from sde_edit_pack.nodes.drag import SDEDragPointMover
 from sde_edit_pack.nodes.inpaint import SDEInpaint
-from sde_edit_pack.nodes.reference import ReferenceSceneImage, ReferenceSceneModel
+from lab.nodes.reference import ReferenceSceneImage, ReferenceSceneModel
 from sde_edit_pack.nodes.sde_sampler import SDESamplerEta
 from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise
-from sde_edit_pack.reference import scenes
+from lab.reference import scenes
 
 SHAPE = (4, 16, 16)
 SDEDIT = dict(seed=0, steps=10, strength=0.5, eta=1.0, cfg=1.0, scheduler="normal", repeats=1)
@@ -237,7 +237,7 @@ def test_points_that_escaped_the_json_check_now_name_points(text, words):
     assert SDEDragPointMover.validate_inputs(points=text) == str(err.value)
 
 
-# Found by benchmarks/fuzz_server.py against a real server ---------------------------------------------
+# Found by lab/benchmarks/fuzz_server.py against a real server ---------------------------------------------
 
 def test_a_bad_noise_mask_on_the_latent_is_named_as_such():
     latent = blobs()

@@ -8,8 +8,8 @@ from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.adapter.guided import edit_sigmas, run_sampler
 from sde_edit_pack.adapter.sampler import SDESampler
 from sde_edit_pack.nodes.inpaint import SDEInpaint
-from sde_edit_pack.reference import scenes
-from sde_edit_pack.reference.scene_metrics import completion_report
+from lab.reference import scenes
+from lab.reference.scene_metrics import completion_report
 
 
 def inpaint(model, latent, mask=None, seed=0, steps=10, strength=1.0, eta=1.0, cfg=1.0, scheduler="normal", order=1,
@@ -41,7 +41,7 @@ def test_known_region_is_exactly_the_input(parameterization, resolution, order):
 def test_completions_at_100_sde_steps_are_consistent_with_the_visible_part():
     """Stated rate on a fixed seed set: of 16 scenes with their left half hidden, 4 seeds each, at
     least 70 % of the SDE completions are within RMS 0.02 of a reference agreeing with the visible
-    half (measured: 83 %; see benchmarks/bench_inpaint.py for every mask and step count)."""
+    half (measured: 83 %; see lab/benchmarks/bench_inpaint.py for every mask and step count)."""
     images, all_scenes = scenes.reference_images()
     picks = torch.linspace(0, len(all_scenes) - 1, 16).round().long()
     inputs = images[picks]
@@ -147,9 +147,9 @@ def test_grow_and_feather_widen_the_repainted_region():
 def test_inpainting_model_conditioning_passes_through():
     """InpaintModelConditioning's concat image and mask reach an inpainting model untouched."""
     from nodes import InpaintModelConditioning, VAELoader
-    from sde_edit_pack.reference.oracle_models import make_model
+    from lab.reference.oracle_models import make_model
     import comfy.latent_formats
-    from sde_edit_pack.reference.oracles import EmpiricalImages
+    from lab.reference.oracles import EmpiricalImages
     images, _ = scenes.reference_images()
     model = make_model(EmpiricalImages(scenes.to_latent(images)), "eps", 3, comfy.latent_formats.ChromaRadiance,
                        concat_channels=4).clone()

@@ -1,5 +1,5 @@
-"""The shipped latent scene model (models/sde_edit_latent_scene_model.safetensors and its VAE,
-models/sde_edit_scene_vae.safetensors; reference/latent_scene_model.py) through the loader node: it
+"""The shipped latent scene model (lab/models/sde_edit_latent_scene_model.safetensors and its VAE,
+lab/models/sde_edit_scene_vae.safetensors; lab/reference/latent_scene_model.py) through the loader node: it
 loads as ComfyUI's MODEL, CLIP and VAE, ComfyUI's VAEEncode turns a 128×128 picture into a 4×16×16
 latent and VAEDecode brings it back, a few sampling steps follow the caption through the VAE, the
 preview factors show the latent's colours; a missing, truncated, foreign or broken VAE file is refused
@@ -18,10 +18,10 @@ import comfy.sample
 import nodes as comfy_nodes
 
 from sde_edit_pack.adapter.checks import InputError
-from sde_edit_pack.nodes.scene_model import MODELS_DIR, SceneModelLoader, load_weights, weight_files
-from sde_edit_pack.reference import latent_scene_model as lsm
-from sde_edit_pack.reference import scene_parser as sp
-from sde_edit_pack.reference import scene_world as sw
+from lab.nodes.scene_model import MODELS_DIR, SceneModelLoader, load_weights, weight_files
+from lab.reference import latent_scene_model as lsm
+from lab.reference import scene_parser as sp
+from lab.reference import scene_world as sw
 
 MODEL = os.path.join(MODELS_DIR, lsm.WEIGHTS_NAME)
 VAE = os.path.join(MODELS_DIR, lsm.VAE_NAME)
@@ -151,7 +151,7 @@ def test_the_decoder_fine_tune_keeps_the_encoder_so_the_unets_latents_stay_valid
     the decoder and leaves every encoder weight bit for bit, so the latents the UNet was trained on, and
     the latent scale in the model's metadata, still hold; the first training's metadata and loss log are
     kept beside the decoder's."""
-    from commands import train_latent_scene_model as train
+    from lab.commands import train_latent_scene_model as train
     for suffix in ("", ".log.json"):
         (tmp_path / (lsm.VAE_NAME + suffix)).write_bytes(open(VAE + suffix, "rb").read())
     train.main(["--stage", "decoder", "--models", str(tmp_path), "--state", str(tmp_path / "state"), "--decoder-steps", "2",

@@ -1,6 +1,6 @@
 """SDE-Drag's identity LoRA on its cosine schedule (issue 12): the SDELoraSchedule node's HOOKS, attached
 to the prompts with ComfyUI's own Cond Pair Set Props, make ComfyUI patch the LoRA into the weights at
-the step's strength. Checked on the tiny real-architecture SD1.5 checkpoint (harness/tiny_checkpoints.py)
+the step's strength. Checked on the tiny real-architecture SD1.5 checkpoint (lab/harness/tiny_checkpoints.py)
 by reading, inside every model call, the weight the UNet is about to use: its difference from the base
 weight, divided by the LoRA's full difference, is the strength the model sees. It must equal
 strength_at_t0 + (strength − strength_at_t0)·(1 + cos(π·k/n))/2 for the step k of n above the end of the
@@ -18,7 +18,7 @@ import torch
 import comfy.utils  # noqa: E402  (ComfyUI is booted by conftest.py)
 import folder_paths
 import nodes
-from harness import tiny_checkpoints
+from lab.harness import tiny_checkpoints
 from comfy_extras.nodes_hooks import PairConditioningSetProperties
 
 from sde_edit_pack.adapter.checks import InputError

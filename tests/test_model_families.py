@@ -4,7 +4,7 @@ Each family is built small in this process from ComfyUI's own pieces: its `comfy
 config class (latent format, sampling settings, model_base class), the family's real diffusion
 architecture from `comfy/ldm/...` with tiny hyperparameters (one or two blocks, 32 to 96 wide; Z-Image
 needs 256: its adaLN input is min(dim, 256) while its timestep embedder always gives 256), every weight
-a checkpoint would hold filled as `harness/tiny_checkpoints.py` fills them (N(0, 1/fan_in), zero biases,
+a checkpoint would hold filled as `lab/harness/tiny_checkpoints.py` fills them (N(0, 1/fan_in), zero biases,
 unit norms), wrapped in a `ModelPatcher`. The conditioning has the shapes the family's text encoders
 give (pooled vectors, attention masks, T5 / Llama side inputs), so ComfyUI's `extra_conds` and the
 architecture run as they do on a real checkpoint; only the widths are small.
@@ -385,7 +385,7 @@ NEWER_CORE = {  # config classes ComfyUI 0.33 has and 0.3.75 lacks
 
 def fill_weights(module, seed=0):
     """Every tensor a checkpoint of this module would hold (parameters and persistent buffers), as
-    harness/tiny_checkpoints.py fills them: N(0, 1/fan_in) matrices, zero biases, unit norms."""
+    lab/harness/tiny_checkpoints.py fills them: N(0, 1/fan_in) matrices, zero biases, unit norms."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in module.state_dict(keep_vars=True).items():

@@ -8,7 +8,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(ROOT, "docs", "nodes.md")
-from harness.comfy_server import ComfyServer  # noqa: E402
+from lab.harness.comfy_server import ComfyServer  # noqa: E402
 
 HEADING = re.compile(r"^### .* \(`(\w+)`\)\s*$")
 NUMBER = r"[-−]?[\d.]+(?:\^\d+[-−]\d+)?"

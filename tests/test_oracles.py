@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from sde_edit_pack.reference.oracles import BlurredImages, GaussianMixture
+from lab.reference.oracles import BlurredImages, GaussianMixture
 
 
 @pytest.mark.parametrize("a, s", [(1.0, 0.05), (1.0, 2.0), (0.7, 0.3), (0.0, 1.0), (1.0, 0.0)])

@@ -12,7 +12,7 @@ from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.adapter.clicks import clicks_from_points, drag_nodes_reached, points_of_reached_drag
 from sde_edit_pack.nodes.clicks import SDEDragClicks
 from sde_edit_pack.nodes.drag import SDEDragPointMover
-from sde_edit_pack.reference import scenes
+from lab.reference import scenes
 
 ARGS = dict(seed=1234, steps=100, t0=0.6, cfg=3.0, drag_step=2.0, patch_radius=1, beta=0.3, alpha=1.1, eta=1.0,
             scheduler="ddim_uniform", method="warp")

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from benchmarks.bench_region_photos import DEFAULT, OBJECTS, hand_mask, measure, summary
+from lab.benchmarks.bench_region_photos import DEFAULT, OBJECTS, hand_mask, measure, summary
 
 skimage = pytest.importorskip("skimage", reason="scikit-image (requirements-dev.txt) ships the photographs")
 

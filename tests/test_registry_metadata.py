@@ -9,7 +9,7 @@ import tomllib
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from harness.find_comfyui import PACK_DIR
+from lab.harness.find_comfyui import PACK_DIR
 
 # comfy-cli's validate_version (comfy_cli/registry/config_parser.py): each comma-separated part is
 # [operator]major.minor.patch; anything else is dropped with a warning and nothing is published.
@@ -22,7 +22,7 @@ def declared_range():
 
 
 def running_core_version():
-    import comfyui_version  # ComfyUI's own module: conftest.py booted the ComfyUI under test (harness/comfy_host.py)
+    import comfyui_version  # ComfyUI's own module: conftest.py booted the ComfyUI under test (lab/harness/comfy_host.py)
     return comfyui_version.__version__
 
 

@@ -1,8 +1,8 @@
-"""commands/run_workflow.py (headless runner) and commands/dragbench.py (DragBench runner) on a real ComfyUI
+"""lab/commands/run_workflow.py (headless runner) and lab/commands/dragbench.py (DragBench runner) on a real ComfyUI
 server (CPU), with the shipped workflows/SDE-Drag (reference model, CPU).json: the overrides reach the prompt the
 server runs, and the ball of the reference scene really moves to the target.
 
-The DragBench folders are made here from reference scenes (reference/scenes.py), one in each public
+The DragBench folders are made here from reference scenes (lab/reference/scenes.py), one in each public
 layout: SDE-Drag's (origin_image.png, mask.png, prompt.json) and DragDiffusion's (original_image.png,
 meta_data.pkl, in a category folder), the latter at 96x96 so the resize to the model's 64x64 and the
 scaling of the points and mask are exercised too."""
@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sde_edit_pack.reference import scenes
+from lab.reference import scenes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from commands import dragbench  # noqa: E402
-from commands import run_workflow as rw  # noqa: E402
-from harness.comfy_server import ComfyServer  # noqa: E402
+from lab.commands import dragbench  # noqa: E402
+from lab.commands import run_workflow as rw  # noqa: E402
+from lab.harness.comfy_server import ComfyServer  # noqa: E402
 
-WORKFLOW = os.path.join(ROOT, "workflows", "SDE-Drag (reference model, CPU).json")
+WORKFLOW = lab_workflow("SDE-Drag (reference model, CPU).json")
 DRAG_TITLE = "SDE-Drag Point Mover"
 FAST = f"{DRAG_TITLE}.steps=30"  # the shipped 50 give the same result on this model; 30 save time
 
@@ -35,7 +35,7 @@ def server():
 
 
 def cli(module, *args):
-    done = subprocess.run([sys.executable, "-m", f"commands.{module}", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", f"lab.commands.{module}", *args], capture_output=True, text=True,
                           timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sde_edit_pack.reference.scene_metrics import exact_conditional, sampling_floor, total_variation
+from lab.reference.scene_metrics import exact_conditional, sampling_floor, total_variation
 
 
 def tiny_set():
@@ -64,7 +64,7 @@ def test_the_sampling_floor_is_what_n_exact_draws_score():
 def test_the_kl_proxy_is_calibrated_on_true_samples_and_sees_a_mean_shift():
     """True samples of the blurred model (reference + τ·z) score about 1/2 on each term (the expected
     KL of one draw's fit); moving them by c·τ towards the stroke adds c²/2 to the imprint term only."""
-    from sde_edit_pack.reference.scene_metrics import kl_terms
+    from lab.reference.scene_metrics import kl_terms
     g = torch.Generator().manual_seed(0)
     refs = torch.randn(5, 3, 16, 16, generator=g)
     strokes = torch.randn(400, 3, 16, 16, generator=g)

@@ -1,4 +1,4 @@
-"""The shipped scene model (models/sde_edit_scene_model.safetensors) through its loader node: it loads
+"""The shipped scene model (lab/models/sde_edit_scene_model.safetensors) through its loader node: it loads
 as ComfyUI's MODEL, CLIP and VAE, samples valid scenes that follow their caption in a few steps, its
 text encoder gives what training saw; a missing, truncated or foreign file is refused by name."""
 import os
@@ -10,10 +10,10 @@ import torch
 import comfy.sample
 import nodes as comfy_nodes
 
-from sde_edit_pack.reference import scene_model
+from lab.reference import scene_model
 from sde_edit_pack.adapter.checks import InputError
-from sde_edit_pack.nodes.scene_model import MODELS_DIR, SceneModelLoader
-from sde_edit_pack.reference import scene_parser as sp
+from lab.nodes.scene_model import MODELS_DIR, SceneModelLoader
+from lab.reference import scene_parser as sp
 
 WEIGHTS = os.path.join(MODELS_DIR, scene_model.WEIGHTS_NAME)
 
@@ -55,7 +55,7 @@ def test_loads_and_samples_scenes_that_follow_their_caption(loaded):
 
 def test_text_encoder_in_comfyui_gives_what_training_saw(loaded):
     """CLIPTextEncode's conditioning equals the frozen encoder's forward on the caption's tokens (the
-    path commands/train_scene_model.py embeds captions with)."""
+    path lab/commands/train_scene_model.py embeds captions with)."""
     _, clip, _ = loaded
     text = "a purple bar left of a red ball on snow, overcast"
     cond = comfy_nodes.CLIPTextEncode().encode(clip, text)[0][0][0]
@@ -92,7 +92,7 @@ def test_loader_node_names_its_input():
 
 
 def test_scene_world_image_node_draws_the_seeds_scene_and_names_bad_inputs():
-    from sde_edit_pack.nodes.reference import SceneWorldImage
+    from lab.nodes.reference import SceneWorldImage
     image, mask, caption = SceneWorldImage.execute(8, "scene").args
     assert image.shape == (1, 32, 32, 3) and mask.shape == (1, 32, 32) and caption == "a blue ball on sand, at dusk"
     p = sp.parse(image[0].movedim(-1, 0))

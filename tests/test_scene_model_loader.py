@@ -12,8 +12,8 @@ import safetensors.torch
 import torch
 
 from sde_edit_pack.adapter.checks import InputError
-from sde_edit_pack.nodes.scene_model import MODELS_DIR, load_weights, weight_files
-from sde_edit_pack.reference import latent_scene_model, scene_model
+from lab.nodes.scene_model import MODELS_DIR, load_weights, weight_files
+from lab.reference import latent_scene_model, scene_model
 
 SHIPPED = os.path.join(MODELS_DIR, scene_model.WEIGHTS_NAME)
 
@@ -110,4 +110,4 @@ def test_every_bad_file_is_refused_naming_it_and_not_the_servers_path(tmp_path, 
     write(tmp_path, "no_text.safetensors", no_text, meta)
     refused(tmp_path, "no_text.safetensors", "'no_text.safetensors': text encoder weights missing")
     for bad in ("../README.md", "/etc/hostname", "a\0.safetensors", "", None):  # a name, not a path: it says so, and shows what was given
-        refused(tmp_path, bad, "weights must be a file name in the pack's models/ folder", f"got {bad!r}")
+        refused(tmp_path, bad, "weights must be a file name in the lab's models/ folder", f"got {bad!r}")

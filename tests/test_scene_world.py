@@ -1,4 +1,4 @@
-"""The scene world (reference/scene_world.py) and its parser (reference/scene_parser.py): splits and
+"""The scene world (lab/reference/scene_world.py) and its parser (lab/reference/scene_parser.py): splits and
 captions; the parser recovers rendered scenes exactly, stays right under the noise the benchmarks
 meet, and calls a mixture of two scenes no scene."""
 import math
@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from sde_edit_pack.reference import scene_parser as sp
-from sde_edit_pack.reference import scene_world as sw
+from lab.reference import scene_parser as sp
+from lab.reference import scene_world as sw
 
 
 def test_split_keeps_held_out_combinations_out_of_training():

@@ -7,7 +7,7 @@ from fixtures import EMPTY, PARAMETERIZATIONS, assert_latent_unchanged, clone_la
 from sde_edit_pack.adapter.checks import InputError
 from sde_edit_pack.adapter.guided import edit_sigmas
 from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise
-from sde_edit_pack.reference import scenes
+from lab.reference import scenes
 
 
 def sdedit(model, latent, seed=0, steps=10, strength=0.5, eta=1.0, cfg=1.0, scheduler="normal", repeats=1, mask=None):

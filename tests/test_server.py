@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.comfy_server import ComfyServer, PromptError
+from lab.harness.comfy_server import ComfyServer, PromptError
 
-PACK_NODES = {"SDEditNoiseDenoise", "SDESamplerEta", "ReferenceSceneModel", "ReferenceSceneImage"}
+PACK_NODES = {"SDEditNoiseDenoise", "SDESamplerEta", "SDEEditLabReferenceSceneModel", "SDEEditLabReferenceSceneImage"}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,8 @@ def server():
 
 def sdedit_prompt(strength=0.6, eta=1.0, seed=0, prefix="sdedit_test"):
     return {
-        "1": {"class_type": "ReferenceSceneModel", "inputs": {"parameterization": "eps", "resolution": 64}},
-        "2": {"class_type": "ReferenceSceneImage", "inputs": {"kind": "stroke painting", "x": 30, "y": 26, "colour": "red", "resolution": 64}},
+        "1": {"class_type": "SDEEditLabReferenceSceneModel", "inputs": {"parameterization": "eps", "resolution": 64}},
+        "2": {"class_type": "SDEEditLabReferenceSceneImage", "inputs": {"kind": "stroke painting", "x": 30, "y": 26, "colour": "red", "resolution": 64}},
         "3": {"class_type": "VAELoader", "inputs": {"vae_name": "pixel_space"}},
         "4": {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["3", 0]}},
         "5": {"class_type": "SDEditNoiseDenoise", "inputs": {

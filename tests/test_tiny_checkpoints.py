@@ -1,4 +1,4 @@
-"""harness/tiny_checkpoints.py: each tiny checkpoint loads through ComfyUI's own CheckpointLoaderSimple
+"""lab/harness/tiny_checkpoints.py: each tiny checkpoint loads through ComfyUI's own CheckpointLoaderSimple
 as the intended model family and runs prompt -> 2-step KSampler -> VAE decode on the CPU.
 
 The files are cached in build/tiny_checkpoints/ (made on first use, ~5 s each; sdxl ~30 s and 1.9 GB,
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from harness import tiny_checkpoints  # noqa: E402
+from lab.harness import tiny_checkpoints  # noqa: E402
 
 import comfy.model_sampling  # noqa: E402  (ComfyUI is booted by conftest.py)
 import comfy.supported_models  # noqa: E402

@@ -1,6 +1,6 @@
 """The shipped example workflows (workflows/*.json, the frontend's UI format) on a real ComfyUI server.
 
-Each one is converted with harness/workflow_to_api.py against the live /object_info. The CPU ones (the
+Each one is converted with lab/harness/workflow_to_api.py against the live /object_info. The CPU ones (the
 Reference Scene Model, no checkpoint) run through the executor and must save real images; the
 checkpoint ones cannot run here (no weights), so their conversion is checked for the pack's node and
 its widget values instead."""
@@ -15,14 +15,14 @@ from fixtures import check_outputs_unchanged, skip_if_train_lora_outputs_moved
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from harness.comfy_server import ComfyServer  # noqa: E402
-from harness.workflow_to_api import SKIP_TYPES, VIRTUAL_TYPES, to_api  # noqa: E402
+from lab.harness.comfy_server import ComfyServer  # noqa: E402
+from lab.harness.workflow_to_api import SKIP_TYPES, VIRTUAL_TYPES, to_api  # noqa: E402
 
-WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
+WORKFLOWS = all_workflows()
 def runs_as_shipped(path):
     """On the Reference Scene Model or the scene model trained here: no checkpoint needed."""
     with open(path, encoding="utf-8") as f:
-        return any(n["type"] in ("ReferenceSceneModel", "SDESceneModelLoader") for n in json.load(f)["nodes"])
+        return any(n["type"] in ("SDEEditLabReferenceSceneModel", "SDEEditLabSceneModelLoader") for n in json.load(f)["nodes"])
 
 
 RUNNABLE = [p for p in WORKFLOWS if runs_as_shipped(p)]  # no checkpoint: they run as shipped
@@ -136,7 +136,7 @@ def runs(server, object_info):
         if path not in cache:
             prompt = to_api(load(path), object_info)
             for node_id, entry in list(prompt.items()):
-                if entry["class_type"] == "ReferenceSceneImage":
+                if entry["class_type"] == "SDEEditLabReferenceSceneImage":
                     prompt[f"{node_id}_mask"] = {"class_type": "MaskToImage", "inputs": {"mask": [node_id, 1]}}
                     prompt[f"{node_id}_mask_preview"] = {"class_type": "PreviewImage",
                                                          "inputs": {"images": [f"{node_id}_mask", 0]}}
@@ -188,8 +188,8 @@ def test_cpu_workflow_runs_and_saves_images(path, runs):
 def test_inpaint_reference_repaints_only_the_ball_box(runs):
     """The ball_box MASK reaches both SDE Inpaint nodes: outside it, the SDE and the ODE result are the
     input image."""
-    prompt, images = runs(os.path.join(ROOT, "workflows", "SDE Inpaint (reference model, CPU).json"))
-    (scene_id,) = [k for k, v in prompt.items() if v["class_type"] == "ReferenceSceneImage"]
+    prompt, images = runs(lab_workflow("SDE Inpaint (reference model, CPU).json"))
+    (scene_id,) = [k for k, v in prompt.items() if v["class_type"] == "SDEEditLabReferenceSceneImage"]
     (preview_id,) = [k for k, v in prompt.items()
                      if v["class_type"] == "PreviewImage" and v["inputs"]["images"] == [scene_id, 0]]
     source = images[preview_id][0].astype(int)
@@ -208,7 +208,7 @@ def test_drag_reference_saves_the_drag_as_an_animation(runs):
     """SaveAnimatedWEBP, fed by ImageBatch (the input scene, then the decoded sub-steps), saves one
     lossless animated WebP in the output folder: the input, warp's moved and filled start, the result;
     the history marks it animated. Its frames are the pictures the workflow's SaveImage nodes saved."""
-    path = os.path.join(ROOT, "workflows", "SDE-Drag (reference model, CPU).json")
+    path = lab_workflow("SDE-Drag (reference model, CPU).json")
     prompt, images = runs(path)
     entry, files = runs.raw[path]
     (anim,) = [k for k, v in prompt.items() if v["class_type"] == "SaveAnimatedWEBP"]
@@ -263,7 +263,7 @@ def test_region_workflows_move_the_marked_object(name, runs):
     bar by 30 degrees about its centre: the scene parser finds the object where the drag sends it."""
     import math
     import torch
-    from sde_edit_pack.reference import scene_parser
+    from lab.reference import scene_parser
     colour, kind, (x, y), angle = REGION_WORKFLOWS[name]
     prompt, images = runs(os.path.join(ROOT, "workflows", name))
     save = [k for k, v in prompt.items() if v["class_type"] == "SaveImage" and "substeps" not in v["inputs"]["filename_prefix"]][0]

@@ -4,8 +4,8 @@ browser lists every workflow of the pack with its thumbnail.
 The checkpoint workflows (all but those on the Reference Scene Model, which test_workflows.py runs)
 are converted from the UI format and queued as shipped, with the checkpoint and LoRA names they ask
 for. Under those names the server holds tiny random-weight stand-ins (set up
-by harness/make_thumbnails.py, the same code that makes the thumbnails): the tiny checkpoint that
-ComfyUI's own CheckpointLoaderSimple detects as the workflow's family (harness/tiny_checkpoints.py) and
+by lab/harness/make_thumbnails.py, the same code that makes the thumbnails): the tiny checkpoint that
+ComfyUI's own CheckpointLoaderSimple detects as the workflow's family (lab/harness/tiny_checkpoints.py) and
 a tiny LoRA whose keys ComfyUI maps onto it. Random weights prove the wiring, not the quality. To stay
 fast, the input picture is a generated 64 x 64 scene (VAEEncode follows the picture's size), the drag
 points are scaled to it, and the pack's node runs fewer steps (--set overrides, as run_workflow.py).
@@ -26,11 +26,11 @@ from PIL import Image
 from safetensors.torch import load as load_safetensors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from commands import make_thumbnails as mt  # noqa: E402
-from harness.comfy_server import PACK_LINK_NAME, ComfyServer  # noqa: E402
+from lab.commands import make_thumbnails as mt  # noqa: E402
+from lab.harness.comfy_server import PACK_LINK_NAME, ComfyServer  # noqa: E402
 from fixtures import check_outputs_unchanged, skip_if_train_lora_outputs_moved  # noqa: E402
 
-WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, "workflows", "*.json")))
+WORKFLOWS = all_workflows()
 CHECKPOINT = [p for p in WORKFLOWS if mt.analyse(p).kind not in mt.AS_SHIPPED]  # test_workflows.py runs the others
 SIZE = 64
 # Fewer steps than shipped: SDEdit 6 x 0.5 = 3 model calls, inpaint 4, drag 10 x t0 0.6 = 6 per half-cycle.
@@ -241,7 +241,7 @@ def test_every_workflow_has_a_thumbnail():
     jsons = {name_of(p) for p in WORKFLOWS}
     jpgs = {name_of(p) for p in glob.glob(os.path.join(ROOT, "workflows", "*.jpg"))}
     assert jsons, "no workflows"
-    assert jsons - jpgs == set(), "run harness/make_thumbnails.py NAME for these"
+    assert jsons - jpgs == set(), "run lab/harness/make_thumbnails.py NAME for these"
     assert jpgs - jsons == set(), "thumbnails without a workflow"
     for name in jsons:
         with Image.open(os.path.join(ROOT, "workflows", name + ".jpg")) as img:

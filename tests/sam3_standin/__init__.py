@@ -7,7 +7,7 @@ of its model config (comfy.supported_models.SAM31.unet_config), not from the ten
 model is built here as the loader builds it (comfy.model_base.SAM3 from a supported_models.SAM31
 config, in a ModelPatcher), with the ViT trunk's and the transformers' width given small in the
 config's unet_config, which SAM3Model passes on to its detector, tracker and ViT. Staged into the test
-server's custom_nodes by harness/make_thumbnails.py link_standin_nodes."""
+server's custom_nodes by lab/harness/make_thumbnails.py link_standin_nodes."""
 import torch
 
 import comfy.model_base

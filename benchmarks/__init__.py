@@ -1,1 +1,0 @@
-"""Scripts that measure and print tables (`python -m benchmarks.<name>` from the repository root)."""

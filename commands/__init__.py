@@ -1,1 +1,0 @@
-"""What a user of the pack runs (`python -m commands.<name>` from the repository root)."""

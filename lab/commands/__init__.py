@@ -1,0 +1,1 @@
+"""What a user of the pack runs (`python -m lab.commands.<name>` from the repository root)."""
