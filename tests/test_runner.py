@@ -21,6 +21,7 @@ from lab.reference import scenes
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from lab.commands import dragbench  # noqa: E402
 from lab.commands import run_workflow as rw  # noqa: E402
+from lab.paths import lab_workflow  # noqa: E402
 from lab.harness.comfy_server import ComfyServer  # noqa: E402
 
 WORKFLOW = lab_workflow("SDE-Drag (reference model, CPU).json")

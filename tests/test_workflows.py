@@ -15,6 +15,7 @@ from fixtures import check_outputs_unchanged, skip_if_train_lora_outputs_moved
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from lab.paths import all_workflows, lab_workflow  # noqa: E402
 from lab.harness.comfy_server import ComfyServer  # noqa: E402
 from lab.harness.workflow_to_api import SKIP_TYPES, VIRTUAL_TYPES, to_api  # noqa: E402
 
@@ -265,7 +266,7 @@ def test_region_workflows_move_the_marked_object(name, runs):
     import torch
     from lab.reference import scene_parser
     colour, kind, (x, y), angle = REGION_WORKFLOWS[name]
-    prompt, images = runs(os.path.join(ROOT, "workflows", name))
+    prompt, images = runs(lab_workflow(name))
     save = [k for k, v in prompt.items() if v["class_type"] == "SaveImage" and "substeps" not in v["inputs"]["filename_prefix"]][0]
     parsed = scene_parser.parse(torch.from_numpy(images[save][0].copy()).permute(2, 0, 1).float() / 255)
     found = [o for o in parsed.objects if o.colour == colour and o.kind == kind]

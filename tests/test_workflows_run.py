@@ -27,7 +27,8 @@ from safetensors.torch import load as load_safetensors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from lab.commands import make_thumbnails as mt  # noqa: E402
-from lab.harness.comfy_server import PACK_LINK_NAME, ComfyServer  # noqa: E402
+from lab.paths import LAB_WORKFLOWS, PRODUCT_WORKFLOWS, all_workflows  # noqa: E402
+from lab.harness.comfy_server import LAB_LINK_NAME, PACK_LINK_NAME, ComfyServer  # noqa: E402
 from fixtures import check_outputs_unchanged, skip_if_train_lora_outputs_moved  # noqa: E402
 
 WORKFLOWS = all_workflows()
@@ -239,26 +240,30 @@ def test_flux_graph_runs_with_sd3_standing_in(server, object_info, tmp_path):
 
 def test_every_workflow_has_a_thumbnail():
     jsons = {name_of(p) for p in WORKFLOWS}
-    jpgs = {name_of(p) for p in glob.glob(os.path.join(ROOT, "workflows", "*.jpg"))}
+    jpgs = {name_of(p) for p in glob.glob(os.path.join(PRODUCT_WORKFLOWS, "*.jpg")) + glob.glob(os.path.join(LAB_WORKFLOWS, "*.jpg"))}
     assert jsons, "no workflows"
-    assert jsons - jpgs == set(), "run lab/harness/make_thumbnails.py NAME for these"
+    assert jsons - jpgs == set(), "run python -m lab.commands.make_thumbnails NAME for these"
     assert jpgs - jsons == set(), "thumbnails without a workflow"
-    for name in jsons:
-        with Image.open(os.path.join(ROOT, "workflows", name + ".jpg")) as img:
+    for path in WORKFLOWS:
+        name = name_of(path)
+        with Image.open(path[:-len(".json")] + ".jpg") as img:
             assert img.format == "JPEG" and img.size == (mt.THUMB, mt.THUMB)
             # Frontend 1.58 lays the card's badges over the top of the thumbnail: nothing there but background.
             top = np.asarray(img.convert("RGB"))[:mt.THUMB_TOP_FREE].astype(int)
             assert np.abs(top - mt.BACKGROUND).max() <= 12, f"{name}.jpg: something drawn in its top strip"
 
 
-def test_template_browser_lists_and_serves_the_workflows(server):
+@pytest.mark.parametrize("pack", [PACK_LINK_NAME, LAB_LINK_NAME])
+def test_template_browser_lists_and_serves_the_workflows(server, pack):
     """ComfyUI's /api/workflow_templates lists the pack (its custom_nodes folder name) with every
-    workflows/*.json; the frontend then fetches <name>.json and the thumbnail <name>.jpg from
-    /api/workflow_templates/<pack>/."""
+    workflows/*.json, and the lab beside it with lab/workflows/*.json; the frontend then fetches
+    <name>.json and the thumbnail <name>.jpg from /api/workflow_templates/<pack>/."""
     listed = server.get("/api/workflow_templates")
-    assert sorted(listed.get(PACK_LINK_NAME, [])) == sorted(name_of(p) for p in WORKFLOWS)
-    for path in WORKFLOWS:
-        base = f"{server.url}/api/workflow_templates/{PACK_LINK_NAME}/{urllib.request.quote(name_of(path))}"
+    folder = PRODUCT_WORKFLOWS if pack == PACK_LINK_NAME else LAB_WORKFLOWS
+    mine = [p for p in WORKFLOWS if os.path.dirname(p) == folder]
+    assert mine and sorted(listed.get(pack, [])) == sorted(name_of(p) for p in mine)
+    for path in mine:
+        base = f"{server.url}/api/workflow_templates/{pack}/{urllib.request.quote(name_of(path))}"
         with urllib.request.urlopen(base + ".json", timeout=30) as r:
             with open(path, encoding="utf-8") as f:
                 assert json.loads(r.read()) == json.load(f)

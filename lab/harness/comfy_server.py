@@ -1,7 +1,8 @@
 """Start a real ComfyUI server on loopback with the pack installed, and run prompts on it.
 
 The server gets a temporary base directory (custom_nodes/ holding a link to this pack and, unless
-with_lab=False, one to the lab's custom-node package lab/ beside it, as a second pack; models/,
+with_lab=False, one to the lab's custom-node package lab/ beside it, as a second pack (with_pack=False:
+the lab alone); models/,
 input/, output/, temp/, user/), so it never touches the host's own folders. Stdlib only.
 
 By default it serves the frontend that its ComfyUI's requirements pin (the comfyui-frontend-package
@@ -71,7 +72,7 @@ class PromptTimeout(TimeoutError):
 
 class ComfyServer:
     def __init__(self, base_dir=None, python=sys.executable, comfyui=None, extra_args=(), log_path=None,
-                 front_end_root=None, with_lab=True):
+                 front_end_root=None, with_lab=True, with_pack=True):
         self.comfyui = comfyui or find_comfyui()
         if self.comfyui is None:
             raise RuntimeError("no ComfyUI found: run lab/harness/setup_host.sh or set COMFYUI_PATH")
@@ -80,7 +81,7 @@ class ComfyServer:
         for sub in ("custom_nodes", "models/checkpoints", "models/vae", "input", "output", "temp", "user"):
             os.makedirs(os.path.join(self.base_dir, sub), exist_ok=True)
         link = os.path.join(self.base_dir, "custom_nodes", PACK_LINK_NAME)
-        if not os.path.lexists(link):
+        if with_pack and not os.path.lexists(link):
             os.symlink(PACK_DIR, link)
         lab_link = os.path.join(self.base_dir, "custom_nodes", LAB_LINK_NAME)
         if with_lab and not os.path.lexists(lab_link):

@@ -99,4 +99,14 @@ def make_model(oracle, parameterization: str, channels: int, latent_format=None,
     model.diffusion_model.model_sampling = model.model_sampling
     if concat_channels:
         model.concat_keys = ("mask", "masked_image")
-    return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=comfy.model_management.unet_offload_device())
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=comfy.model_management.unet_offload_device())
+    # How a newer core's multi-GPU deep clone (ModelPatcher.deepclone_multigpu) builds a fresh copy: it
+    # refuses patchers without this factory. Older cores ignore the attribute.
+    patcher.cached_patcher_init = (rebuild_model, (oracle, parameterization, channels, latent_format, concat_channels))
+    return patcher
+
+
+def rebuild_model(oracle, parameterization, channels, latent_format, concat_channels, disable_dynamic=False):
+    """make_model again, as ModelPatcher.cached_patcher_init calls it (disable_dynamic: a plain
+    ModelPatcher is what make_model builds anyway)."""
+    return make_model(oracle, parameterization, channels, latent_format, concat_channels)

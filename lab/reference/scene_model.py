@@ -163,6 +163,11 @@ def latent_format(meta: dict):
     return SceneLatent
 
 
+def reload(path: str, name: str = None, disable_dynamic=False):
+    """load() again, as ModelPatcher.cached_patcher_init calls it (the patchers built are plain ones)."""
+    return load(path, name)
+
+
 def load(path: str, name: str = None):
     """(MODEL, CLIP, VAE) for ComfyUI from a scene-model weights file; name: how errors name it. The
     latent model's VAE is read from the file its metadata names, in the same folder."""
@@ -209,6 +214,8 @@ def load(path: str, name: str = None):
     # (the benchmark, the tests) would otherwise record autograd graphs across a whole sampling run.
     model.requires_grad_(False)
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=comfy.model_management.unet_offload_device())
+    # a newer core's multi-GPU deep clone reloads the MODEL from the file through this (older cores ignore it)
+    patcher.cached_patcher_init = (reload, (path, name), 0)
 
     SceneClip, SceneTokenizer = text_encoder_classes()
     target = comfy.supported_models_base.ClipTarget(SceneTokenizer, SceneClip)
