@@ -215,9 +215,10 @@ def test_every_validate_inputs_takes_one_input():
     """ComfyUI attaches validate_inputs' message to every input the function takes (execution.py,
     custom_validation_failed): with one input, a bad value is marked on its own input only."""
     import inspect
+    from lab.nodes import LAB_NODES
     from sde_edit_pack.nodes import NODES
     checked = {node.__name__: list(inspect.signature(node.validate_inputs).parameters)
-               for node in NODES if "validate_inputs" in vars(node)}
+               for node in NODES + LAB_NODES if "validate_inputs" in vars(node)}
     assert checked and all(len(args) == 1 for args in checked.values()), checked
 
 
@@ -294,10 +295,11 @@ def test_the_sampler_in_sampler_custom_advanced_checks_sigmas_and_the_latent_siz
 def test_every_number_input_is_checked_against_the_bounds_its_schema_declares():
     """Bounds are written once, in define_schema: check_numbers reads them, so a value just past either
     end of any pack node's number input is refused naming it, and both ends are accepted."""
+    from lab.nodes import LAB_NODES
     from sde_edit_pack import nodes as pack_nodes
     from sde_edit_pack.nodes.common import check_numbers
     checked = 0
-    for node in pack_nodes.NODES:
+    for node in pack_nodes.NODES + LAB_NODES:  # the pack's and the lab's
         for spec in node.define_schema().inputs:
             if getattr(spec, "min", None) is None or getattr(spec, "max", None) is None:
                 continue

@@ -67,12 +67,15 @@ def object_info():
 
 
 def pack_nodes(info):
-    return {name for name, entry in info.items() if entry.get("python_module", "").endswith("comfyui-sde-edit")}
+    """The pack's nodes and the lab's (installed beside it by the test host)."""
+    return {name for name, entry in info.items()
+            if entry.get("python_module", "").endswith(("comfyui-sde-edit", "sde-edit-lab"))}
 
 
 def test_every_pack_node_is_documented(object_info):
     nodes = pack_nodes(object_info)
-    assert {"SDEditNoiseDenoise", "SDEInpaint", "SDEDragPointMover", "SDESamplerEta"} <= nodes
+    assert {"SDEditNoiseDenoise", "SDEInpaint", "SDEDragPointMover", "SDESamplerEta",
+            "SDEEditLabReferenceSceneModel"} <= nodes
     assert nodes <= set(reference_nodes()), f"undocumented: {nodes - set(reference_nodes())}"
 
 

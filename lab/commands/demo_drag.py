@@ -43,7 +43,7 @@ from lab.harness.find_comfyui import PACK_DIR
 
 from .run_workflow import Overrides, execute
 
-WORKFLOW = os.path.join(PACK_DIR, "workflows", "SDE-Drag (reference model, CPU).json")
+WORKFLOW = os.path.join(PACK_DIR, "lab", "workflows", "SDE-Drag (reference model, CPU).json")
 OUT = os.path.join(PACK_DIR, "out", "demo", "drag")
 DOCS_SHEET = os.path.join(PACK_DIR, "docs", "demo_drag_sheet.png")
 SIZE = 64  # the workflow's resolution

@@ -1,4 +1,5 @@
-"""Thumbnails for ComfyUI's template browser: run every workflows/*.json, write workflows/<name>.jpg.
+"""Thumbnails for ComfyUI's template browser: run every workflows/*.json and lab/workflows/*.json, write
+<name>.jpg beside each.
 
     .venv/bin/python -m lab.commands.make_thumbnails [NAME ...] [--size PX] [--keep DIR] [--out-dir DIR] [--animated DIR]
 
@@ -79,7 +80,7 @@ from lab.harness.workflow_to_api import MUTED, BYPASSED
 from . import run_workflow as rw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
-WORKFLOWS_DIR = os.path.join(ROOT, "workflows")
+WORKFLOWS_DIRS = (os.path.join(ROOT, "workflows"), os.path.join(ROOT, "lab", "workflows"))  # the pack's, the lab's
 THUMB = 512          # thumbnail width and height
 # Frontend 1.58's template cards lay a badge ("Node graph", 32 px of a card at least 240 px wide) over
 # the top left of the thumbnail: this strip holds no text.
@@ -698,12 +699,13 @@ def save_jpeg(image, path):
 # ---------------------------------------------------------------------------------------------- main
 
 def workflow_paths(names=()):
-    paths = sorted(os.path.join(WORKFLOWS_DIR, f) for f in os.listdir(WORKFLOWS_DIR) if f.endswith(".json"))
+    paths = sorted((os.path.join(d, f) for d in WORKFLOWS_DIRS for f in os.listdir(d) if f.endswith(".json")),
+                   key=os.path.basename)
     if names:
         wanted = {os.path.splitext(os.path.basename(n))[0] for n in names}
         unknown = wanted - {os.path.splitext(os.path.basename(p))[0] for p in paths}
         if unknown:
-            raise SystemExit(f"no workflow {', '.join(sorted(unknown))} in {WORKFLOWS_DIR}")
+            raise SystemExit(f"no workflow {', '.join(sorted(unknown))} in {' or '.join(WORKFLOWS_DIRS)}")
         paths = [p for p in paths if os.path.splitext(os.path.basename(p))[0] in wanted]
     return paths
 
@@ -711,10 +713,10 @@ def workflow_paths(names=()):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", help="workflow names (default: every workflows/*.json)")
+    parser.add_argument("names", nargs="*", help="workflow names (default: every workflows/*.json and lab/workflows/*.json)")
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
                         help=f"input picture size for the checkpoint workflows (default {DEFAULT_SIZE})")
-    parser.add_argument("--out-dir", default=WORKFLOWS_DIR, help="where <name>.jpg goes (default workflows/)")
+    parser.add_argument("--out-dir", default=None, help="where <name>.jpg goes (default: beside its workflow)")
     parser.add_argument("--keep", metavar="DIR", help="also write each run's images and API prompt here")
     parser.add_argument("--animated", metavar="DIR",
                         help="also write each drag workflow's thumbnail as an animated WebP, DIR/<name>.webp "
@@ -728,7 +730,8 @@ def main(argv=None):
     plans = [analyse(p, args.size, args.sets) for p in workflow_paths(args.names)]
     if not args.stand_ins:
         plans = [on_trained_model(p) for p in plans]
-    os.makedirs(args.out_dir, exist_ok=True)
+    if args.out_dir:
+        os.makedirs(args.out_dir, exist_ok=True)
     started = time.time()
     log = os.path.join(args.keep, "server.log") if args.keep else None
     if args.keep:
@@ -742,7 +745,7 @@ def main(argv=None):
         for plan in plans:
             t = time.time()
             result = execute(plan, server, object_info)
-            path = os.path.join(args.out_dir, plan.name + ".jpg")
+            path = os.path.join(args.out_dir or os.path.dirname(plan.path), plan.name + ".jpg")
             save_jpeg(compose(result), path)
             animation = compose_animation(result) if args.animated else None
             if animation:
