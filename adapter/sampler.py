@@ -31,11 +31,18 @@ def noise_levels_of(model_sampling) -> NoiseLevels:
     """x = a·x0 + s·ε of a ComfyUI model: flow (CONST) models scale the signal by 1 − σ. Cosmos'
     rectified flow (COSMOS_RFLOW, Cosmos Predict2) rescales only the network's input: its noise_scaling
     is x0 + σ·ε, as for EPS. Newer cores scale a flow model's noise by its noise_scale (HiDream-O1:
-    8) and add IMG_TO_IMG_FLOW (a CONST whose noise_scaling returns the image: nothing to noise),
-    which is refused."""
-    img_to_img_flow = getattr(comfy.model_sampling, "IMG_TO_IMG_FLOW", None)  # newer cores: noises nothing
-    if isinstance(model_sampling, comfy.model_sampling.CONST) and not (
-            img_to_img_flow is not None and isinstance(model_sampling, img_to_img_flow)):
+    8). Refused, naming `model`: the image-to-image CONSTs of newer cores, whose noise_scaling returns
+    the input image unnoised (their sampling starts from the image, not from noise): IMG_TO_IMG_FLOW
+    (0.33, WAN21_FlowRVS; x0 = the network's output) and IMG_TO_IMG_VELOCITY (after 0.33, Marigold
+    v2 through ModelSamplingAuraFlow's `sampling` img_to_img_velocity; x0 = input − output)."""
+    for name in ("IMG_TO_IMG_FLOW", "IMG_TO_IMG_VELOCITY"):
+        kind = getattr(comfy.model_sampling, name, None)  # None on cores without it
+        if kind is not None and isinstance(model_sampling, kind):
+            raise InputError(f"model: its model_sampling is {name}, an image-to-image model (ComfyUI starts its "
+                             "sampling from the input image itself, never noised); SDEdit, SDE Inpaint and SDE-Drag "
+                             "need a model that denoises a noised latent (EPS, V_PREDICTION, EDM, X0, COSMOS_RFLOW or "
+                             "CONST/flow)")
+    if isinstance(model_sampling, comfy.model_sampling.CONST):
         # newer cores: x = (1 − σ)·x0 + σ·(noise_scale·ε), noise_scale 1 unless the model sets it
         return NoiseLevels("flow", float(getattr(model_sampling, "noise_scale", 1.0)))
     if isinstance(model_sampling, (comfy.model_sampling.EPS, comfy.model_sampling.COSMOS_RFLOW)):  # EPS, V, EDM, X0

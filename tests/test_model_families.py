@@ -22,7 +22,10 @@ On a latent of the family's own shape (channels from its latent format; height a
 The pack's noising x = a·x0 + s·ε is checked against ComfyUI's own noise_scaling for every family.
 
 The nodes run inside torch.inference_mode(), as ComfyUI's executor runs them. Families a core lacks
-skip naming the core. The table in docs/model_families.md is this file's result. Run:
+skip naming the core. The image-to-image model samplings of newer cores (IMG_TO_IMG_FLOW,
+IMG_TO_IMG_VELOCITY), whose sampling starts from the unnoised image, are refused by every editing node,
+naming `model`, before any model call (on the AuraFlow row, the class installed where the core lacks
+it). The table in docs/model_families.md is this file's result. Run:
 .venv/bin/python -m pytest tests/test_model_families.py (0.3.75), and
 COMFYUI_PATH=$PWD/build/ComfyUI-0.33.0 .venv-0.33.0/bin/python -m pytest tests/test_model_families.py (0.33)
 """
@@ -36,6 +39,7 @@ from typing import Callable, Optional
 import comfy.model_base
 import comfy.model_management
 import comfy.model_patcher
+import comfy.model_sampling
 import comfy.ldm.chroma.model
 import comfy.ldm.chroma_radiance.model
 import comfy.ldm.flux.model
@@ -622,3 +626,133 @@ def test_hunyuan_image_21_refiner_cannot_edit_a_latent():
     pytest.skip("HunyuanImage21Refiner: a refiner that samples from an empty latent, the image entering as "
                 "concat_latent_image; its latent format turns a 32-channel latent into 64 channels, so ComfyUI's own "
                 f"KSampler cannot noise a non-empty latent ({str(error.value)[:90]}): there is no latent to edit")
+
+
+# --- model samplings the pack refuses: the image-to-image CONSTs of newer cores ----------------------
+# Their noise_scaling returns the input image unnoised (sampling starts from the image, not from noise):
+# IMG_TO_IMG_FLOW (0.33: WAN21_FlowRVS; ModelSamplingDiscrete's `sampling` img_to_img_flow) and
+# IMG_TO_IMG_VELOCITY (after 0.33, ComfyUI PR #16232, Marigold v2; ModelSamplingAuraFlow's optional
+# `sampling` img_to_img_velocity). Where the running core lacks one, the test installs it on
+# comfy.model_sampling for its duration, as the core that has it defines it (copied below), and builds
+# the model as that core's node does.
+
+class IMG_TO_IMG_FLOW(comfy.model_sampling.CONST):
+    """comfy.model_sampling.IMG_TO_IMG_FLOW as ComfyUI 0.33 defines it."""
+    def calculate_denoised(self, sigma, model_output, model_input):
+        return model_output
+
+    def noise_scaling(self, sigma, noise, latent_image, max_denoise=False):
+        return latent_image
+
+    def inverse_noise_scaling(self, sigma, latent):
+        return 1.0 - latent
+
+
+class IMG_TO_IMG_VELOCITY(comfy.model_sampling.CONST):
+    """comfy.model_sampling.IMG_TO_IMG_VELOCITY as the newest public core defines it (Comfy-Org/ComfyUI
+    38a99a8, after 0.33)."""
+    def calculate_denoised(self, sigma, model_output, model_input):
+        return model_input - model_output
+
+    def noise_scaling(self, sigma, noise, latent_image, max_denoise=False):
+        return latent_image
+
+    def inverse_noise_scaling(self, sigma, latent):
+        return latent
+
+
+NEWER_SAMPLINGS = {"IMG_TO_IMG_FLOW": IMG_TO_IMG_FLOW, "IMG_TO_IMG_VELOCITY": IMG_TO_IMG_VELOCITY}
+
+
+def node_offers(node_class, option, value):
+    """Whether the running core's node lists `value` among its combo input `option`'s choices."""
+    inputs = node_class.INPUT_TYPES()
+    spec = {**inputs.get("required", {}), **inputs.get("optional", {})}.get(option)
+    return spec is not None and isinstance(spec[0], list) and value in spec[0]
+
+
+def with_image_to_image_sampling(model, name):
+    """`model` with the model_sampling `name`, made by the core's own node where it offers it, else
+    as the newer core's node makes it (comfy_extras/nodes_model_advanced.py, copied)."""
+    from comfy_extras import nodes_model_advanced as advanced
+    kind = getattr(comfy.model_sampling, name)
+    if name == "IMG_TO_IMG_VELOCITY":  # ModelSamplingAuraFlow(shift 1.73, sampling img_to_img_velocity)
+        if node_offers(advanced.ModelSamplingAuraFlow, "sampling", "img_to_img_velocity"):
+            return advanced.ModelSamplingAuraFlow().patch_aura(model, 1.73, sampling="img_to_img_velocity")[0]
+        m = model.clone()
+
+        class ModelSamplingAdvanced(comfy.model_sampling.ModelSamplingDiscreteFlow, kind):
+            pass
+
+        original = m.get_model_object("model_sampling")
+        model_sampling = ModelSamplingAdvanced(model.model.model_config)
+        model_sampling.set_parameters(shift=1.73, multiplier=1.0)
+        if hasattr(original, "noise_scale"):
+            model_sampling.set_noise_scale(original.noise_scale)
+        m.add_object_patch("model_sampling", model_sampling)
+        return m
+    if node_offers(advanced.ModelSamplingDiscrete, "sampling", "img_to_img_flow"):  # IMG_TO_IMG_FLOW
+        return advanced.ModelSamplingDiscrete().patch(model, "img_to_img_flow", False)[0]
+    m = model.clone()
+
+    class ModelSamplingAdvanced(comfy.model_sampling.ModelSamplingDiscrete, kind):
+        pass
+
+    m.add_object_patch("model_sampling", ModelSamplingAdvanced(model.model.model_config, zsnr=False))
+    return m
+
+
+@pytest.fixture(params=sorted(NEWER_SAMPLINGS))
+def image_to_image(request, monkeypatch):
+    """(name, the AuraFlow row's model with that model_sampling, its model calls so far)."""
+    name = request.param
+    if not hasattr(comfy.model_sampling, name):  # a core older than the one that has it
+        monkeypatch.setattr(comfy.model_sampling, name, NEWER_SAMPLINGS[name], raising=False)
+    model = with_image_to_image_sampling(model_of("AuraFlow"), name)
+    calls = []
+
+    def wrapper(apply, args):
+        calls.append(float(args["timestep"][0]))
+        return apply(args["input"], args["timestep"], **args["c"])
+
+    model.set_model_unet_function_wrapper(wrapper)
+    return name, model, calls
+
+
+def test_the_copied_image_to_image_samplings_are_the_cores(image_to_image):
+    """The model has the sampling asked for, and it noises nothing (what makes it uneditable); where the
+    running core has the class, the copy above computes what the core's does."""
+    name, model, _ = image_to_image
+    sampling = model.get_model_object("model_sampling")
+    assert isinstance(sampling, getattr(comfy.model_sampling, name))
+    x0, eps, out = torch.randn(3, 1, 4, 8, 8, generator=torch.Generator().manual_seed(9))
+    sigma = torch.tensor([0.5])
+    assert torch.equal(sampling.noise_scaling(sigma, eps, x0), x0)
+    core, copy = getattr(comfy.model_sampling, name), NEWER_SAMPLINGS[name]
+    if core is not copy:
+        for method, args in (("calculate_denoised", (sigma, out, x0)), ("noise_scaling", (sigma, eps, x0)),
+                             ("inverse_noise_scaling", (sigma, out))):
+            torch.testing.assert_close(getattr(copy, method)(sampling, *args), getattr(core, method)(sampling, *args),
+                                       rtol=0, atol=0)
+
+
+@torch.inference_mode()  # as ComfyUI's executor runs nodes
+def test_every_editing_node_refuses_an_image_to_image_model_by_name_before_any_model_call(image_to_image):
+    name, model, calls = image_to_image
+    f = BY_ID["AuraFlow"]
+    x = latent_of(f)
+    pos, neg = conditioning(f, 1), conditioning(f, 2)
+    mask = image_mask(f, EDIT_ROWS, EDIT_COLS)
+    points = json.dumps({"source": [image_point(f, SOURCE)], "target": [image_point(f, TARGET)]})
+    runs = {
+        "sdedit": lambda: SDEditNoiseDenoise.execute(model, pos, neg, x, 0, 3, 0.5, 1.0, 2.0, "normal", 1, mask),
+        "inpaint": lambda: SDEInpaint.execute(model, pos, neg, x, 0, 3, 1.0, 1.0, 1.0, "normal", 1, 0, 0, mask),
+        "drag warp": lambda: SDEDragPointMover.execute(model, pos, x, points, method="warp", **DRAG),
+        "drag paper": lambda: SDEDragPointMover.execute(model, pos, x, points, method="paper", **DRAG),
+    }
+    before = x["samples"].clone()
+    for node, run in runs.items():
+        with pytest.raises(InputError, match=rf"^model: its model_sampling is {name}, an image-to-image model"):
+            run()
+        assert calls == [], f"{node}: the model was called before {name} was refused"
+    assert torch.equal(x["samples"], before)
