@@ -84,12 +84,25 @@ def check_work(name: str, steps: int, detail: str):
                          f"{MAX_SAMPLING_STEPS} are allowed in one prompt")
 
 
-def check_memory(name: str, samples, latents_held: int):
-    """Refuse a latent whose sampling would hold more float32 copies of it than the device has room for."""
+def free_bytes_for_sampling(model, device) -> int:
+    """Bytes free for sampling on `device`, as ComfyUI's own sampling asks (samplers.py, 0.33): the
+    MODEL's patcher where it has `get_free_memory(device)` (ComfyUI 0.33 on: with dynamic VRAM it adds
+    what the resident models' weights would give up), else the device's free memory (0.3.75)."""
+    import comfy.model_management
+    patcher_free = getattr(model, "get_free_memory", None)
+    if callable(patcher_free):
+        return patcher_free(device)
+    return comfy.model_management.get_free_memory(device)
+
+
+def check_memory(name: str, samples, latents_held: int, model=None):
+    """Refuse a latent whose sampling would hold more float32 copies of it than the device has room for.
+    model: the MODEL (a ModelPatcher) that will sample it: its device and its free memory; None: the
+    torch device's free memory."""
     import comfy.model_management
     need = latents_held * samples.numel() * 4
-    device = comfy.model_management.get_torch_device()
-    free = comfy.model_management.get_free_memory(device)
+    device = getattr(model, "load_device", None) or comfy.model_management.get_torch_device()
+    free = free_bytes_for_sampling(model, device)
     if need > free:
         raise InputError(f"{name} is {tuple(samples.shape)}: sampling it holds about {latents_held} float32 copies "
                          f"({need / 2 ** 30:.1f} GiB) and {device} has {free / 2 ** 30:.1f} GiB free; use a smaller "
