@@ -8,7 +8,10 @@ sampler that goes through CFGGuider sees it: the pack's nodes, KSampler, Sampler
 ComfyUI's own keyframes (`HookKeyframeGroup`) only move forward through one sampling; a drag runs
 many cycles in one sampling and ODE-Drag's inversion climbs the schedule. So the keyframe group
 below takes the strength from the step's σ and the schedule being sampled (the same nearest-step
-rule as the CFG ramp), whatever the order of the calls.
+rule as the CFG ramp), whatever the order of the calls. It overrides only the group's public members
+that ComfyUI calls (`prepare_current_keyframe`, `strength`, `reset`, `clone`, `is_empty`) and keeps
+its state in its own attributes, none of the group's private ones; tests/test_lora_schedule.py fails,
+naming the member, if a core renames one of them.
 """
 import comfy.hooks
 import torch
@@ -22,23 +25,35 @@ class CosineKeyframes(comfy.hooks.HookKeyframeGroup):
     def __init__(self, at_end: float = 1.0, at_top: float = 0.5):
         super().__init__()
         self.at_end, self.at_top = at_end, at_top
-        self._sigmas, self._schedule = None, None  # the sampled schedule, read once as floats
+        self.ramp_strength = None  # the strength at the step being sampled; None outside a sampling
+        self.ramp_sigmas, self.ramp_schedule = None, None  # the sampled schedule, read once as floats
 
     def strength_at(self, sigma: float, schedule) -> float:
         return cosine_ramp(*schedule_position(schedule, sigma), self.at_end, self.at_top)
+
+    @property
+    def strength(self):
+        """What ComfyUI multiplies the hooks' weights by (`Hook.strength` reads it): the ramp's at the
+        step being sampled; 1 outside a sampling (a text encoder's scheduled encode), as a group
+        without keyframes gives."""
+        return 1.0 if self.ramp_strength is None else self.ramp_strength
 
     def prepare_current_keyframe(self, curr_t, transformer_options) -> bool:
         """Called by ComfyUI before each model call with the call's σ; True when the strength
         changed (ComfyUI then re-patches the weights)."""
         sigmas = transformer_options["sample_sigmas"]
-        if sigmas is not self._sigmas:  # one copy off the device per sampling, not per model call
-            self._sigmas, self._schedule = sigmas, torch.as_tensor(sigmas).flatten().tolist()
-        strength = self.strength_at(float(curr_t), self._schedule)
-        if strength == self._current_strength:
+        if sigmas is not self.ramp_sigmas:  # one copy off the device per sampling, not per model call
+            self.ramp_sigmas, self.ramp_schedule = sigmas, torch.as_tensor(sigmas).flatten().tolist()
+        strength = self.strength_at(float(curr_t), self.ramp_schedule)
+        if strength == self.ramp_strength:
             return False
-        self._current_keyframe = comfy.hooks.HookKeyframe(strength)
-        self._current_strength = strength
+        self.ramp_strength = strength
         return True
+
+    def reset(self):
+        """Called by ComfyUI before each sampling and each scheduled text encode."""
+        super().reset()
+        self.ramp_strength = None
 
     def is_empty(self):
         return False

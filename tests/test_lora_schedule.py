@@ -7,7 +7,11 @@ strength_at_t0 + (strength − strength_at_t0)·(1 + cos(π·k/n))/2 for the ste
 schedule being sampled (`expected` below), at every call of
 SDE-Drag's cycles (down the schedule), ODE-Drag's inversion (up it), warp's pass, SDEdit and KSampler.
 
-The in-graph training (TrainLoraNode) runs in tests/test_workflows_run.py on the shipped workflow."""
+The schedule overrides public members of ComfyUI's HookKeyframeGroup only (no private attribute): the
+members it relies on, and their parameters, are checked by name, so a core that renames one fails here
+saying which. The in-graph training (TrainLoraNode) runs in tests/test_workflows_run.py on the shipped
+workflow."""
+import inspect
 import json
 import math
 import os
@@ -15,7 +19,9 @@ import os
 import pytest
 import torch
 
-import comfy.utils  # noqa: E402  (ComfyUI is booted by conftest.py)
+import comfy.hooks  # noqa: E402  (ComfyUI is booted by conftest.py)
+import comfy.model_patcher
+import comfy.utils
 import folder_paths
 import nodes
 from lab.harness import tiny_checkpoints
@@ -192,3 +198,60 @@ def test_bad_inputs_are_named(kw, words):
     with pytest.raises(InputError) as e:
         SDELoraSchedule.execute(**args)
     assert words in str(e.value)
+
+
+# ComfyUI's side of the keyframe protocol that CosineKeyframes (adapter/lora_schedule.py) plugs into: the
+# members of comfy.hooks.HookKeyframeGroup it overrides or inherits and that ComfyUI calls, with the
+# parameter names ComfyUI passes; Hook.strength, which reads the group's strength; and the ModelPatcher
+# method that asks every hook's group before a model call (samplers.py calls it).
+KEYFRAME_GROUP_MEMBERS = {  # name: (parameters after self, or None for a property; what the pack does with it)
+    "prepare_current_keyframe": (["curr_t", "transformer_options"],
+                                 "overrides: ComfyUI asks it for the step's strength"),
+    "strength": (None, "overrides: Hook.strength reads it to scale the weights"),
+    "reset": ([], "overrides and calls: ComfyUI resets the group before a sampling and a scheduled encode"),
+    "initialize_timesteps": (["model"], "inherits: ComfyUI calls it before a sampling"),
+    "clone": ([], "overrides: HookGroup.set_keyframes_on_hooks clones the group"),
+    "is_empty": ([], "overrides: says the group has a schedule"),
+}
+
+
+def test_the_core_keyframe_members_the_schedule_relies_on_are_there():
+    """Fails naming the member if ComfyUI renames, removes or re-signs one: the ramp would then be
+    silently ignored (the LoRA at full strength at every step) or fail inside sampling."""
+    group, hook = comfy.hooks.HookKeyframeGroup, comfy.hooks.Hook
+    for name, (params, use) in KEYFRAME_GROUP_MEMBERS.items():
+        member = inspect.getattr_static(group, name, None)
+        assert member is not None, f"comfy.hooks.HookKeyframeGroup.{name} is gone (renamed?); CosineKeyframes {use}"
+        if params is None:
+            assert isinstance(member, property), \
+                f"comfy.hooks.HookKeyframeGroup.{name} is no longer a property; CosineKeyframes {use}"
+        else:
+            got = list(inspect.signature(member).parameters)[1:]
+            assert got == params, (f"comfy.hooks.HookKeyframeGroup.{name} now takes {got}, not {params}; "
+                                   f"CosineKeyframes {use}")
+    assert isinstance(inspect.getattr_static(hook, "strength", None), property), \
+        "comfy.hooks.Hook.strength is gone or no longer a property (it read hook_keyframe.strength)"
+    assert hasattr(comfy.model_patcher.ModelPatcher, "prepare_hook_patches_current_keyframe"), \
+        "comfy.model_patcher.ModelPatcher.prepare_hook_patches_current_keyframe is gone (renamed?): it asked each " \
+        "hook's keyframe group for the step's strength"
+
+
+def test_the_core_asks_the_schedule_through_those_members(sd15):
+    """The real ModelPatcher asks the group, as before a model call, and the hooks' strength (what it
+    scales the weights by) follows the ramp at each step, down and up the schedule; a reset (before a
+    sampling or a text encoder's scheduled encode) gives 1 again."""
+    model = sd15[0]
+    hooks = SDELoraSchedule.execute(strength=1.0, strength_at_t0=0.25, lora=lora_for(model)).result[0]
+    sigmas = torch.tensor([14.6, 7.0, 3.0, 1.0, 0.0])
+    options = {"transformer_options": {"sample_sigmas": sigmas}}
+    patcher = model.clone()
+    weight_hooks = hooks.get_type(comfy.hooks.EnumHookType.Weight)
+    assert weight_hooks and all(h.strength == 1.0 for h in weight_hooks)  # before any sampling
+    schedule = sigmas.tolist()
+    for k in (0, 1, 2, 3, 1, 0):  # down the schedule, then back up it (ODE-Drag's inversion)
+        patcher.prepare_hook_patches_current_keyframe(sigmas[k:k + 1], hooks, options)
+        want = cosine_ramp(len(schedule) - 1 - k, len(schedule) - 1, 1.0, 0.25)
+        for h in weight_hooks:
+            assert h.strength == pytest.approx(want, abs=1e-12), (k, h.strength, want)
+    hooks.reset()
+    assert all(h.strength == 1.0 for h in weight_hooks)
