@@ -85,7 +85,7 @@ def main(argv=None):
     args = parse_args(argv)
     from lab.harness.comfy_host import boot_comfyui
     boot_comfyui()
-    from reference import latent_scene_model as lsm, scene_model, scene_world as sw
+    from lab.reference import latent_scene_model as lsm, scene_model, scene_world as sw
     torch.set_num_threads(args.threads)
     os.makedirs(args.state, exist_ok=True)
     os.makedirs(args.models, exist_ok=True)
