@@ -32,7 +32,7 @@ import pytest
 from PIL import Image
 
 from lab.commands import make_thumbnails as mt  # noqa: E402
-from lab.harness.comfy_server import PACK_DIR, ComfyServer, PromptError, pinned_frontend  # noqa: E402
+from lab.harness.comfy_server import LAB_LINK_NAME, PACK_DIR, ComfyServer, PromptError, pinned_frontend  # noqa: E402
 
 # `make test` sets up the browser and sets SDE_EDIT_REQUIRE_BROWSER=1: there a missing browser is a
 # failure, not a skip. Run directly on a machine without one, these tests skip with a hint.
@@ -46,6 +46,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
                   "--disable-component-update", "--disable-sync"]
 OUT = os.path.join(PACK_DIR, "out", "e2e")
 TEMPLATE = "SDE-Drag (reference model, CPU)"  # the workflow's file name, the card's title
+TEMPLATE_MODULE = LAB_LINK_NAME  # its CPU workflows are the lab's (lab/workflows/), listed under the lab's name
 PACK_MODULE = "comfyui-sde-edit"  # the name ComfyServer links the pack under in custom_nodes/
 NODE = "SDEDragPointMover"
 # Two drag pairs on the reference scene (ball at 28, 28): the ball's centre and its lower part, both
@@ -251,13 +252,13 @@ class ComfyPage:
                 pass  # it went away by itself (toasts animate out and time out)
 
     def open_template(self, name, check_card=True):
-        """Templates (side bar) → the pack's category → the workflow's card (by its title, the
+        """Templates (side bar) → the lab's category → the workflow's card (by its title, the
         workflow's file name), as a person does. Checks the card on the way: its title, and its
         thumbnail shown whole (not cropped by the card) with nothing of the frontend's laid over
         the thumbnail's text (its top strip)."""
-        dialog = self.page.get_by_role("dialog").filter(has_text=PACK_MODULE)
+        dialog = self.page.get_by_role("dialog").filter(has_text=TEMPLATE_MODULE)
         self.page.get_by_role("button", name="Templates", exact=True).click()
-        dialog.get_by_text(PACK_MODULE, exact=True).first.click()
+        dialog.get_by_text(TEMPLATE_MODULE, exact=True).first.click()
         card = dialog.get_by_text(name, exact=True)
         card.wait_for(timeout=UI_TIMEOUT_MS)
         if check_card:
@@ -659,8 +660,9 @@ def test_a_renderer_without_dom_widgets_keeps_the_points_text_and_says_why_the_e
     """Frontend 1.27.10 (requirements-dev.txt's `# old-frontend:` pin; the last one whose Vue renderer
     shows no DOM widgets): the classic canvas shows the editor; after switching to Vue "Nodes 2.0" the
     editor is gone, and the node keeps its points text box (with the points), gets a line saying why
-    the editor is missing, and a toast says it too. The typed points still reach the server. (This
-    frontend is older than the 1.32.9 that ComfyUI 0.3.75 asks for; it warns so, and runs.)"""
+    the editor is missing, and a toast says it too. The typed points still reach the server. Back on
+    the classic canvas the editor shows again and the line is removed. (This frontend is older than
+    the 1.32.9 that ComfyUI 0.3.75 asks for; it warns so, and runs.)"""
     version, static = pinned_frontend("old-frontend")
     require(static, f"comfyui-frontend-package {version} is not installed in build/")
     with ComfyServer(front_end_root=static) as server:
@@ -693,6 +695,15 @@ def test_a_renderer_without_dom_widgets_keeps_the_points_text_and_says_why_the_e
             prompt_id, entry = ui.run_and_wait()
             sent = ui.server.get(f"/history/{prompt_id}")[prompt_id]["prompt"][2][str(node_id)]["inputs"]
             assert sent["points"] == ui.points(node_id) and MISSING_LINE not in sent
+            # Back on the classic canvas the editor shows again and the line goes (node.removeWidget)
+            ui.page.evaluate("() => app.extensionManager.setting.set('Comfy.VueNodes.Enabled', false)")
+            ui.page.wait_for_function("() => LiteGraph.vueNodesMode === false")
+            ui.show_node(node_id)
+            ui.page.wait_for_function(
+                f"(id) => !app.graph.getNodeById(id).widgets.some(w => w.name === '{MISSING_LINE}')",
+                arg=node_id, timeout=UI_TIMEOUT_MS)
+            ui.editor(node_id).wait_for(timeout=UI_TIMEOUT_MS)
+            assert ui.page.evaluate("(id) => app.graph.getNodeById(id).serialize().widgets_values", node_id) == widgets
 
 
 # ---- the painted region, the warp preview, the widgets a method ignores ---------------------------

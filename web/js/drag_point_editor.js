@@ -207,9 +207,7 @@ function clearMissing(node) {
   const line = missing.get(node)
   if (!line) return
   missing.delete(node)
-  const at = node.widgets?.indexOf(line) ?? -1
-  if (typeof node.removeWidget === 'function') node.removeWidget(line)
-  else if (at >= 0) node.widgets.splice(at, 1)
+  node.removeWidget?.(line) // 1.27 on; never a direct edit of node.widgets (the widget store would miss it)
   node.setDirtyCanvas?.(true, true)
 }
 
