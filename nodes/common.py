@@ -3,8 +3,10 @@ import comfy.samplers
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import InputError, check_choice, check_range
+from ..sampling.steppers import ORDERS, STEPPERS
 
 CATEGORY = "sde_edit"
+DOCS = "https://github.com/sde-edit/comfyui-sde-edit/blob/main/docs/"  # tooltips link a page by its URL
 # float32 copies of the latent batch that one SDEdit / inpainting run holds at once (the loop's x, x0,
 # noise, re-injected region and start, ComfyUI's noise and cond/uncond batch), with room to spare:
 # the memory figure in docs/limits.md, checked against the device's free memory before any work.
@@ -24,6 +26,17 @@ def eta_input(default=1.0):
 def cfg_input(default=7.0):
     return io.Float.Input("cfg", default=default, min=0.0, max=100.0, step=0.1, round=0.01,
                           tooltip="Classifier-free guidance scale (1 = no guidance, one model call per step).")
+
+
+def docs_url(page: str) -> str:
+    """The repository's URL of docs/<page> (a tooltip is read where the repository's files are not)."""
+    return DOCS + page
+
+
+def order_input():
+    """The solver's order: the choices and their names are `sampling.steppers.STEPPERS`'."""
+    return io.Int.Input("order", default=ORDERS[0], min=min(ORDERS), max=max(ORDERS),
+                        tooltip=" ".join(f"{order}: {STEPPERS[order].name}." for order in ORDERS))
 
 
 def scheduler_input(default="normal"):

@@ -1,7 +1,7 @@
 from comfy_api.v0_0_2 import io
 
 from ..adapter.sampler import SDESampler
-from .common import CATEGORY, check_numbers, eta_input
+from .common import CATEGORY, check_numbers, eta_input, order_input
 
 
 class SDESamplerEta(io.ComfyNode):
@@ -16,8 +16,7 @@ class SDESamplerEta(io.ComfyNode):
                         "known region after every step.",
             inputs=[
                 eta_input(),
-                io.Int.Input("order", default=1, min=1, max=2,
-                             tooltip="1: DDPM (eta 1) / DDIM (eta 0). 2: SDE-DPM-Solver++(2M) / DPM-Solver++(2M)."),
+                order_input(),
             ],
             outputs=[io.Sampler.Output()],
         )

@@ -11,7 +11,8 @@ is added to the edited latent's own step. With no edit this gives back x0 to flo
 import torch
 
 from .noise_levels import NoiseLevels
-from .steps import forward_step, multistep_mean, reverse_step, step_mean
+from .steppers import stepper
+from .steps import forward_step, reverse_step
 
 
 def forward_chain(levels: NoiseLevels, x0, sigmas_up, noise):
@@ -54,26 +55,21 @@ def replay(denoise, levels: NoiseLevels, x, chain, sigmas_up, eta: float = 1.0, 
     Every step evaluates the model on the edited and the recorded latent in one batched call.
     keep: optional mask (1 = may change); where it is 0 the latent is reset to the recorded one
     after every step, so it ends exactly equal to chain[0] there.
-    order: 1 = the DDPM step (the paper's); 2 = SDE-DPM-Solver++(2M). Any step rule replays
-    exactly: the residual is whatever carries the recorded latent to the next recorded latent, so
-    with no edit x comes back to chain[0] for either order. For order 2 the edited and the recorded
-    latents each keep their own previous prediction.
+    order: a key of `steppers.STEPPERS` (another raises): 1 = the DDPM step (the paper's); 2 =
+    SDE-DPM-Solver++(2M). Any step rule replays exactly: the residual is whatever carries the recorded
+    latent to the next recorded latent, so with no edit x comes back to chain[0] for any order. The
+    edited and the recorded latents each keep their own memory (order 2: their previous prediction).
     """
     batch = x.shape[0]
     steps = len(sigmas_up) - 1
-    x0_prev, x0_rec_prev, h_prev = None, None, None
+    step, memory, memory_rec = stepper(order), None, None
     for i, k in enumerate(range(steps, 0, -1)):
         t, u = sigmas_up[k], sigmas_up[k - 1]
         recorded = chain[k]
         x0_both = denoise(torch.cat([x, recorded]), t)
         x0, x0_rec = x0_both[:batch], x0_both[batch:]
-        if order == 1:
-            mean_rec, _ = step_mean(levels, recorded, x0_rec, t, u, eta)
-            mean, _ = step_mean(levels, x, x0, t, u, eta)
-        else:
-            mean_rec, _, h = multistep_mean(levels, recorded, x0_rec, t, u, eta, x0_rec_prev, h_prev)
-            mean, _, _ = multistep_mean(levels, x, x0, t, u, eta, x0_prev, h_prev)
-            x0_prev, x0_rec_prev, h_prev = x0, x0_rec, h
+        mean_rec, _, memory_rec = step.mean(levels, recorded, x0_rec, t, u, eta, memory_rec)
+        mean, _, memory = step.mean(levels, x, x0, t, u, eta, memory)
         residual = chain[k - 1] - mean_rec  # c_noise·w_k: the noise this step drew on the way up
         x = mean + residual
         if keep is not None:

@@ -25,7 +25,7 @@ from .cycle import RecordedRegion, ddim_inversion, forward_chain, replay
 from .loop import KnownRegion, sample
 from .masks import fill_from_border, grow
 from .noise_levels import NoiseLevels
-from .warp import warp_region, warp_windows, windows
+from .warp import pixel_at, warp_region, warp_windows, windows
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,7 @@ def substeps(pairs, height: int, width: int, step_length: float):
     m = drag_substep_count(pairs, step_length)
 
     def at(s, t, f):
-        x = min(max(round(s[0] + f * (t[0] - s[0])), 0), width - 1)
-        y = min(max(round(s[1] + f * (t[1] - s[1])), 0), height - 1)
-        return x, y
+        return pixel_at(s[0] + f * (t[0] - s[0]), s[1] + f * (t[1] - s[1]), height, width)
 
     return [[(at(s, t, i / m), at(s, t, (i + 1) / m)) for s, t in pairs] for i in range(m)]
 
@@ -57,10 +55,10 @@ def substeps(pairs, height: int, width: int, step_length: float):
 def copy_and_paste(levels: NoiseLevels, x, sigma: float, moves, paste: Paste, noise):
     """The edit on the noisy latent x at level sigma: for each (source, target), in order,
     target ← α·F and source ← β·F + sqrt(1 − β²)·z, with F the source patch (the windows of
-    paste.radius), all in unit-variance scale (x / sqrt(a² + s²)). noise: one N(0, I) draw shaped like
-    x. Returns a new tensor."""
+    paste.radius), all in unit-variance scale (x / sqrt(a² + s²), `NoiseLevels.unit_scale`). noise: one
+    N(0, I) draw shaped like x. Returns a new tensor."""
     radius, beta, alpha = paste.radius, paste.beta, paste.alpha
-    unit = math.sqrt(levels.a(sigma) ** 2 + levels.s(sigma) ** 2)
+    unit = levels.unit_scale(sigma)
     y = x / unit
     height, width = y.shape[-2], y.shape[-1]
     for source, target in moves:
@@ -77,7 +75,7 @@ def copy_and_paste_region(levels: NoiseLevels, x, sigma: float, moves, region, p
     region pixels nothing lands on ← β·F + sqrt(1 − β²)·z, in unit-variance scale. Returns (new x,
     where the region now is). paste.radius is not read: the region is the patch."""
     beta, alpha = paste.beta, paste.alpha
-    unit = math.sqrt(levels.a(sigma) ** 2 + levels.s(sigma) ** 2)
+    unit = levels.unit_scale(sigma)
     y = x / unit
     moved, hole, changed = warp_region(y, region, moves)
     landed, hole = (changed - hole) > 0.5, hole > 0.5

@@ -1,12 +1,13 @@
 """The reverse-time sampling loop shared by the SDE Sampler, SDEdit and SDE Inpaint.
 
 `denoise(x, sigma) -> x0` is the only thing asked of a model (ComfyUI's guider, with CFG and conds
-applied, or a closed-form oracle). Steps are `steps.reverse_step` with η from 0 (ODE) to 1 (SDE).
+applied, or a closed-form oracle). Its steps are `steppers.STEPPERS`'s, with η from 0 (ODE) to 1 (SDE).
 """
 import torch
 
 from .noise_levels import NoiseLevels
-from .steps import multistep_step, reverse_step
+from .steppers import stepper
+from .steps import with_noise
 
 
 class KnownRegion:
@@ -31,21 +32,17 @@ def sample(denoise, levels: NoiseLevels, x, sigmas, eta: float, noise=None, know
 
     sigmas: decreasing floats. noise: callable giving w ~ N(0, I) per stochastic step.
     known: optional KnownRegion whose mask-0 part is re-injected after every step.
-    order: 1 = the DDIM/DDPM step; 2 = the (SDE-)DPM-Solver++(2M) multistep step.
+    order: a key of `steppers.STEPPERS`: 1 = the DDIM/DDPM step; 2 = the (SDE-)DPM-Solver++(2M)
+    multistep step; another raises.
     callback(i, x0, x): after step i, with the model's prediction and the new latent.
     """
-    if order not in (1, 2):
-        raise ValueError(f"order must be 1 or 2, got {order}")
-    x0_prev, h_prev = None, None
+    step, memory = stepper(order), None
     for i in range(len(sigmas) - 1):
         t, u = sigmas[i], sigmas[i + 1]
         x0 = denoise(x, t)
         w = noise() if (eta > 0 and u > 0) else None
-        if order == 1:
-            x = reverse_step(levels, x, x0, t, u, eta, w)
-        else:
-            x, h_prev = multistep_step(levels, x, x0, t, u, eta, w, x0_prev, h_prev)
-            x0_prev = x0
+        mean, c_noise, memory = step.mean(levels, x, x0, t, u, eta, memory)
+        x = with_noise(mean, c_noise, w)
         if known is not None:
             x = known.step(x, u)
         if callback is not None:

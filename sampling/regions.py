@@ -1,6 +1,8 @@
 """Finding what moves when the user marks nothing: the region around a drag's handles."""
 import torch
 
+from .warp import pixel_at
+
 
 def similar_region(x, seeds, threshold: float = 1.0, max_fraction: float = 0.25):
     """A region found from the handles, (B, 1, H, W): from each seed (x, y) (latent pixels, rounded),
@@ -15,7 +17,7 @@ def similar_region(x, seeds, threshold: float = 1.0, max_fraction: float = 0.25)
     found = torch.zeros(batch, 1, height, width, dtype=torch.bool, device=x.device)
     for b in range(batch):
         for sx, sy in seeds:
-            col, row = min(max(round(sx), 0), width - 1), min(max(round(sy), 0), height - 1)
+            col, row = pixel_at(sx, sy, height, width)
             distance = ((flat[b] - flat[b, :, row, col, None, None]) / spread[b]).pow(2).mean(0).sqrt()
             similar = distance <= threshold
             region = torch.zeros(1, 1, height, width, dtype=torch.bool, device=x.device)

@@ -44,7 +44,11 @@ def step_mean(levels: NoiseLevels, x, x0, sigma_t: float, sigma_u: float, eta: f
 
 def reverse_step(levels: NoiseLevels, x, x0, sigma_t: float, sigma_u: float, eta: float, noise=None):
     """x at level t → x at level u < t, given the model's x0. `noise` (w) is needed when η > 0."""
-    mean, c_noise = step_mean(levels, x, x0, sigma_t, sigma_u, eta)
+    return with_noise(*step_mean(levels, x, x0, sigma_t, sigma_u, eta), noise)
+
+
+def with_noise(mean, c_noise: float, noise=None):
+    """mean + c_noise·w: a step's fresh noise added (`noise`, w, is needed when c_noise ≠ 0)."""
     if c_noise == 0.0:
         return mean
     if noise is None:
@@ -88,13 +92,3 @@ def multistep_mean(levels: NoiseLevels, x, x0, sigma_t: float, sigma_u: float, e
     c_noise = s_u * math.sqrt(fresh) if (eta > 0 and fresh > 0) else 0.0
     return mean, c_noise, h
 
-
-def multistep_step(levels: NoiseLevels, x, x0, sigma_t: float, sigma_u: float, eta: float, noise=None,
-                   x0_prev=None, h_prev=None):
-    """`multistep_mean` plus its fresh noise. Returns (x_u, h)."""
-    mean, c_noise, h = multistep_mean(levels, x, x0, sigma_t, sigma_u, eta, x0_prev, h_prev)
-    if c_noise == 0.0:
-        return mean, h
-    if noise is None:
-        raise ValueError("a stochastic step (eta > 0) needs noise")
-    return mean + c_noise * noise, h

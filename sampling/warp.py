@@ -8,6 +8,11 @@ import torch
 from .masks import fill_from_border
 
 
+def pixel_at(x: float, y: float, height: int, width: int):
+    """The pixel (column, row) a point (x, y) falls in, rounded and clamped to the height × width grid."""
+    return min(max(round(x), 0), width - 1), min(max(round(y), 0), height - 1)
+
+
 def windows(source, target, radius: int, height: int, width: int):
     """Row and column slices of the source and target patches: a (2r)×(2r) window around each point,
     each side clipped (the same for both) so that both windows stay inside the latent."""

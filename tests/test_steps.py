@@ -8,6 +8,7 @@ import torch
 from fixtures import EMPTY, PARAMETERIZATIONS, gmm_model
 from sde_edit_pack.adapter.guided import run_sampler
 from sde_edit_pack.adapter.sampler import SDESampler
+from sde_edit_pack.nodes.sde_sampler import SDESamplerEta
 from sde_edit_pack.sampling.noise_levels import NoiseLevels
 from sde_edit_pack.sampling.steps import forward_step, reverse_step, step_coefficients
 
@@ -66,3 +67,36 @@ def test_ode_equals_comfyui_euler(parameterization):
     ours = run_sampler(model, EMPTY, EMPTY, 1.0, latent, 3, sigmas, SDESampler(eta=0.0))["samples"]
     theirs = run_sampler(model, EMPTY, EMPTY, 1.0, latent, 3, sigmas, comfy.samplers.sampler_object("euler"))["samples"]
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ the steppers, one registry
+
+def test_the_loops_step_with_the_registry_and_refuse_any_other_order():
+    """`sampling.steppers.STEPPERS` is the one place the orders are: the loop and Cycle-SDE's replay step
+    with its entries (the same step as `steps.reverse_step` for order 1) and refuse an order it does not
+    list (before, replay ran the second-order step for any order but 1); the nodes' order inputs take
+    their bounds and names from it."""
+    from sde_edit_pack.nodes.inpaint import SDEInpaint
+    from sde_edit_pack.sampling.cycle import forward_chain, replay
+    from sde_edit_pack.sampling.loop import sample
+    from sde_edit_pack.sampling.noise import StepNoise
+    from sde_edit_pack.sampling.steppers import ORDERS, STEPPERS
+    levels, generator = NoiseLevels("ve"), torch.Generator().manual_seed(0)
+    x, x0 = torch.randn(3, 2, generator=generator), torch.randn(3, 2, generator=generator)
+    sigmas = [2.0, 1.0, 0.5, 0.0]
+    noise = StepNoise(1, (3, 2))
+    denoise = lambda x, sigma: x0.repeat(len(x) // len(x0), 1)  # noqa: E731 (replay: edited and recorded at once)
+    assert torch.equal(sample(denoise, levels, x, sigmas[:2], 0.0, order=1), reverse_step(levels, x, x0, 2.0, 1.0, 0.0))
+    chain = forward_chain(levels, x0, sigmas[::-1], noise)
+    for order in ORDERS:  # every order listed samples, and replays the recorded chain back to its start
+        assert torch.isfinite(sample(denoise, levels, x, sigmas, 1.0, noise, order=order)).all()
+        torch.testing.assert_close(replay(denoise, levels, chain[-1], chain, sigmas[::-1], order=order), x0)
+    for order in (0, 3, True):
+        with pytest.raises(ValueError, match="order must be one of 1, 2"):
+            sample(denoise, levels, x, sigmas, 1.0, noise, order=order)
+        with pytest.raises(ValueError, match="order must be one of 1, 2"):
+            replay(denoise, levels, chain[-1], chain, sigmas[::-1], order=order)
+    for node in (SDEInpaint, SDESamplerEta):
+        spec = next(i for i in node.define_schema().inputs if i.id == "order")
+        assert (spec.min, spec.max, spec.default) == (min(ORDERS), max(ORDERS), 1)
+        assert all(STEPPERS[order].name in spec.tooltip for order in ORDERS)
