@@ -69,6 +69,33 @@ def check_mask(name: str, mask, samples, tolerance: float = 0.02):
     return mask
 
 
+def check_edit_mask(mask, latent: dict, latent_name: str, samples, required: bool = False):
+    """An editing node's `mask` input or, where it is not connected, its LATENT's noise_mask, checked by
+    `check_mask` under the name of the one used; None where there is neither, which `required` refuses
+    (SDE Inpaint: the mask is what it fills)."""
+    if mask is not None:
+        return check_mask("mask", mask, samples)
+    if required and latent.get("noise_mask") is None:
+        raise InputError("mask: connect a MASK, or give a LATENT with a noise mask (SetLatentNoiseMask, VAEEncodeForInpaint)")
+    return check_mask(f"{latent_name}'s noise_mask", latent.get("noise_mask"), samples)
+
+
+def check_sampler_inputs(latent_image, noise_mask, sigmas, flow: bool):
+    """What SamplerCustomAdvanced hands a SAMPLER of the pack, which nothing else has looked at (the pack's
+    own nodes check their inputs where they enter): checked as the nodes check theirs. flow: the model's
+    signal scale is 1 − σ, so σ above 1 is refused."""
+    check_finite_tensor("latent_image", latent_image)
+    check_latent_values("latent_image", latent_image)
+    if noise_mask is not None:
+        check_finite_tensor("noise_mask", noise_mask)
+        if noise_mask.min() < 0 or noise_mask.max() > 1:
+            raise InputError(f"noise_mask values must be in [0, 1], got [{float(noise_mask.min())}, {float(noise_mask.max())}]")
+    check_sigmas("sigmas", sigmas)
+    if flow and float(sigmas.max()) > 1.0:  # a(σ) = 1 − σ: above 1 the signal turns negative
+        raise InputError(f"sigmas: a flow model's noise levels run from 1 (pure noise) to 0; got up to "
+                         f"{float(sigmas.max()):.4g} (a SetFirstSigma or custom schedule above 1)")
+
+
 def check_schedule(steps: int, strength: float, strength_name: str = "strength"):
     """KSampler-style strength runs the last `steps` of a schedule of steps / strength steps: bound it."""
     total = steps / strength

@@ -1,89 +1,25 @@
-"""The SDE-Drag Point Mover's work (`drag`): its inputs checked, the region that moves built, the drag
-run through ComfyUI's guider. Drag settings: the authors' SDE-Drag and the cheaper presets, the
-number of latents each sends through the model (the cost formula the node reference, docs/nodes.md,
-states) and the widgets each leaves unread (the point editor greys them out)."""
+"""The SDE-Drag Point Mover's work (`drag`): its inputs checked where they enter, the drag planned
+(`DragPlan`: the pairs, the cycles they make, what moves: the region built once, the move made on the
+picture), the plan run through ComfyUI's guider (`run_plan`). What each method is (its settings, its
+sampler, its cost, the widgets it leaves unread): adapter/drag_methods.py."""
 from dataclasses import dataclass, replace
+from typing import NamedTuple, Optional
 
 import comfy.samplers
 import torch
 
-from ..sampling.drag import Paste, drag_substep_count
 from ..sampling.masks import grow, paint_strokes
 from ..sampling.regions import similar_region
-from ..sampling.warp import warp_image
-from .checks import (InputError, check_choice, check_conditioning, check_latent, check_mask, check_memory, check_model,
-                     check_vae, check_work)
-from .guided import RisingCFGGuider, run_sampler, schedule_tail
-from .points import check_inside, downscale_factor, parse_points, parse_region, to_latent
-from .sampler import DragSampler, WarpDragSampler
+from ..sampling.warp import pixel_at, warp_image
+from .checks import (InputError, check_choice, check_conditioning, check_edit_mask, check_latent, check_mask,
+                     check_memory, check_model, check_vae)
+from .drag_methods import (METHODS, PAPER, PRESETS, UNREAD_WIDGETS, DragMethod, DragSetting,  # noqa: F401 (the lab's)
+                           unread_widgets)
+from .guided import RisingCFGGuider, run_edit, schedule_tail
+from .points import check_inside, downscale_factor, read_points, to_latent
 
-
-@dataclass(frozen=True)
-class DragSetting:
-    """algorithm: "cycle" (SDE-Drag, ODE-Drag at η = 0) or "warp" (warp-and-inpaint).
-    steps: of the whole schedule; t0: the fraction of it that runs (per cycle, or the warp pass's
-    strength); drag_step: latent pixels per cycle; order: 1 (the paper's step) or 2
-    ((SDE-)DPM-Solver++(2M)); seam: latent pixels the warp pass repaints around what moved."""
-    algorithm: str
-    steps: int
-    t0: float
-    drag_step: float = 2.0
-    order: int = 1
-    seam: int = 1
-    replay: bool = False  # warp: Cycle-SDE replay of the input's recorded noise instead of fresh noise
-
-    def run_steps(self) -> int:
-        return max(1, round(self.steps * self.t0))
-
-    def model_evaluations(self, pairs, batch: int, eta: float, guided: bool) -> int:
-        """Latents through the model for one drag of `batch` latents. guided: CFG with a negative
-        and cfg ≠ 1 (ComfyUI evaluates cond and uncond: twice as many)."""
-        k = self.run_steps()
-        if self.algorithm == "warp":
-            # no points: nothing moves, no model call; replay: the edited and the recorded latent
-            per_latent = (2 * k if self.replay else k) if pairs else 0
-        else:
-            # SDE: the edited and the recorded latent, k steps; ODE: k − 1 inversion calls (the first
-            # step from the clean latent is free) and k going down, on the edited latent alone
-            per_cycle = 2 * k if eta > 0 else 2 * k - 1
-            per_latent = drag_substep_count(pairs, self.drag_step) * per_cycle
-        return per_latent * batch * (2 if guided else 1)
-
-
-PAPER = DragSetting("cycle", steps=100, t0=0.6, drag_step=2.0)  # the authors' defaults (the node's widgets)
-PRESETS = {
-    "warp": DragSetting("warp", steps=10, t0=0.5, seam=1, replay=True),
-    "fast": DragSetting("cycle", steps=20, t0=0.6, drag_step=8.0, order=2),
-    "paper": PAPER,
-}
-METHODS = tuple(PRESETS)
 HANDLE_REGIONS = ("similar + windows", "similar", "windows")
 WARP_SPACES = ("image", "latent")
-
-# The widgets each method leaves unread: "always", and "with_region" besides when a region is connected
-# or painted (every method then moves the region, not patch_radius's windows, and handle_region has
-# nothing to find). warp and fast fix steps, t0 and drag_step (PRESETS); warp pastes nothing, so beta
-# and alpha do nothing there; warp_space is warp's; paper always moves the authors' windows. The point
-# editor greys these out; it reads this table from the server (adapter/routes.py), it has none of its own.
-UNREAD_WIDGETS = {
-    "warp": {"always": ("steps", "t0", "drag_step", "beta", "alpha"), "with_region": ("patch_radius", "handle_region")},
-    "fast": {"always": ("steps", "t0", "drag_step", "warp_space"), "with_region": ("patch_radius", "handle_region")},
-    "paper": {"always": ("handle_region", "warp_space"), "with_region": ("patch_radius",)},
-}
-
-
-def unread_widgets(method: str, with_region: bool) -> set:
-    """The widgets `method` leaves unread (UNREAD_WIDGETS), with a region connected or painted or not."""
-    row = UNREAD_WIDGETS[method]
-    return set(row["always"]) | (set(row["with_region"]) if with_region else set())
-
-
-def setting_for(method: str, steps: int, t0: float, drag_step: float) -> DragSetting:
-    """The node's `method`: "paper" takes steps, t0 and drag_step from the node (their defaults are
-    the authors'); the other presets fix them."""
-    if method == "paper":
-        return replace(PAPER, steps=steps, t0=t0, drag_step=drag_step)
-    return PRESETS[method]
 
 
 # ---------------------------------------------------------------- what moves: the region, built once
@@ -143,7 +79,7 @@ def marked_region(marked, strokes, samples, factor: int):
     if marked is None and not strokes:
         return None, None
     region_image = painted_region(marked, strokes, samples.shape[-2] * factor, samples.shape[-1] * factor)
-    name = "region" if strokes == [] else "region (with the region painted in the point editor)"
+    name = "region (with the region painted in the point editor)" if strokes else "region"
     at_latent = latent_region(region_image if strokes else marked, samples, grow_by=0)
     if not bool(at_latent.any()):
         raise InputError(f"{name} is empty at the latent's resolution (no latent pixel is at least half covered): "
@@ -162,7 +98,7 @@ def handle_windows(samples, pairs, radius: int):
     height, width = samples.shape[-2], samples.shape[-1]
     boxes = torch.zeros(1, 1, height, width)
     for (sx, sy), _ in pairs:
-        x, y = min(max(round(sx), 0), width - 1), min(max(round(sy), 0), height - 1)
+        x, y = pixel_at(sx, sy, height, width)
         boxes[..., max(y - radius, 0):y + radius, max(x - radius, 0):x + radius] = 1
     return boxes
 
@@ -203,37 +139,93 @@ def image_space_warp(vae, samples, pairs, factor: int, *, region_image=None, reg
     return warp_image(decode, encode, samples, at_image, pairs, factor)
 
 
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True, eq=False)
+class DragPlan:
+    """One drag as it runs. image_pairs: the pairs in image pixels, `factor` of them per latent pixel;
+    pairs: in latent pixels; cycles: the passes they make (`DragSetting.cycles`, counted once); region:
+    what moves, (B or 1, 1, h, w) at the latent's resolution (None: the windows of patch_radius); warped:
+    (guide, changed), the move made on the picture (`image_space_warp`), or None."""
+    setting: DragSetting
+    image_pairs: Optional[list]
+    factor: Optional[int]
+    pairs: list
+    cycles: int
+    region: Optional[torch.Tensor] = None
+    warped: Optional[tuple] = None
+
+
+def plan_pairs(setting: DragSetting, image_pairs, factor: int) -> DragPlan:
+    """The plan's pairs and cycles; what moves is `plan_moves`'s."""
+    pairs = to_latent(image_pairs, factor)
+    return DragPlan(setting, image_pairs, factor, pairs, setting.cycles(pairs))
+
+
+def check_cost(plan: DragPlan, samples, latents_held: int):
+    """Refuse, before any work, a drag that would run too many steps or hold more latents than the device
+    has room for. latents_held: float32 copies of the latent a run holds besides a recorded chain."""
+    kind = plan.setting.kind
+    kind.check_work(plan.setting, plan.cycles)
+    check_memory("latent", samples, latents_held + kind.recorded_latents(plan.setting))
+
+
+def plan_moves(plan: DragPlan, method: DragMethod, samples, *, marked=(None, None), handle_region: str,
+               patch_radius: int, warp_space: str, vae=None) -> DragPlan:
+    """What moves, as the node plans it (the benchmarks plan theirs here too): the region the user
+    marked (marked: `marked_region`'s (region_image, region_latent)), else, where `method` finds one,
+    the region found from the handles (`region_from_handles`), else the windows; and, for an algorithm
+    that moves the picture, with warp_space image and a VAE, the move made on it (`image_space_warp`)."""
+    region_image, region = marked
+    if region is None and method.finds_region:
+        region = region_from_handles(handle_region, samples, plan.pairs, patch_radius)
+    warped = None
+    if plan.setting.kind.moves_picture and warp_space == "image" and vae is not None and region is not None \
+            and samples.ndim == 4 and plan.pairs:
+        warped = image_space_warp(vae, samples, plan.image_pairs, plan.factor, region_image=region_image,
+                                  region_latent=region)
+    return replace(plan, region=region, warped=warped)
+
+
 # ---------------------------------------------------------------- the drag
+
+
+class Dragged(NamedTuple):
+    """What a drag gives back."""
+    latent: dict  # the LATENT
+    frames: list  # the latent after each sub-step (warp: its warped start and the result), ComfyUI's convention
+    plan: DragPlan
+
+
+def run_plan(plan: DragPlan, *, model, positive, negative, latent: dict, seed: int, cfg: float, radius: int,
+             beta: float, alpha: float, eta: float, scheduler: str, mask=None) -> Dragged:
+    """Run the plan on `latent` through ComfyUI's guider (CFG rising along the schedule). negative None:
+    no guidance (one model call per latent, cfg ignored). radius, beta, alpha: the copy-and-paste's
+    (`sampling.drag.Paste`, with the setting's drag_step)."""
+    setting = plan.setting
+    sigmas = schedule_tail(model, scheduler, setting.steps, setting.run_steps())
+    if negative is None:
+        negative, cfg = positive, 1.0
+    sampler = setting.kind.sampler(setting, plan.pairs, plan.cycles, radius=radius, beta=beta, alpha=alpha, eta=eta,
+                                   region=plan.region, warped=plan.warped, seed=seed,
+                                   batch_indices=latent.get("batch_index"))
+    out, frames = run_edit(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask,
+                           guider=RisingCFGGuider(model, sigmas, cfg))
+    return Dragged(out, frames, plan)
 
 
 def run_drag(*, model, positive, negative, latent: dict, pairs, setting: DragSetting, seed: int, cfg: float,
              radius: int, beta: float, alpha: float, eta: float, scheduler: str, mask=None, region=None, warped=None):
-    """Drag `latent` along `pairs` (latent pixels). Returns (LATENT, [latent per frame], sampler).
-    negative None: no guidance (one model call per latent, cfg ignored). radius, beta, alpha: the
-    copy-and-paste's (`sampling.drag.Paste`, with the setting's drag_step). region: what moves,
-    region_latent (warp: moved once; fast and paper: the pasted patch's shape in every cycle). warped:
-    warp only, (guide, changed) from `image_space_warp`, the move already made on the picture."""
-    sigmas = schedule_tail(model, scheduler, setting.steps, setting.run_steps())
-    if negative is None:
-        negative, cfg = positive, 1.0
-    where = dict(seed=seed, batch_indices=latent.get("batch_index"))
-    if setting.algorithm == "warp":
-        sampler = WarpDragSampler(pairs=pairs, radius=radius, seam=setting.seam, eta=eta, order=setting.order,
-                                  replay=setting.replay, region=region, warped=warped, **where)
-    else:
-        paste = Paste(radius=radius, beta=beta, alpha=alpha, drag_step=setting.drag_step)
-        sampler = DragSampler(pairs=pairs, paste=paste, eta=eta, order=setting.order, region=region, **where)
-    out = run_sampler(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask,
-                      guider=RisingCFGGuider(model, sigmas, cfg))
-    return out, sampler.frames, sampler
+    """`run_plan` of a plan made by hand (the benchmarks'): `pairs` in latent pixels, region and warped
+    as `DragPlan`'s. Returns `Dragged` (LATENT, frames, plan)."""
+    plan = DragPlan(setting, None, None, pairs, setting.cycles(pairs), region, warped)
+    return run_plan(plan, model=model, positive=positive, negative=negative, latent=latent, seed=seed, cfg=cfg,
+                    radius=radius, beta=beta, alpha=alpha, eta=eta, scheduler=scheduler, mask=mask)
 
 
-def drag(*, model, positive, negative, latent, points, mask, vae, region, seed, steps, t0, cfg, drag_step,
-         patch_radius, beta, alpha, eta, scheduler, method, handle_region, warp_space, latents_held):
-    """The SDE-Drag Point Mover node, its inputs by their names (numbers already checked against the
-    schema's bounds): every input checked, naming it, before any work; the region built once; the drag.
-    latents_held: float32 copies of the latent a run holds besides a recorded chain (the memory check).
-    Returns (LATENT, the sub-steps' LATENT, the `region` MASK for the point editor to draw, or None)."""
+def check_drag_inputs(model, positive, negative, latent, method, handle_region, warp_space, scheduler, vae):
+    """The drag's inputs that are not the points or the masks, checked naming them. Returns the samples."""
     check_model("model", model)
     check_conditioning("positive", positive)
     if negative is not None:
@@ -248,35 +240,32 @@ def drag(*, model, positive, negative, latent, points, mask, vae, region, seed, 
         raise InputError(f"latent: SDE-Drag edits images, (batch, channels, height, width) or (batch, channels, 1, "
                          f"height, width); got shape {tuple(samples.shape)}")
     check_vae("vae", vae)
-    image_pairs = parse_points("points", points)
+    return samples
+
+
+def drag(*, model, positive, negative, latent, points, mask, vae, region, seed, steps, t0, cfg, drag_step,
+         patch_radius, beta, alpha, eta, scheduler, method, handle_region, warp_space, latents_held):
+    """The SDE-Drag Point Mover node, its inputs by their names (numbers already checked against the
+    schema's bounds): every input checked, naming it, before any work; the drag planned; the plan run.
+    latents_held: float32 copies of the latent a run holds besides a recorded chain (the memory check).
+    Returns (LATENT, the sub-steps' LATENT, the `region` MASK for the point editor to draw, or None)."""
+    samples = check_drag_inputs(model, positive, negative, latent, method, handle_region, warp_space, scheduler, vae)
+    image_pairs, strokes = read_points("points", points)
     factor = downscale_factor(model, vae)
     check_inside("points", image_pairs, samples.shape[-1] * factor, samples.shape[-2] * factor,
                  image=f"the image of latent ({samples.shape[-1]}x{samples.shape[-2]} latent pixels x {factor})")
-    mask_name = "mask" if mask is not None else "latent's noise_mask"
-    mask = check_mask(mask_name, mask if mask is not None else latent.get("noise_mask"), samples)
-    strokes = parse_region("points", points)
+    mask = check_edit_mask(mask, latent, "latent", samples)
     marked = check_mask("region", region_batch("region", region, samples), samples)
-    region_image, region_latent = marked_region(marked, strokes, samples, factor)
+    marked_regions = marked_region(marked, strokes, samples, factor)
 
-    setting = setting_for(method, steps, t0, drag_step)
-    pairs = to_latent(image_pairs, factor)
-    if region_latent is None and method != "paper":
-        region_latent = region_from_handles(handle_region, samples, pairs, patch_radius)
-    k = setting.run_steps()
-    if setting.algorithm == "cycle":
-        cycles = drag_substep_count(pairs, setting.drag_step)
-        check_work("drag_step", cycles * k, f"{cycles} cycles of {k} steps: longest drag / drag_step × steps × t0")
-    # a recorded chain holds k + 1 latents besides the loop's own copies (one cycle at a time)
-    recorded = k + 1 if (setting.algorithm == "cycle" or setting.replay) else 0
-    check_memory("latent", samples, latents_held + recorded)
-    warped = None
-    if setting.algorithm == "warp" and warp_space == "image" and vae is not None and region_latent is not None \
-            and samples.ndim == 4 and pairs:
-        warped = image_space_warp(vae, samples, image_pairs, factor, region_image=region_image,
-                                  region_latent=region_latent)
-    out, frames, _ = run_drag(model=model, positive=positive, negative=negative, latent=latent, pairs=pairs,
-                              setting=setting, seed=seed, cfg=cfg, radius=patch_radius, beta=beta, alpha=alpha,
-                              eta=eta, scheduler=scheduler, mask=mask, region=region_latent, warped=warped)
+    drag_method = METHODS[method]
+    plan = plan_pairs(drag_method.setting(steps=steps, t0=t0, drag_step=drag_step), image_pairs, factor)
+    check_cost(plan, samples, latents_held)
+    plan = plan_moves(plan, drag_method, samples, marked=marked_regions, handle_region=handle_region,
+                      patch_radius=patch_radius, warp_space=warp_space, vae=vae)
+    out, frames, _ = run_plan(plan, model=model, positive=positive, negative=negative, latent=latent, seed=seed,
+                              cfg=cfg, radius=patch_radius, beta=beta, alpha=alpha, eta=eta, scheduler=scheduler,
+                              mask=mask)
     substeps = latent.copy()
     substeps["samples"] = torch.cat(frames).to(out["samples"])
     substeps.pop("noise_mask", None)

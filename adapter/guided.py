@@ -10,6 +10,7 @@ import torch
 
 from ..sampling.ramps import linear_ramp, schedule_position
 from .checks import InputError
+from .sampler import EditSampler
 
 
 def schedule_tail(model, scheduler: str, total: int, run: int):
@@ -47,10 +48,31 @@ class RisingCFGGuider(comfy.samplers.CFGGuider):
                                                 model_options=model_options, seed=seed)
 
 
-def run_sampler(model, positive, negative, cfg: float, latent: dict, seed: int, sigmas, sampler, mask=None,
-                guider=None):
-    """Returns a new LATENT dict (the input's other keys kept); the input is never written.
-    guider: a CFGGuider to use instead of a constant-cfg one (its cfg is then its own)."""
+def put_back(out, original, kept):
+    """`out` with the elements where `kept` is True set to `original` (kept of another shape than `out`:
+    `out` as it is)."""
+    if kept.shape != out.shape or original.shape != out.shape:
+        return out
+    return torch.where(kept.to(out.device), original.to(out), out)
+
+
+class Returning(comfy.samplers.Sampler):
+    """A pack sampler handed to ComfyUI's guider for one run: the guider gives back the latent alone
+    (ComfyUI's SAMPLER protocol), `edited` holds everything the run returned (`EditSampler.edit`). The
+    inputs were checked where they entered, by the node: the run does not check them again."""
+
+    def __init__(self, sampler: EditSampler):
+        self.sampler, self.edited = sampler, None
+
+    def sample(self, *args, **kwargs):
+        self.edited = self.sampler.edit(*args, **kwargs)
+        return self.edited.latent
+
+
+def guided_sample(model, positive, negative, cfg: float, latent: dict, seed: int, sigmas, sampler, mask, guider,
+                  total: int):
+    """(the LATENT's samples in float32, the sampler's result) of `sampler` under the guider (a constant-cfg
+    CFGGuider when None), with ComfyUI's noise for the seed and batch_index and a progress bar of `total`."""
     # float32 from here on, the noise too: a float16 latent then gives what the float32 latent of the
     # same values gives (ComfyUI draws the noise in the latent's dtype), and the steps cannot overflow.
     samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"]).float()
@@ -59,14 +81,40 @@ def run_sampler(model, positive, negative, cfg: float, latent: dict, seed: int, 
         guider = comfy.samplers.CFGGuider(model)
         guider.set_cfg(cfg)
     guider.set_conds(positive, negative)
-    steps = len(sigmas) - 1
-    callback = latent_preview.prepare_callback(model, sampler.total_steps(steps) if hasattr(sampler, "total_steps") else steps)
+    callback = latent_preview.prepare_callback(model, total)
     out = guider.sample(noise, samples, sampler, sigmas, denoise_mask=mask, callback=callback,
                         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-    # What the sampler left as it was (outside the mask, what a warp did not move) comes back bit-exact,
-    # whatever the model's latent scale (EditSampler.exact); a drag's frames too.
-    if hasattr(sampler, "exact"):  # the pack's samplers; ComfyUI's own (KSAMPLER) are left as they are
-        out = sampler.exact(out, samples)
+    return samples, out
+
+
+def as_latent(latent: dict, samples) -> dict:
+    """A new LATENT: `latent`'s other keys kept, its samples these (the input is never written)."""
     result = latent.copy()
-    result["samples"] = out.to(comfy.model_management.intermediate_device())
+    result["samples"] = samples.to(comfy.model_management.intermediate_device())
     return result
+
+
+def run_edit(model, positive, negative, cfg: float, latent: dict, seed: int, sigmas, sampler: EditSampler, mask=None,
+             guider=None):
+    """A pack sampler's run, as the pack's nodes make it: (a new LATENT, [the latents it handed out besides,
+    e.g. a drag's frames]). What the sampler left as it was (outside the mask, what a warp did not move)
+    comes back bit-exact, frames too, whatever the model's latent scale: the sampler keeps it exact in
+    the model's scale, and x·s/s equals x only to float rounding when the latent format has a scale or
+    shift (SD1.5's 0.18215, SDXL's, SD3's, Flux's). guider: as `run_sampler`."""
+    run = Returning(sampler)
+    samples, out = guided_sample(model, positive, negative, cfg, latent, seed, sigmas, run, mask, guider,
+                                 sampler.total_steps(len(sigmas) - 1))
+    edited = run.edited
+    frames = [put_back(frame, samples, kept) for frame, kept in zip(edited.frames, edited.frames_kept)]
+    return as_latent(latent, put_back(out, samples, edited.kept)), frames
+
+
+def run_sampler(model, positive, negative, cfg: float, latent: dict, seed: int, sigmas, sampler, mask=None,
+                guider=None):
+    """Returns a new LATENT dict (the input's other keys kept); the input is never written. sampler: one
+    of the pack's (`run_edit`: what it left as the input comes back bit-exact) or ComfyUI's own (KSAMPLER,
+    as it is). guider: a CFGGuider to use instead of a constant-cfg one (its cfg is then its own)."""
+    if isinstance(sampler, EditSampler):
+        return run_edit(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask, guider)[0]
+    _, out = guided_sample(model, positive, negative, cfg, latent, seed, sigmas, sampler, mask, guider, len(sigmas) - 1)
+    return as_latent(latent, out)

@@ -1,7 +1,9 @@
 """Drag points: the JSON a person types (or the web editor writes), checked against the image, and
 mapped to latent pixels with the model's (or the VAE's) downscale factor."""
+import functools
 import json
 import math
+from typing import NamedTuple
 
 from .checks import InputError
 
@@ -53,9 +55,37 @@ def _load(name: str, text: str):
     return data
 
 
+class DragPoints(NamedTuple):
+    pairs: tuple  # ((sx, sy), (tx, ty)), ... in image pixels (`parse_points`)
+    strokes: tuple  # the region painted in the point editor (`parse_region`)
+
+
+def read_points(name: str, text) -> DragPoints:
+    """The points text read once per prompt: the node's validate_inputs (when the prompt arrives) and its
+    run (a separate call) share one parse of the same text (an immutable result, cached by the text)."""
+    if isinstance(text, str):
+        return _read_text(name, text)
+    return _read(name, text)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_text(name: str, text: str) -> DragPoints:
+    return _read(name, text)
+
+
+def _read(name: str, text) -> DragPoints:
+    data = _load(name, text)
+    pairs, strokes = point_pairs(name, data), region_strokes(name, data)
+    return DragPoints(tuple(pairs), tuple((radius, erase, tuple(path)) for radius, erase, path in strokes))
+
+
 def parse_points(name: str, text: str):
     """[((sx, sy), (tx, ty)), ...] from the JSON string; empty text or empty lists mean no points."""
-    data = _load(name, text)
+    return point_pairs(name, _load(name, text))
+
+
+def point_pairs(name: str, data):
+    """`parse_points` of the loaded JSON (None: no points)."""
     if data is None:
         return []
     if not isinstance(data, dict) or not {"source", "target"} <= set(data):
@@ -86,7 +116,11 @@ def parse_region(name: str, text: str):
     strokes {"radius": r, "path": [[x, y], ...], "erase": false} in image pixels, as
     [(radius, erase, [(x, y), ...])] for `sampling.masks.paint_strokes`; [] when there is none (no
     "region", or "region": null)."""
-    data = _load(name, text)
+    return region_strokes(name, _load(name, text))
+
+
+def region_strokes(name: str, data):
+    """`parse_region` of the loaded JSON."""
     strokes = data.get("region") if isinstance(data, dict) else None
     if strokes is None:  # no "region", or "region": null, as `points` null: no painted region
         strokes = []

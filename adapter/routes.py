@@ -1,19 +1,19 @@
 """What the point editor (web/js/drag_point_editor.js) reads from the server instead of restating it:
-GET /sde_edit/drag_editor answers {"unread_widgets": adapter.drag.UNREAD_WIDGETS}, the widgets each
-drag method leaves unread (the editor greys them out). Registered on ComfyUI's own route table
-(server.PromptServer.instance.routes, the public way custom nodes add routes) when the pack is loaded
-by a running server; imported elsewhere (the tests' in-process host), there is no server and nothing
+GET /sde_edit/drag_editor answers {"unread_widgets": {method: {"always": [...], "with_region": [...]}}},
+the widgets each drag method (adapter/drag_methods.METHODS) leaves unread (the editor greys them out).
+Registered on ComfyUI's own route table (server.PromptServer.instance.routes, the public way custom nodes
+add routes) when the pack is loaded by a running server; imported elsewhere (the tests' in-process host), there is no server and nothing
 is registered."""
 import sys
 
-from .drag import UNREAD_WIDGETS
+from .drag_methods import METHODS
 
 DRAG_EDITOR_ROUTE = "/sde_edit/drag_editor"
 
 
 def drag_editor_settings() -> dict:
-    return {"unread_widgets": {method: {when: list(names) for when, names in row.items()}
-                               for method, row in UNREAD_WIDGETS.items()}}
+    return {"unread_widgets": {name: {"always": list(method.unread), "with_region": list(method.unread_with_region)}
+                               for name, method in METHODS.items()}}
 
 
 def register_routes() -> bool:

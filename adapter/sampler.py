@@ -5,19 +5,19 @@ already-noised x), which an editing method needs. Under `CFGGuider` / `SamplerCu
 `model_wrap` it gets applies CFG, conds, ControlNet and model patches and returns x0.
 """
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import comfy.model_management
 import comfy.model_sampling
 import comfy.samplers
 import torch
 
-from ..sampling.drag import Paste, drag_substep_count, sde_drag, warp_drag
+from ..sampling.drag import Paste, sde_drag, warp_drag
 from ..sampling.loop import KnownRegion, inpainting_start, sample
 from ..sampling.noise import StepNoise
 from ..sampling.noise_levels import NoiseLevels
 from ..sampling.sdedit import sdedit
-from .checks import InputError, NonFiniteOutput, check_finite_tensor, check_latent_values, check_sigmas
+from .checks import InputError, NonFiniteOutput, check_sampler_inputs
 
 # Streams of StepNoise for one seed: the reverse steps (and the drag's forward chain), the
 # re-injected known region, the drag's source perturbation.
@@ -53,14 +53,6 @@ def noise_levels_of(model_sampling) -> NoiseLevels:
                      "CONST/flow are)")
 
 
-def put_back(out, original, kept):
-    """`out` with the elements where `kept` is True set to `original` (kept None, or of another shape
-    than `out`: `out` as it is)."""
-    if kept is None or kept.shape != out.shape or original.shape != out.shape:
-        return out
-    return torch.where(kept.to(out.device), original.to(out), out)
-
-
 @dataclass
 class EditRun:
     """What an algorithm gets: the model as denoise(x, σ) -> x0, the levels, the clean latent,
@@ -75,93 +67,94 @@ class EditRun:
     known_noise: StepNoise
     callback: Optional[Callable]
     stream: Callable  # stream(n) -> a StepNoise of stream n for this seed and batch
+    process_latent_in: Callable  # the model's: a latent in ComfyUI's convention -> in the model's
     sigma_max: float = float("inf")  # the model's largest σ: a schedule starting there is a full one
 
 
+class Edited(NamedTuple):
+    """What one run of an EditSampler gives back. latent: the result as a SAMPLER returns it; kept: where
+    it is exactly the input latent; frames: the latents a drag hands out besides it, in ComfyUI's latent
+    convention (as a LATENT's samples); frames_kept: where each is exactly the input latent."""
+    latent: torch.Tensor
+    kept: torch.Tensor
+    frames: tuple = ()
+    frames_kept: tuple = ()
+
+
 class EditSampler(comfy.samplers.Sampler):
-    """Base SAMPLER: subclasses implement `run(EditRun) -> latent`.
+    """Base SAMPLER: subclasses implement `run(EditRun)`, which returns the edited latent, or (edited
+    latent, [frames]) for a method that hands out latents besides its result.
 
     seed / batch_indices: given by the pack's own nodes; inside SamplerCustomAdvanced the seed comes
-    from the NOISE input (extra_args["seed"]) and the batch is numbered 0..B-1.
+    from the NOISE input (extra_args["seed"]) and the batch is numbered 0..B-1. A sampler holds its
+    settings only: what a run gives back is returned (`edit`), never left on it.
     """
 
     def __init__(self, seed: Optional[int] = None, batch_indices=None):
         self.seed, self.batch_indices = seed, batch_indices
-        self.model_calls = 0
-        self.process_latent_out = None  # the model's latent_out, for latents a sampler hands out besides its result
-        self.kept, self.frames_kept = None, []  # where the result / each frame is exactly the input latent
 
     def run(self, job: EditRun):
         raise NotImplementedError
 
+    def total_steps(self, steps: int) -> int:
+        return steps
+
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None, disable_pbar=False):
+        """ComfyUI's SAMPLER protocol (SamplerCustomAdvanced): the latent, the noise mask and the sigmas
+        enter the pack here, so they are checked here. Returns the result latent."""
+        return self.edit(model_wrap, sigmas, extra_args, callback, noise, latent_image, denoise_mask, check=True).latent
+
+    def edit(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
+             check: bool = False) -> Edited:
+        """One run, with all it gives back (`Edited`). check: the inputs come from SamplerCustomAdvanced
+        (`sample`); the pack's nodes checked theirs where they entered (`adapter.guided.run_edit`)."""
         model_sampling = model_wrap.inner_model.model_sampling
         levels = noise_levels_of(model_sampling)
-        seed = self.seed if self.seed is not None else int(extra_args.get("seed") or 0)
         if latent_image is None:
             latent_image = torch.zeros_like(noise)
         # The pack's arithmetic runs in float32 whatever the latent's dtype (a float16 latent overflows
         # in the steps' divisions by σ), as newer ComfyUI's guider does; the guider returns float32.
         latent_image, noise = latent_image.float(), noise.float()
         denoise_mask = None if denoise_mask is None else denoise_mask.float()
-        # Inside SamplerCustomAdvanced nothing else has looked at these: check them as the nodes do.
-        check_finite_tensor("latent_image", latent_image)
-        check_latent_values("latent_image", latent_image)
-        if denoise_mask is not None:
-            check_finite_tensor("noise_mask", denoise_mask)
-            if denoise_mask.min() < 0 or denoise_mask.max() > 1:
-                raise InputError(f"noise_mask values must be in [0, 1], got [{float(denoise_mask.min())}, {float(denoise_mask.max())}]")
-        check_sigmas("sigmas", sigmas)
-        if levels.kind == "flow" and float(sigmas.max()) > 1.0:  # a(σ) = 1 − σ: above 1 the signal turns negative
-            raise InputError(f"sigmas: a flow model's noise levels run from 1 (pure noise) to 0; got up to "
-                             f"{float(sigmas.max()):.4g} (a SetFirstSigma or custom schedule above 1)")
+        if check:
+            check_sampler_inputs(latent_image, denoise_mask, sigmas, flow=levels.kind == "flow")
+        calls = [0]
+        ran = self.run(self.job(model_wrap, levels, sigmas, extra_args, callback, noise, latent_image, denoise_mask,
+                                calls))
+        out, frames = ran if isinstance(ran, tuple) else (ran, [])
+        kept = out == latent_image
+        if not bool(torch.isfinite(out).all()):  # never hand NaN or inf on as a result
+            raise NonFiniteOutput(f"{type(self).__name__} produced NaN or infinite values after {calls[0]} "
+                                  "model calls: the model's predictions or the inputs overflowed (check the "
+                                  "latent's range, cfg and the model); nothing was returned")
+        # As KSAMPLER does: a latent left at σ > 0 goes back in ComfyUI's convention (flow: /(1 − σ)).
+        latent_out = model_wrap.inner_model.process_latent_out
+        return Edited(model_sampling.inverse_noise_scaling(sigmas[-1], out), kept,
+                      tuple(latent_out(frame) for frame in frames), tuple(frame == latent_image for frame in frames))
+
+    def job(self, model_wrap, levels, sigmas, extra_args, callback, noise, latent_image, denoise_mask, calls) -> EditRun:
+        """The EditRun of one sampling: the model as denoise(x, σ) (each call counted in calls[0]), the
+        noise streams of this seed and batch, the progress callback over `total_steps`."""
+        seed = self.seed if self.seed is not None else int(extra_args.get("seed") or 0)
         shape, device = latent_image.shape, latent_image.device
-        self.model_calls = 0
-        self.process_latent_out = model_wrap.inner_model.process_latent_out
-        self.process_latent_in = model_wrap.inner_model.process_latent_in
 
         def denoise(x, sigma):
             comfy.model_management.throw_exception_if_processing_interrupted()
-            self.model_calls += 1
+            calls[0] += 1
             return model_wrap(x, x.new_full((x.shape[0],), sigma), **extra_args).float()
 
         total = self.total_steps(len(sigmas) - 1)
         step_callback = None if callback is None else (lambda i, x0, x: callback(i, x0, x, total))
+
         def stream(n):
             return StepNoise(seed, shape, self.batch_indices, n, device, torch.float32)
 
-        job = EditRun(
+        inner = model_wrap.inner_model
+        return EditRun(
             denoise=denoise, levels=levels, latent=latent_image, noise=noise,
             sigmas=[float(s) for s in sigmas], mask=denoise_mask,
-            step_noise=stream(STEP_STREAM), known_noise=stream(KNOWN_STREAM),
-            callback=step_callback, stream=stream, sigma_max=float(model_sampling.sigma_max))
-        out = self.run(job)
-        self.kept = out == latent_image
-        if not bool(torch.isfinite(out).all()):  # never hand NaN or inf on as a result
-            raise NonFiniteOutput(f"{type(self).__name__} produced NaN or infinite values after {self.model_calls} "
-                                  "model calls: the model's predictions or the inputs overflowed (check the "
-                                  "latent's range, cfg and the model); nothing was returned")
-        # As KSAMPLER does: a latent left at σ > 0 goes back in ComfyUI's convention (flow: /(1 − σ)).
-        return model_sampling.inverse_noise_scaling(sigmas[-1], out)
-
-    def total_steps(self, steps: int) -> int:
-        return steps
-
-    def frames_out(self, frames, latent):
-        """The frames a drag hands out, in ComfyUI's latent convention; notes where each is the input."""
-        self.frames_kept = [frame == latent for frame in frames]
-        return [self.process_latent_out(frame) for frame in frames]
-
-    def exact(self, out, original):
-        """The result (and the frames) with every element this sampler left exactly as its input set back
-        to `original`, the LATENT's samples before ComfyUI's process_latent_in. The sampler keeps what may
-        not change (outside the mask, what a warp did not move) bit-exact, but in the model's latent scale;
-        ComfyUI converts the result back after the sampler (process_latent_out), and x·s/s equals x only
-        to float rounding when the latent format has a scale or shift (SD1.5's 0.18215, SDXL's, SD3's,
-        Flux's). An element the edit changed is never exactly the input."""
-        if getattr(self, "frames", None):
-            self.frames = [put_back(f, original, k) for f, k in zip(self.frames, self.frames_kept)]
-        return put_back(out, original, self.kept)
+            step_noise=stream(STEP_STREAM), known_noise=stream(KNOWN_STREAM), callback=step_callback, stream=stream,
+            process_latent_in=inner.process_latent_in, sigma_max=float(inner.model_sampling.sigma_max))
 
 
 class SDESampler(EditSampler):
@@ -210,27 +203,25 @@ class SDEditSampler(EditSampler):
 
 class DragSampler(EditSampler):
     """SDE-Drag (η > 0) or ODE-Drag (η = 0) along `pairs` in latent pixels; the mask (1 = may
-    change) comes as ComfyUI's denoise_mask. After a run, `frames` holds the latent after each
-    sub-step (in ComfyUI's latent convention). paste: the windows' radius, β, α and the sub-step length
-    (`sampling.drag.Paste`). order 2 replays with SDE-DPM-Solver++(2M). region: the pasted patch's shape
-    instead of the windows ((B or 1, 1, H, W) at latent resolution)."""
+    change) comes as ComfyUI's denoise_mask. A run gives back the latent after each sub-step as its
+    frames. paste: the windows' radius, β, α and the sub-step length (`sampling.drag.Paste`); cycles: the
+    sub-steps that makes (`sampling.drag.drag_substep_count`, counted once by the drag's plan). order 2
+    replays with SDE-DPM-Solver++(2M). region: the pasted patch's shape instead of the windows ((B or 1,
+    1, H, W) at latent resolution)."""
 
-    def __init__(self, *, pairs, paste: Paste, eta: float = 1.0, order: int = 1, region=None, **kw):
+    def __init__(self, *, pairs, paste: Paste, cycles: int, eta: float = 1.0, order: int = 1, region=None, **kw):
         super().__init__(**kw)
-        self.pairs, self.paste, self.region = pairs, paste, region
+        self.pairs, self.paste, self.cycles, self.region = pairs, paste, cycles, region
         self.eta, self.order = eta, order
-        self.frames = []
 
     def total_steps(self, steps: int) -> int:
-        return steps * drag_substep_count(self.pairs, self.paste.drag_step)
+        return steps * self.cycles
 
     def run(self, job: EditRun):
-        out, frames = sde_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, paste=self.paste,
-                               eta=self.eta, chain_noise=job.step_noise, paste_noise=job.stream(PASTE_STREAM),
-                               keep=job.mask, callback=job.callback, order=self.order,
-                               region=None if self.region is None else self.region.to(job.latent))
-        self.frames = self.frames_out(frames, job.latent)
-        return out
+        return sde_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, paste=self.paste,
+                        eta=self.eta, chain_noise=job.step_noise, paste_noise=job.stream(PASTE_STREAM),
+                        keep=job.mask, callback=job.callback, order=self.order,
+                        region=None if self.region is None else self.region.to(job.latent))
 
 
 class WarpDragSampler(EditSampler):
@@ -239,22 +230,19 @@ class WarpDragSampler(EditSampler):
     from the schedule's first σ, over what moved grown by `seam`: Cycle-SDE replay of the input's
     recorded noise (replay, the node's preset) or SDE inpainting with fresh noise. warped: (guide,
     changed) made on the picture (`adapter.drag.image_space_warp`; guide in the LATENT's convention).
-    `frames`: the warped start and the result."""
+    A run's frames: the warped start and the result."""
 
     def __init__(self, *, pairs, radius: int, seam: int = 1, eta: float = 1.0, order: int = 1, replay: bool = False,
                  region=None, warped=None, **kw):
         super().__init__(**kw)
         self.pairs, self.radius, self.seam, self.eta, self.order = pairs, radius, seam, eta, order
         self.replay, self.region, self.warped = replay, region, warped
-        self.frames = []
 
     def run(self, job: EditRun):
-        warped = None if self.warped is None else (self.process_latent_in(self.warped[0].to(job.latent)),
+        warped = None if self.warped is None else (job.process_latent_in(self.warped[0].to(job.latent)),
                                                    self.warped[1].to(job.latent))
-        out, frames = warp_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, radius=self.radius,
-                                eta=self.eta, seam=self.seam, noise=job.noise, step_noise=job.step_noise,
-                                known_noise=job.known_noise, keep=job.mask, callback=job.callback, order=self.order,
-                                chain_noise=job.step_noise if self.replay else None,
-                                region=None if self.region is None else self.region.to(job.latent), warped=warped)
-        self.frames = self.frames_out(frames, job.latent)
-        return out
+        return warp_drag(job.denoise, job.levels, job.latent, job.sigmas, self.pairs, radius=self.radius,
+                         eta=self.eta, seam=self.seam, noise=job.noise, step_noise=job.step_noise,
+                         known_noise=job.known_noise, keep=job.mask, callback=job.callback, order=self.order,
+                         chain_noise=job.step_noise if self.replay else None,
+                         region=None if self.region is None else self.region.to(job.latent), warped=warped)

@@ -2,18 +2,20 @@
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import InputError
-from ..adapter.drag import HANDLE_REGIONS, METHODS, PRESETS, WARP_SPACES, drag
-from ..adapter.points import parse_points, parse_region
-from .common import CATEGORY, LATENTS_HELD, check_numbers, eta_input, scheduler_input, seed_input
+from ..adapter.drag import HANDLE_REGIONS, WARP_SPACES, drag
+from ..adapter.drag_methods import METHODS
+from ..adapter.points import read_points
+from .common import CATEGORY, LATENTS_HELD, check_numbers, docs_url, eta_input, scheduler_input, seed_input
 
 EMPTY_POINTS = '{"source": [], "target": []}'
 DEFAULT_METHOD = "warp"
 DEFAULT_HANDLE_REGION = "similar + windows"
 DEFAULT_WARP_SPACE = "image"
-METHOD_TOOLTIP = ("warp (cheapest): move the patches once, then one Cycle-SDE repair pass of {w.steps}×{w.t0:g} steps "
-                  "that replays the input's own noise. fast: SDE-Drag with {f.steps}×{f.t0:g} steps per cycle, a cycle per "
-                  "{f.drag_step:g} latent px, second-order steps. paper: the authors' SDE-Drag with steps, t0 and drag_step "
-                  "as set (their defaults: 100, 0.6, 2).").format(w=PRESETS["warp"], f=PRESETS["fast"])
+
+
+def method_tooltip() -> str:
+    """The method input's tooltip: each method's own sentence (adapter/drag_methods.METHODS)."""
+    return " ".join(method.describe() for method in METHODS.values())
 
 
 class SDEDragPointMover(io.ComfyNode):
@@ -70,7 +72,7 @@ class SDEDragPointMover(io.ComfyNode):
                 # Last, so that workflows saved before it existed keep their widget values in place; optional, so
                 # that API prompts written before it existed still run (with the default).
                 io.Combo.Input("method", options=list(METHODS), default=DEFAULT_METHOD, optional=True,
-                               tooltip=METHOD_TOOLTIP),
+                               tooltip=method_tooltip()),
                 io.Mask.Input("region", optional=True,
                               tooltip="What moves: white = the object, at image or latent resolution (a segmentation node's "
                                       "mask, a painted mask, Load Image's alpha); a region painted in the point editor is "
@@ -86,7 +88,7 @@ class SDEDragPointMover(io.ComfyNode):
                                        "image, the windows). windows = a square of patch_radius around each point. "
                                        "similar + windows = both (the windows of patch_radius). paper always uses the "
                                        "authors' windows. It finds flat-coloured objects, not objects in photographs "
-                                       "(2 of 15 handles on 5 photos, docs/region_drag.md): there, paint the region or "
+                                       "(2 of 15 handles on 5 photos, " + docs_url("region_drag.md") + "): there, paint the region or "
                                        "connect a segmenter's mask."),
                 io.Combo.Input("warp_space", options=list(WARP_SPACES), default=DEFAULT_WARP_SPACE, optional=True,
                                tooltip="warp with a region (marked or found) and a VAE connected: image = decode, move the "
@@ -106,8 +108,7 @@ class SDEDragPointMover(io.ComfyNode):
         red too. The combos are checked per input by ComfyUI itself on cores that check V3 combos (after
         0.3.75) and, on any core, by execute before any work, naming the input."""
         try:
-            parse_points("points", points)
-            parse_region("points", points)
+            read_points("points", points)  # the run reads the same parse
         except InputError as e:
             return str(e)
         return True

@@ -1,13 +1,13 @@
 import comfy.samplers
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import (InputError, check_choice, check_conditioning, check_latent, check_mask,
-                              check_memory, check_model, check_schedule)
+from ..adapter.checks import (check_choice, check_conditioning, check_edit_mask, check_latent, check_memory,
+                              check_model, check_schedule)
 from ..adapter.guided import edit_sigmas, run_sampler
 from ..adapter.sampler import KNOWN_NOISE, SDESampler
 from ..sampling.masks import shape_mask
-from .common import (CATEGORY, LATENTS_HELD, check_numbers, cfg_input, choices_valid, eta_input, scheduler_input,
-                     seed_input)
+from .common import (CATEGORY, LATENTS_HELD, check_numbers, cfg_input, choices_valid, docs_url, eta_input, order_input,
+                     scheduler_input, seed_input)
 
 
 class SDEInpaint(io.ComfyNode):
@@ -38,8 +38,7 @@ class SDEInpaint(io.ComfyNode):
                 eta_input(),
                 cfg_input(),
                 scheduler_input(),
-                io.Int.Input("order", default=1, min=1, max=2,
-                             tooltip="1: DDPM (eta 1) / DDIM (eta 0) step. 2: SDE-DPM-Solver++(2M) / DPM-Solver++(2M)."),
+                order_input(),
                 io.Int.Input("grow_mask_by", default=0, min=0, max=256, tooltip="Grow the repaint region by this many mask pixels."),
                 io.Int.Input("feather", default=0, min=0, max=256,
                              tooltip="Soft seam over this many mask pixels outside the region (the feathered ring is partly repainted)."),
@@ -47,8 +46,8 @@ class SDEInpaint(io.ComfyNode):
                 # that API prompts written before it existed still run (with the default).
                 io.Combo.Input("known_noise", options=list(KNOWN_NOISE), default="fresh", optional=True,
                                tooltip="How the kept region is re-noised after every step: fresh noise each step (measured "
-                                       "better, docs/sde_vs_ode.md), or fixed: the one noise tensor that started the sampling, as the "
-                                       "authors' pipeline does."),
+                                       "better, " + docs_url("sde_vs_ode.md") + "), or fixed: the one noise tensor that started the "
+                                       "sampling, as the authors' pipeline does."),
             ],
             outputs=[io.Latent.Output()],
         )
@@ -71,10 +70,7 @@ class SDEInpaint(io.ComfyNode):
         check_choice("known_noise", known_noise, KNOWN_NOISE)
         check_schedule(steps, strength)
         check_numbers(cls, order=order, grow_mask_by=grow_mask_by, feather=feather)
-        if mask is None and latent_image.get("noise_mask") is None:
-            raise InputError("mask: connect a MASK, or give a LATENT with a noise mask (SetLatentNoiseMask, VAEEncodeForInpaint)")
-        mask_name = "mask" if mask is not None else "latent_image's noise_mask"
-        mask = check_mask(mask_name, mask if mask is not None else latent_image["noise_mask"], samples)
+        mask = check_edit_mask(mask, latent_image, "latent_image", samples, required=True)
         mask = shape_mask(mask, grow_mask_by, feather)
         check_memory("latent_image", samples, LATENTS_HELD)
         sigmas = edit_sigmas(model, scheduler, steps, strength)

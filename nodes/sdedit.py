@@ -1,7 +1,7 @@
 import comfy.samplers
 from comfy_api.v0_0_2 import io
 
-from ..adapter.checks import (check_choice, check_conditioning, check_latent, check_mask, check_memory,
+from ..adapter.checks import (check_choice, check_conditioning, check_edit_mask, check_latent, check_memory,
                               check_model, check_schedule, check_work)
 from ..adapter.guided import edit_sigmas, run_sampler
 from ..adapter.sampler import SDEditSampler
@@ -56,8 +56,7 @@ class SDEditNoiseDenoise(io.ComfyNode):
         check_schedule(steps, strength)
         check_numbers(cls, repeats=repeats)
         check_work("repeats", steps * repeats, f"{steps} steps × {repeats} repeats")
-        mask_name = "mask" if mask is not None else "latent_image's noise_mask"
-        mask = check_mask(mask_name, mask if mask is not None else latent_image.get("noise_mask"), samples)
+        mask = check_edit_mask(mask, latent_image, "latent_image", samples)
         check_memory("latent_image", samples, LATENTS_HELD)
         sigmas = edit_sigmas(model, scheduler, steps, strength)
         sampler = SDEditSampler(eta=eta, repeats=repeats, seed=seed, batch_indices=latent_image.get("batch_index"))

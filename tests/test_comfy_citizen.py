@@ -48,3 +48,19 @@ def test_sde_sampler_node_works_in_sampler_custom_advanced():
     assert out["samples"].shape == inp["samples"].shape and torch.isfinite(out["samples"]).all()
     assert torch.equal(out["samples"], again["samples"])  # the step noise is seeded from the NOISE seed
     assert not torch.allclose(out["samples"], inp["samples"])
+
+
+def test_tooltips_link_the_documentation_by_the_repository_url():
+    """A tooltip is read in ComfyUI, where the repository's files are not: a docs page it names is the
+    repository's URL of it, never a path."""
+    import re
+    from sde_edit_pack.nodes import NODES
+    url = "https://github.com/sde-edit/comfyui-sde-edit/blob/main/"
+    linked = []
+    for node in NODES:
+        schema = node.define_schema()
+        for text in [schema.description] + [getattr(i, "tooltip", None) for i in schema.inputs + schema.outputs]:
+            for cited in re.finditer(r"docs/[\w.-]+\.md", text or ""):
+                assert text[:cited.start()].endswith(url), (node.__name__, text)
+                linked.append(cited.group())
+    assert {"docs/region_drag.md", "docs/sde_vs_ode.md"} <= set(linked)

@@ -22,7 +22,12 @@ class CycleReconstruct(EditSampler):
         up = [0.0] + job.sigmas[::-1][1:] if job.sigmas[-1] == 0 else job.sigmas[::-1]
         chain = forward_chain(job.levels, job.latent, up, job.step_noise)
         self.top_change = (chain[-1] - job.latent).abs().max().item()
-        return replay(job.denoise, job.levels, chain[-1].clone(), chain, up, self.eta, order=self.order)
+        self.model_calls = 0
+
+        def denoise(x, sigma):
+            self.model_calls += 1
+            return job.denoise(x, sigma)
+        return replay(denoise, job.levels, chain[-1].clone(), chain, up, self.eta, order=self.order)
 
 
 @pytest.mark.parametrize("eta, order", [(1.0, 1), (0.5, 1), (1.0, 2)])

@@ -9,7 +9,7 @@ import torch
 
 from fixtures import EMPTY, assert_latent_unchanged, clone_latent, gmm_model, object_model, oracle_calls, two_blobs
 from sde_edit_pack.adapter.checks import InputError
-from sde_edit_pack.adapter.drag import METHODS, PRESETS, setting_for
+from sde_edit_pack.adapter.drag_methods import METHODS, PRESETS
 from sde_edit_pack.nodes.drag import SDEDragPointMover
 from lab.reference import scenes
 from sde_edit_pack.sampling.warp import warp_windows
@@ -36,11 +36,16 @@ def blob_latent(batch=2, seed=0):
     return {"samples": two_blobs(SHAPE).sample(batch, torch.Generator().manual_seed(seed)).float()}
 
 
+def widgets(steps, t0, drag_step):
+    return dict(steps=steps, t0=t0, drag_step=drag_step)
+
+
 def test_the_methods_are_the_readme_presets():
-    assert METHODS == ("warp", "fast", "paper")
-    assert setting_for("paper", 100, 0.6, 2.0) == PRESETS["paper"]  # the authors' defaults are the widgets'
-    assert setting_for("paper", 50, 0.5, 3.0).steps == 50  # paper honours the widgets
-    assert setting_for("warp", 50, 0.5, 3.0) == PRESETS["warp"]  # the others fix them
+    assert tuple(METHODS) == ("warp", "fast", "paper")
+    paper = METHODS["paper"]
+    assert paper.setting(**widgets(100, 0.6, 2.0)) == PRESETS["paper"]  # the authors' defaults are the widgets'
+    assert paper.setting(**widgets(50, 0.5, 3.0)).steps == 50  # paper honours the widgets
+    assert METHODS["warp"].setting(**widgets(50, 0.5, 3.0)) == PRESETS["warp"]  # the others fix them
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -100,7 +105,7 @@ def test_model_evaluations_equal_the_stated_formula(method, eta, guided):
     before = latents(model)
     drag(model, latent, method=method, eta=eta, negative=EMPTY if guided else None, steps=30, t0=0.5, drag_step=3.0)
     pairs = [((2.0, 3.0), (9.0, 8.0)), ((12.0, 12.0), (13.0, 6.0))]
-    expected = setting_for(method, 30, 0.5, 3.0).model_evaluations(pairs, 2, eta, guided)
+    expected = METHODS[method].setting(**widgets(30, 0.5, 3.0)).model_evaluations(pairs, 2, eta, guided)
     assert latents(model) - before == expected
     # and the formula's own arithmetic, for the paper setting: 3 cycles (7 px / 3) of 15 steps
     if method == "paper":
@@ -268,7 +273,7 @@ def test_a_region_moves_an_object_wider_than_the_window():
 
 # ------------------------------------------------------------------ the region painted in the point editor
 
-# A change of each widget the table names (adapter/drag.py UNREAD_WIDGETS)
+# A change of each widget the table names (adapter/drag_methods.py UNREAD_WIDGETS)
 WIDGET_CHANGES = {"steps": 12, "t0": 0.5, "drag_step": 4.0, "beta": 0.6, "alpha": 1.3, "patch_radius": 9,
                   "handle_region": "windows", "warp_space": "latent"}
 
@@ -281,7 +286,7 @@ def test_the_widgets_the_table_calls_unread_change_nothing_and_the_others_do(met
     any other widget it names changes it. warp_space only the first way: with this factor-1 VAE both
     spaces can move the same values."""
     from nodes import VAELoader
-    from sde_edit_pack.adapter.drag import UNREAD_WIDGETS, unread_widgets
+    from sde_edit_pack.adapter.drag_methods import UNREAD_WIDGETS, unread_widgets
     image = scenes.render_thing(scenes.Thing(10, 12, "ball", "blue"))
     latent = {"samples": scenes.to_latent(image[None])}
     points = json.dumps({"source": [[10, 12]], "target": [[17, 14]]})
@@ -567,3 +572,65 @@ def test_a_second_object_outside_the_region_is_untouched():
     other = sw.object_mask(replace(world, objects=world.objects[1:])) > 0
     assert torch.equal(out["samples"][..., other], latent["samples"][..., other])
     assert not torch.equal(out["samples"], latent["samples"])
+
+
+# ------------------------------------------------------------------ one object per method, results returned
+
+TWO_PAIRS = [((2.0, 3.0), (9.0, 8.0)), ((12.0, 12.0), (13.0, 6.0))]  # POINTS at factor 1
+
+
+def test_a_new_method_is_one_object_that_the_node_the_editor_and_the_run_read(monkeypatch):
+    """Adding a drag method is adding one DragMethod to METHODS (adapter/drag_methods.py): the node's
+    combo and tooltip, the table the point editor greys widgets by, the input check and the run all
+    read it from there, and its cost is its setting's formula."""
+    from sde_edit_pack.adapter.drag_methods import DragMethod, DragSetting
+    from sde_edit_pack.adapter.routes import drag_editor_settings
+    longer = DragMethod("warp 20", DragSetting("warp", steps=20, t0=0.5, replay=True), "warp 20: {s.steps}×{s.t0:g}.",
+                        unread=("steps", "t0", "drag_step", "beta", "alpha"), unread_with_region=("patch_radius",))
+    monkeypatch.setitem(METHODS, longer.name, longer)
+    spec = next(i for i in SDEDragPointMover.define_schema().inputs if i.id == "method")
+    assert "warp 20" in spec.options and spec.tooltip.endswith("warp 20: 20×0.5.")
+    assert drag_editor_settings()["unread_widgets"]["warp 20"] == {"always": ["steps", "t0", "drag_step", "beta", "alpha"],
+                                                                   "with_region": ["patch_radius"]}
+    model, latent = gmm_model("eps", SHAPE), blob_latent(2)
+    before = latents(model)
+    out, frames = drag(model, latent, method="warp 20", negative=None)
+    assert latents(model) - before == longer.setting().model_evaluations(TWO_PAIRS, 2, 1.0, False) == 2 * 10 * 2
+    warp, _ = drag(model, latent, method="warp", negative=None)
+    assert not torch.equal(out["samples"], warp["samples"])  # its own setting ran: twice the warp preset's steps
+
+
+def test_a_run_returns_what_it_made_and_leaves_its_sampler_as_it_was():
+    """A pack SAMPLER holds its settings only: the result, a drag's frames and where each is exactly the
+    input come back from the run (`guided.run_edit`), and the sampler's attributes are what they were."""
+    from sde_edit_pack.adapter.guided import run_edit, run_sampler, schedule_tail
+    setting, model, latent = PRESETS["fast"], gmm_model("eps", SHAPE), blob_latent(2)
+    sampler = setting.kind.sampler(setting, TWO_PAIRS, setting.cycles(TWO_PAIRS), radius=5, beta=0.3, alpha=1.1,
+                                   eta=1.0, region=None, warped=None, seed=3)
+    held = dict(vars(sampler))
+    sigmas = schedule_tail(model, "ddim_uniform", setting.steps, setting.run_steps())
+    out, frames = run_edit(model, EMPTY, EMPTY, 1.0, latent, 3, sigmas, sampler)
+    assert dict(vars(sampler)) == held
+    assert len(frames) == setting.cycles(TWO_PAIRS) == 1 and torch.equal(frames[-1], out["samples"])
+    assert torch.equal(run_sampler(model, EMPTY, EMPTY, 1.0, latent, 3, sigmas, sampler)["samples"], out["samples"])
+
+
+def test_the_points_are_parsed_once_per_prompt(monkeypatch):
+    """validate_inputs (when the prompt arrives) and the run (a separate call) share one parse of the
+    points text, its pairs and its painted region both."""
+    from sde_edit_pack.adapter import points as points_module
+    loads, real = [], points_module._load
+    monkeypatch.setattr(points_module, "_load", lambda name, text: loads.append(text) or real(name, text))
+    text = json.dumps({"source": [[3, 4]], "target": [[7, 5]], "region": [{"radius": 2.5, "path": [[3, 4], [4, 4]]}]})
+    assert SDEDragPointMover.validate_inputs(points=text) is True
+    drag(gmm_model("eps", SHAPE), blob_latent(1), points=text)
+    assert loads == [text]
+
+
+def test_the_cycles_are_counted_once_per_prompt(monkeypatch):
+    """The drag's plan counts its cycles once: the work check and the sampler's progress bar read it."""
+    from sde_edit_pack.adapter import drag_methods
+    counted, real = [], drag_methods.drag_substep_count
+    monkeypatch.setattr(drag_methods, "drag_substep_count", lambda *a: counted.append(a) or real(*a))
+    drag(gmm_model("eps", SHAPE), blob_latent(1), method="paper", steps=10)
+    assert len(counted) == 1

@@ -118,6 +118,23 @@ def test_the_sampler_in_sampler_custom_advanced_checks_its_latent_and_noise_mask
         SamplerCustomAdvanced.execute(noise, guider, sampler, sigmas, {"samples": good, "noise_mask": mask})
 
 
+def test_a_node_checks_the_latent_where_it_enters_and_its_sampler_does_not_check_it_again(monkeypatch):
+    """The sampler's own checks (`checks.check_sampler_inputs`) are for what SamplerCustomAdvanced hands
+    it; a pack node checked its latent, mask and schedule where they entered, and its run skips them."""
+    from comfy_extras.nodes_custom_sampler import BasicScheduler, CFGGuider, RandomNoise, SamplerCustomAdvanced
+    from sde_edit_pack.adapter import sampler as sampler_module
+    checked, real = [], sampler_module.check_sampler_inputs
+    monkeypatch.setattr(sampler_module, "check_sampler_inputs", lambda *a, **k: checked.append(a) or real(*a, **k))
+    model = gmm_model("eps")
+    latent = {"samples": gmm().sample(2, torch.Generator().manual_seed(0)).float()}
+    SDEditNoiseDenoise.execute(model, EMPTY, EMPTY, latent, 0, 3, 0.5, 1.0, 1.0, "normal", 1)
+    assert checked == []
+    SamplerCustomAdvanced.execute(RandomNoise.execute(1).result[0], CFGGuider.execute(model, EMPTY, EMPTY, 1.0).result[0],
+                                  SDESamplerEta.execute(1.0).result[0], BasicScheduler.execute(model, "normal", 3, 1.0).result[0],
+                                  latent)
+    assert len(checked) == 1
+
+
 # 2. Work that could not be interrupted -------------------------------------------------------------
 
 @pytest.mark.parametrize("node", ["sdedit", "inpaint"])
