@@ -142,22 +142,22 @@ PAIRS = (("warp, image", "warp, latent"), ("warp 4 evals, image", "warp, image")
          ("paper SDE-Drag + region", "ODE-Drag + region"))
 
 
+# The node's method each row's setting is a variant of: its plan (what moves) is that method's.
+NODE_METHOD = {"warp": adrag.METHODS["warp"], "cycle": adrag.METHODS["paper"]}
+
+
 @torch.inference_mode()  # as in a prompt: the conditioning's text encoder would otherwise record gradients
 def drag_once(model, cond, worlds, latent, pairs_image, region_image, setting, warp_space, eta):
     if setting is None:  # the reference row: the VAE's round trip alone, no drag
         return bsm.images_of(latent)
-    samples = latent["samples"]
-    region_latent = None if region_image is None else adrag.marked_region(region_image, [], samples, FACTOR)[1]
-    pairs = adrag.to_latent(pairs_image, FACTOR)
-    if region_latent is None:
-        region_latent = adrag.region_from_handles("similar + windows", samples, pairs, 5)
-    warped = None
-    if setting.algorithm == "warp" and warp_space == "image":
-        warped = adrag.image_space_warp(bsm.VAE, samples, pairs_image, FACTOR, region_image=region_image, region_latent=region_latent)
+    samples = latent["samples"]  # planned as the node plans it (adapter/drag.py), with the node's defaults
+    marked = (None, None) if region_image is None else adrag.marked_region(region_image, [], samples, FACTOR)
+    plan = adrag.plan_moves(adrag.plan_pairs(setting, pairs_image, FACTOR), NODE_METHOD[setting.algorithm], samples,
+                            marked=marked, handle_region="similar + windows", patch_radius=5, warp_space=warp_space,
+                            vae=bsm.VAE)
     texts = [w.caption for w in worlds]
-    out, _, _ = adrag.run_drag(model=model, positive=cond(texts), negative=cond([""] * len(texts)), latent=latent, pairs=pairs,
-                               setting=setting, seed=0, cfg=bsm.CFG, radius=5, beta=0.3, alpha=1.1, eta=eta,
-                               scheduler="ddim_uniform", region=region_latent, warped=warped)
+    out = adrag.run_plan(plan, model=model, positive=cond(texts), negative=cond([""] * len(texts)), latent=latent,
+                         seed=0, cfg=bsm.CFG, radius=5, beta=0.3, alpha=1.1, eta=eta, scheduler="ddim_uniform").latent
     return bsm.images_of(out)
 
 
