@@ -163,12 +163,13 @@ def plan_pairs(setting: DragSetting, image_pairs, factor: int) -> DragPlan:
     return DragPlan(setting, image_pairs, factor, pairs, setting.cycles(pairs))
 
 
-def check_cost(plan: DragPlan, samples, latents_held: int):
+def check_cost(plan: DragPlan, samples, latents_held: int, model=None):
     """Refuse, before any work, a drag that would run too many steps or hold more latents than the device
-    has room for. latents_held: float32 copies of the latent a run holds besides a recorded chain."""
+    (model's, by its patcher's free memory where the core says it) has room for. latents_held: float32
+    copies of the latent a run holds besides a recorded chain."""
     kind = plan.setting.kind
     kind.check_work(plan.setting, plan.cycles)
-    check_memory("latent", samples, latents_held + kind.recorded_latents(plan.setting))
+    check_memory("latent", samples, latents_held + kind.recorded_latents(plan.setting), model=model)
 
 
 def plan_moves(plan: DragPlan, method: DragMethod, samples, *, marked=(None, None), handle_region: str,
@@ -260,7 +261,7 @@ def drag(*, model, positive, negative, latent, points, mask, vae, region, seed, 
 
     drag_method = METHODS[method]
     plan = plan_pairs(drag_method.setting(steps=steps, t0=t0, drag_step=drag_step), image_pairs, factor)
-    check_cost(plan, samples, latents_held)
+    check_cost(plan, samples, latents_held, model=model)
     plan = plan_moves(plan, drag_method, samples, marked=marked_regions, handle_region=handle_region,
                       patch_radius=patch_radius, warp_space=warp_space, vae=vae)
     out, frames, _ = run_plan(plan, model=model, positive=positive, negative=negative, latent=latent, seed=seed,

@@ -72,7 +72,7 @@ class SDEInpaint(io.ComfyNode):
         check_numbers(cls, order=order, grow_mask_by=grow_mask_by, feather=feather)
         mask = check_edit_mask(mask, latent_image, "latent_image", samples, required=True)
         mask = shape_mask(mask, grow_mask_by, feather)
-        check_memory("latent_image", samples, LATENTS_HELD)
+        check_memory("latent_image", samples, LATENTS_HELD, model=model)
         sigmas = edit_sigmas(model, scheduler, steps, strength)
         sampler = SDESampler(eta=eta, order=order, known_noise=known_noise, pure_start=strength == 1.0, seed=seed,
                              batch_indices=latent_image.get("batch_index"))

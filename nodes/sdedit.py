@@ -57,7 +57,7 @@ class SDEditNoiseDenoise(io.ComfyNode):
         check_numbers(cls, repeats=repeats)
         check_work("repeats", steps * repeats, f"{steps} steps × {repeats} repeats")
         mask = check_edit_mask(mask, latent_image, "latent_image", samples)
-        check_memory("latent_image", samples, LATENTS_HELD)
+        check_memory("latent_image", samples, LATENTS_HELD, model=model)
         sigmas = edit_sigmas(model, scheduler, steps, strength)
         sampler = SDEditSampler(eta=eta, repeats=repeats, seed=seed, batch_indices=latent_image.get("batch_index"))
         return io.NodeOutput(run_sampler(model, positive, negative, cfg, latent_image, seed, sigmas, sampler, mask))

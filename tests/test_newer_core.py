@@ -74,3 +74,30 @@ def test_the_patchers_figure_is_the_one_checked_where_it_has_the_method():
     plain = gmm_model("eps")  # the core's own patcher: no dynamic VRAM here
     with pytest.raises(InputError, match=r"GiB free"):
         check_memory("latent", SAMPLES, held, model=plain)
+
+
+class NoRoomPatcher(comfy.model_patcher.ModelPatcher):
+    """A real ModelPatcher whose device, by its own account, has nothing free (where the global figure has
+    plenty): a node that asks the patcher refuses; one that asked only the global figure would sample."""
+
+    def get_free_memory(self, device):
+        return 0
+
+
+@pytest.mark.parametrize("node", ["SDEdit", "SDE Inpaint", "SDE-Drag"])
+def test_every_editing_node_asks_its_models_patcher(node):
+    from fixtures import EMPTY
+    from sde_edit_pack.nodes.drag import SDEDragPointMover
+    from sde_edit_pack.nodes.inpaint import SDEInpaint
+    from sde_edit_pack.nodes.sdedit import SDEditNoiseDenoise
+    base = gmm_model("eps")
+    model = NoRoomPatcher(base.model, base.load_device, base.offload_device)
+    latent = {"samples": torch.zeros(1, 1, 2, 2)}
+    with pytest.raises(InputError, match=r"latent.* is \(1, 1, 2, 2\).*0\.0 GiB free"):
+        if node == "SDEdit":
+            SDEditNoiseDenoise.execute(model, EMPTY, EMPTY, latent, 0, 4, 0.5, 1.0, 1.0, "normal", 1, None)
+        elif node == "SDE Inpaint":
+            SDEInpaint.execute(model, EMPTY, EMPTY, latent, 0, 4, 1.0, 1.0, 1.0, "normal", 1, 0, 0, torch.ones(1, 2, 2))
+        else:
+            SDEDragPointMover.execute(model, EMPTY, latent, '{"source": [[0, 0]], "target": [[1, 1]]}', 0, 100, 0.6, 1.0,
+                                      2.0, 1, 0.3, 1.1, 1.0, "normal", method="warp")
