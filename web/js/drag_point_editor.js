@@ -38,8 +38,8 @@ const REASONS = {
   canvas: 'the point editor did not appear on the canvas'
 }
 
-// The widgets each method leaves unread (greyed out here) are the server's table, adapter/drag.py
-// UNREAD_WIDGETS, served at DRAG_EDITOR_ROUTE (adapter/routes.py); the editor states none of its own. Until
+// The widgets each method leaves unread (greyed out here) are the server's table, adapter/drag_methods.py
+// METHODS (as UNREAD_WIDGETS), served at DRAG_EDITOR_ROUTE (adapter/routes.py); the editor states none of its own. Until
 // it has arrived, or where it cannot be read, no widget is greyed.
 const DRAG_EDITOR_ROUTE = '/sde_edit/drag_editor'
 let unreadWidgets = null // {method: {always: [names], with_region: [names]}}
