@@ -64,8 +64,10 @@ class Returning(comfy.samplers.Sampler):
     def __init__(self, sampler: EditSampler):
         self.sampler, self.edited = sampler, None
 
-    def sample(self, *args, **kwargs):
-        self.edited = self.sampler.edit(*args, **kwargs)
+    def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
+               disable_pbar=False):
+        """ComfyUI's SAMPLER protocol, its arguments by name (its guider passes disable_pbar positionally)."""
+        self.edited = self.sampler.edit(model_wrap, sigmas, extra_args, callback, noise, latent_image, denoise_mask)
         return self.edited.latent
 
 

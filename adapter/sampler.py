@@ -104,7 +104,7 @@ class EditSampler(comfy.samplers.Sampler):
         enter the pack here, so they are checked here. Returns the result latent."""
         return self.edit(model_wrap, sigmas, extra_args, callback, noise, latent_image, denoise_mask, check=True).latent
 
-    def edit(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
+    def edit(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None, *,
              check: bool = False) -> Edited:
         """One run, with all it gives back (`Edited`). check: the inputs come from SamplerCustomAdvanced
         (`sample`); the pack's nodes checked theirs where they entered (`adapter.guided.run_edit`)."""

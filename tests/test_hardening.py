@@ -118,11 +118,15 @@ def test_the_sampler_in_sampler_custom_advanced_checks_its_latent_and_noise_mask
         SamplerCustomAdvanced.execute(noise, guider, sampler, sigmas, {"samples": good, "noise_mask": mask})
 
 
-def test_a_node_checks_the_latent_where_it_enters_and_its_sampler_does_not_check_it_again(monkeypatch):
+@pytest.mark.parametrize("progress_bar", [True, False])
+def test_a_node_checks_the_latent_where_it_enters_and_its_sampler_does_not_check_it_again(monkeypatch, progress_bar):
     """The sampler's own checks (`checks.check_sampler_inputs`) are for what SamplerCustomAdvanced hands
-    it; a pack node checked its latent, mask and schedule where they entered, and its run skips them."""
+    it; a pack node checked its latent, mask and schedule where they entered, and its run skips them, with
+    ComfyUI's progress bar on or off (its guider hands the sampler disable_pbar by position)."""
+    import comfy.utils
     from comfy_extras.nodes_custom_sampler import BasicScheduler, CFGGuider, RandomNoise, SamplerCustomAdvanced
     from sde_edit_pack.adapter import sampler as sampler_module
+    monkeypatch.setattr(comfy.utils, "PROGRESS_BAR_ENABLED", progress_bar)
     checked, real = [], sampler_module.check_sampler_inputs
     monkeypatch.setattr(sampler_module, "check_sampler_inputs", lambda *a, **k: checked.append(a) or real(*a, **k))
     model = gmm_model("eps")

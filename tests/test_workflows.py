@@ -94,6 +94,13 @@ EXPECTED = {
         },
     },
 }
+# The SDXL workflows are the SD1.5 ones on SDXL's base checkpoint, the drag's points at its 1024 px design size.
+SDXL = {"CheckpointLoaderSimple": {"ckpt_name": "sd_xl_base_1.0.safetensors"}}
+EXPECTED["SDEdit (SDXL checkpoint).json"] = {**EXPECTED["SDEdit (SD1.5 checkpoint).json"], **SDXL}
+EXPECTED["SDE Inpaint (SDXL checkpoint).json"] = {**EXPECTED["SDE Inpaint (SD1.5 inpainting).json"], **SDXL}
+EXPECTED["SDE-Drag (SDXL checkpoint).json"] = {"SDEDragPointMover": {
+    **EXPECTED["SDE-Drag (SD1.5 checkpoint).json"]["SDEDragPointMover"],
+    "points": '{"source": [[400, 512]], "target": [[560, 512]]}'}, **SDXL}
 
 
 def load(path):
