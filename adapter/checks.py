@@ -137,8 +137,13 @@ def check_memory(name: str, samples, latents_held: int, model=None):
 
 
 def check_choice(name: str, value, options):
-    """A COMBO value. ComfyUI 0.3.75 does not check a V3 node's combos when the prompt arrives."""
-    if value not in options:
+    """A COMBO value. ComfyUI 0.3.75 does not check a V3 node's combos when the prompt arrives. options: any
+    collection (a dict's keys too); a value it cannot even be looked up in (a list, a dict) is refused."""
+    try:
+        known = value in options
+    except (TypeError, ValueError, RuntimeError):  # unhashable in a dict or set; a tensor's ambiguous ==
+        known = False
+    if not known:
         shown = ", ".join(map(str, options)) if len(options) <= 20 else f"{len(options)} options, e.g. {', '.join(map(str, list(options)[:5]))}"
         raise InputError(f"{name} must be one of {shown}; got {value!r}")
 

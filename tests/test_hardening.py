@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fixtures import EMPTY, gmm, gmm_model, oracle_calls, scene_model, two_blobs
-from sde_edit_pack.adapter.checks import MAX_SCHEDULE, InputError, NonFiniteOutput, check_memory
+from sde_edit_pack.adapter.checks import MAX_SCHEDULE, InputError, NonFiniteOutput, check_choice, check_memory
 from sde_edit_pack.adapter.points import MAX_PAIRS, parse_points
 from sde_edit_pack.nodes.drag import SDEDragPointMover
 from sde_edit_pack.nodes.inpaint import SDEInpaint
@@ -342,3 +342,16 @@ def test_a_schedule_that_comes_out_as_nan_is_refused_naming_scheduler_and_steps(
     naming the scheduler and the steps, instead of a sampler error about sigmas."""
     refused("scheduler", lambda m: run(node, blobs(), m, half_mask(), scheduler="kl_optimal", steps=1,
                                        **({"strength": 1.0} if node == "sdedit" else {})), "'kl_optimal'", "steps 1")
+
+
+@pytest.mark.parametrize("value", [["a", "b", "c"], {"x": 1}, torch.zeros(2)])
+def test_a_combo_value_that_cannot_be_looked_up_is_refused_naming_it(value):
+    """The fuzz sent method = {'__value__': [...]}: a list, looked up in the drag's METHODS dict, raised
+    TypeError (unhashable) instead of naming the input."""
+    from sde_edit_pack.adapter.drag_methods import METHODS
+    with pytest.raises(InputError, match="method must be one of warp, fast, paper"):
+        check_choice("method", value, METHODS)
+    latent = {"samples": torch.zeros(1, 1, 2, 2)}
+    with pytest.raises(InputError, match="method must be one of"):
+        SDEDragPointMover.execute(gmm_model("eps"), EMPTY, latent, "", 0, 100, 0.6, 1.0, 2.0, 1, 0.3, 1.1, 1.0,
+                                  "normal", method=value)
