@@ -12,11 +12,12 @@ from ..sampling.masks import grow, paint_strokes
 from ..sampling.regions import similar_region
 from ..sampling.warp import pixel_at, warp_image
 from .checks import (InputError, check_choice, check_conditioning, check_edit_mask, check_latent, check_mask,
-                     check_memory, check_model, check_vae)
+                     check_memory, check_vae)
 from .drag_methods import (METHODS, PAPER, PRESETS, UNREAD_WIDGETS, DragMethod, DragSetting,  # noqa: F401 (the lab's)
                            unread_widgets)
 from .guided import RisingCFGGuider, run_edit, schedule_tail
 from .points import check_inside, downscale_factor, read_points, to_latent
+from .sampler import check_editable_model
 
 HANDLE_REGIONS = ("similar + windows", "similar", "windows")
 WARP_SPACES = ("image", "latent")
@@ -227,7 +228,7 @@ def run_drag(*, model, positive, negative, latent: dict, pairs, setting: DragSet
 
 def check_drag_inputs(model, positive, negative, latent, method, handle_region, warp_space, scheduler, vae):
     """The drag's inputs that are not the points or the masks, checked naming them. Returns the samples."""
-    check_model("model", model)
+    check_editable_model("model", model)
     check_conditioning("positive", positive)
     if negative is not None:
         check_conditioning("negative", negative)

@@ -17,7 +17,7 @@ from ..sampling.loop import KnownRegion, inpainting_start, sample
 from ..sampling.noise import StepNoise
 from ..sampling.noise_levels import NoiseLevels
 from ..sampling.sdedit import sdedit
-from .checks import InputError, NonFiniteOutput, check_sampler_inputs
+from .checks import InputError, NonFiniteOutput, check_model, check_sampler_inputs
 
 # Streams of StepNoise for one seed: the reverse steps (and the drag's forward chain), the
 # re-injected known region, the drag's source perturbation.
@@ -51,6 +51,18 @@ def noise_levels_of(model_sampling) -> NoiseLevels:
     kinds = "/".join(base.__name__ for base in type(model_sampling).__bases__) or type(model_sampling).__name__
     raise ValueError(f"model sampling {kinds} is not supported (EPS, V_PREDICTION, EDM, X0, COSMOS_RFLOW and "
                      "CONST/flow are)")
+
+
+def check_editable_model(name: str, model):
+    """A MODEL input the pack can edit: a MODEL, whose model_sampling `noise_levels_of` knows how to noise.
+    Refused naming the input where it enters, before any work (the model is not loaded to find out)."""
+    check_model(name, model)
+    try:
+        noise_levels_of(model.get_model_object("model_sampling"))
+    except InputError:
+        raise
+    except ValueError as e:
+        raise InputError(f"{name}: {e}") from None
 
 
 @dataclass

@@ -2,9 +2,9 @@ import comfy.samplers
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (check_choice, check_conditioning, check_edit_mask, check_latent, check_memory,
-                              check_model, check_schedule)
+                              check_schedule)
 from ..adapter.guided import edit_sigmas, run_sampler
-from ..adapter.sampler import KNOWN_NOISE, SDESampler
+from ..adapter.sampler import KNOWN_NOISE, SDESampler, check_editable_model
 from ..sampling.masks import shape_mask
 from .common import (CATEGORY, LATENTS_HELD, check_numbers, cfg_input, choices_valid, docs_url, eta_input, order_input,
                      scheduler_input, seed_input)
@@ -61,7 +61,7 @@ class SDEInpaint(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, latent_image, seed, steps, strength, eta, cfg, scheduler, order,
                 grow_mask_by, feather, mask=None, known_noise="fresh") -> io.NodeOutput:
-        check_model("model", model)
+        check_editable_model("model", model)
         check_conditioning("positive", positive)
         check_conditioning("negative", negative)
         samples = check_latent("latent_image", latent_image)

@@ -2,9 +2,9 @@ import comfy.samplers
 from comfy_api.v0_0_2 import io
 
 from ..adapter.checks import (check_choice, check_conditioning, check_edit_mask, check_latent, check_memory,
-                              check_model, check_schedule, check_work)
+                              check_schedule, check_work)
 from ..adapter.guided import edit_sigmas, run_sampler
-from ..adapter.sampler import SDEditSampler
+from ..adapter.sampler import SDEditSampler, check_editable_model
 from .common import (CATEGORY, LATENTS_HELD, check_numbers, cfg_input, choices_valid, eta_input, scheduler_input,
                      seed_input)
 
@@ -47,7 +47,7 @@ class SDEditNoiseDenoise(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, latent_image, seed, steps, strength, eta, cfg, scheduler, repeats,
                 mask=None) -> io.NodeOutput:
-        check_model("model", model)
+        check_editable_model("model", model)
         check_conditioning("positive", positive)
         check_conditioning("negative", negative)
         samples = check_latent("latent_image", latent_image)

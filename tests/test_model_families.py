@@ -751,8 +751,11 @@ def test_every_editing_node_refuses_an_image_to_image_model_by_name_before_any_m
         "drag paper": lambda: SDEDragPointMover.execute(model, pos, x, points, method="paper", **DRAG),
     }
     before = x["samples"].clone()
+    comfy.model_management.unload_all_models()
     for node, run in runs.items():
         with pytest.raises(InputError, match=rf"^model: its model_sampling is {name}, an image-to-image model"):
             run()
         assert calls == [], f"{node}: the model was called before {name} was refused"
+        loaded = [m for m in comfy.model_management.current_loaded_models if m.model is model]
+        assert not loaded, f"{node}: the model was loaded before {name} was refused (where the input enters)"
     assert torch.equal(x["samples"], before)
